@@ -1,0 +1,28 @@
+// Package imageproc validates, and optionally re-encodes, the images that
+// canvasrelay relays.
+//
+// # Validation
+//
+// Inspect is the gate every binary frame passes before fan-out. It checks, in
+// order: emptiness, the byte limit, the magic bytes (Sniff), the format
+// allow-list, the format's own DecodeConfig and the pixel limit. It never
+// decodes pixels, so a "pixel bomb" (a tiny file whose header claims
+// 100000x100000) costs a few kilobytes to reject. Each failure is an *Error
+// whose Code is a contract word:
+//
+//	invalid_image       ErrEmpty, ErrInvalid   empty input, bad header, bad dimensions, decoder panic
+//	unsupported_format  ErrUnsupported         unknown magic bytes, BMP/TIFF/..., or a format not allowed
+//	too_large           ErrTooLarge            more bytes than Limits.MaxBytes
+//	too_many_pixels     ErrTooManyPixels       width*height above Limits.MaxPixels
+//
+// Code(err) returns the word for any error.
+//
+// # Decoder allow-list
+//
+// This package never calls image.Decode or image.DecodeConfig: those consult
+// a process-wide registry, which any import may extend (disintegration/imaging
+// registers BMP and TIFF, whose decoders have had panics on hostile input,
+// CVE-2023-36308). Only image/png, image/jpeg, image/gif and
+// golang.org/x/image/webp are ever called, chosen from the sniffed magic
+// bytes, and panics inside them are recovered as ErrInvalid.
+package imageproc
