@@ -1,0 +1,368 @@
+// The whiteboard page, /r/{room}: you draw on #source (your layer), and
+// #destination shows every layer in the room with yours on top. Chat,
+// presence, paste/drop of images, screen sharing and a connection panel.
+import { $, roomFromPath, clientId, savedName, saveName, rememberRoom, wsURL, formatBytes } from "./common.js";
+import { openSocket } from "./socket.js";
+import { Compositor } from "./layers.js";
+import { Sketch } from "./draw.js";
+import { Publisher } from "./publisher.js";
+import { ScreenShare } from "./screen.js";
+import { showStatus, showPresence, showError, renderInfo } from "./status.js";
+
+const MAX_CHAT_LINES = 200;
+
+const room = roomFromPath();
+const state = {
+  client: "",
+  name: savedName(),
+  limits: { maxBytes: Infinity, maxPixels: Infinity, formats: null },
+  busy: false,
+  restored: false,
+  hellos: 0,
+  info: {},
+  lastAck: null,
+};
+let sock = null;
+
+const source = $("source");
+const compositor = new Compositor($("destination"), { own: source });
+const publisher = new Publisher({
+  canvas: source,
+  send: (blob) => sock && sock.publish(blob),
+  check: (blob) => tooLarge(blob.size, "Your layer"),
+});
+publisher.onRefused = (e) => showError(e.code, e.message);
+const sketch = new Sketch(source, {
+  cursor: $("kbdCursor"),
+  onDraw: () => {
+    compositor.schedule();
+    if (!share.active) publisher.changed(false);
+  },
+  onStrokeEnd: () => {
+    if (!share.active) publisher.changed(true);
+  },
+});
+const share = new ScreenShare({
+  video: $("sharePreview"),
+  overlay: source,
+  isBusy: () => state.busy,
+  send: (blob) => {
+    const refused = tooLarge(blob.size, "The shared screen frame");
+    if (refused) showError(refused.code, refused.message);
+    else if (sock) sock.publish(blob);
+  },
+  onState: (active) => {
+    $("share").textContent = active ? "Stop sharing" : "Share screen";
+    $("share").setAttribute("aria-pressed", String(active));
+    $("sharePreview").hidden = !active;
+    if (!active) publisher.changed(true); // your layer is your drawing again
+  },
+});
+
+function tooLarge(size, what) {
+  if (size <= state.limits.maxBytes) return null;
+  return {
+    code: "too_large",
+    message: `${what} is ${formatBytes(size)}; this room accepts images up to ${formatBytes(state.limits.maxBytes)}. Nothing was sent.`,
+  };
+}
+
+function setResponse(text) {
+  $("serverResponse").textContent = text;
+}
+
+function addLine(kind, who, text, ts) {
+  const log = $("chatLog");
+  const li = document.createElement("li");
+  li.className = kind;
+  if (ts) {
+    const time = document.createElement("time");
+    const d = new Date(ts);
+    time.dateTime = d.toISOString();
+    time.textContent = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    li.append(time, " ");
+  }
+  if (who) {
+    const b = document.createElement("b");
+    b.textContent = who;
+    li.append(b, ": ");
+  }
+  li.append(text);
+  log.append(li);
+  while (log.children.length > MAX_CHAT_LINES) log.firstElementChild.remove();
+  log.scrollTop = log.scrollHeight;
+}
+
+function onMessage(msg) {
+  switch (msg.type) {
+    case "hello":
+      state.hellos++;
+      state.client = msg.client || state.client;
+      state.limits = {
+        maxBytes: msg.max_bytes > 0 ? msg.max_bytes : Infinity,
+        maxPixels: msg.max_pixels > 0 ? msg.max_pixels : Infinity,
+        formats: Array.isArray(msg.formats) ? msg.formats : null,
+      };
+      limitFormats();
+      showPresence(msg.count);
+      addLine("notice", "", state.hellos === 1 ? `You joined ${msg.room} as ${state.name || "Anonymous"}.` : "Reconnected.", Date.now());
+      // After a reconnect the relay may have lost our layer (a restart):
+      // send it again. A fresh page gets its layer back from the relay.
+      if (!sketch.blank && !share.active) publisher.changed(true);
+      break;
+    case "presence":
+      showPresence(msg.count);
+      addLine("notice", "", `${msg.name || "Someone"} ${msg.event === "join" ? "joined" : "left"} (${msg.count} connected).`, Date.now());
+      break;
+    case "chat":
+      addLine("chat", msg.name || "Anonymous", msg.text, msg.ts);
+      setResponse(`${msg.name || "Anonymous"}: ${msg.text}`);
+      break;
+    case "ack":
+      state.lastAck = msg;
+      break;
+    case "error":
+      showError(msg.code, msg.message || "");
+      setResponse(`error ${msg.code}: ${msg.message || ""}`);
+      break;
+    case "game":
+      break; // the game page handles these
+    default:
+      setResponse(JSON.stringify(msg));
+  }
+}
+
+function onFrame(ev) {
+  if (ev.meta.client && ev.meta.client === state.client) {
+    // Our own layer, kept by the relay: restore it once into a fresh page.
+    if (sketch.blank && !state.restored) {
+      sketch.drawImage(ev.bitmap, { silent: true });
+      compositor.schedule();
+    }
+    state.restored = true;
+    ev.bitmap.close();
+    return;
+  }
+  compositor.set(ev.meta, ev.bitmap, ev.arrival);
+}
+
+function onEvent(ev) {
+  switch (ev.ev) {
+    case "status":
+      showStatus(ev, $("reconnect"));
+      $("send").disabled = ev.state !== "open";
+      break;
+    case "message":
+      onMessage(ev.msg);
+      break;
+    case "text":
+      setResponse(ev.text);
+      break;
+    case "frame":
+      onFrame(ev);
+      break;
+    case "frameError":
+      showError("invalid_image", `A picture from ${ev.meta.name || "someone"} could not be decoded: ${ev.message}`);
+      break;
+    case "busy":
+      state.busy = ev.busy;
+      publisher.setBusy(ev.busy);
+      break;
+    case "info":
+      state.info = ev.info;
+      if ($("connPanel").open) renderPanel();
+      break;
+  }
+}
+
+function renderPanel() {
+  renderInfo($("connInfo"), state.info, {
+    mode: sock ? sock.mode : "",
+    client: state.client,
+    layers: compositor.size,
+    "last ack": state.lastAck ? `#${state.lastAck.seq} ${state.lastAck.format} ${state.lastAck.width}x${state.lastAck.height} ${formatBytes(state.lastAck.bytes)}` : "-",
+  });
+}
+
+function limitFormats() {
+  const f = state.limits.formats;
+  for (const opt of $("shareFormat").options) {
+    const word = opt.value.replace("image/", "");
+    opt.disabled = !!f && !f.includes(word);
+  }
+  if ($("shareFormat").selectedOptions[0]?.disabled) {
+    const ok = [...$("shareFormat").options].find((o) => !o.disabled);
+    if (ok) $("shareFormat").value = ok.value;
+  }
+}
+
+// publishFile draws a pasted, dropped or chosen image onto your layer and
+// publishes the layer. Files over the room's limits are refused here, with
+// the relay's error words, before anything is sent.
+async function publishFile(file) {
+  if (!file.type.startsWith("image/")) {
+    showError("unsupported_format", `${file.name || "That file"} is not an image.`);
+    return;
+  }
+  const refused = tooLarge(file.size, "The image");
+  if (refused) {
+    showError(refused.code, refused.message);
+    return;
+  }
+  let bmp;
+  try {
+    bmp = await createImageBitmap(file);
+  } catch {
+    showError("invalid_image", `${file.name || "That image"} could not be read.`);
+    return;
+  }
+  if (bmp.width * bmp.height > state.limits.maxPixels) {
+    bmp.close();
+    showError("too_many_pixels", `The image has ${bmp.width}x${bmp.height} pixels, more than this room accepts.`);
+    return;
+  }
+  sketch.drawImage(bmp, { silent: true });
+  bmp.close();
+  compositor.schedule();
+  if (!share.active) publisher.changed(true);
+}
+
+function imageFileOf(dt) {
+  if (!dt) return null;
+  for (const f of dt.files || []) if (f.type.startsWith("image/")) return f;
+  return dt.files && dt.files.length ? dt.files[0] : null;
+}
+
+function wireControls() {
+  $("color").addEventListener("input", (e) => {
+    sketch.color = e.target.value;
+    sketch.eraser = false;
+    $("eraser").setAttribute("aria-pressed", "false");
+  });
+  $("width").addEventListener("input", (e) => {
+    sketch.width = Number(e.target.value);
+    e.target.setAttribute("aria-valuetext", e.target.value + " pixels");
+  });
+  $("eraser").addEventListener("click", (e) => {
+    sketch.eraser = !sketch.eraser;
+    e.currentTarget.setAttribute("aria-pressed", String(sketch.eraser));
+  });
+  $("clear").addEventListener("click", () => {
+    sketch.clear();
+    if (!share.active) publisher.changed(true);
+  });
+  $("imageFile").addEventListener("change", (e) => {
+    const f = e.target.files && e.target.files[0];
+    if (f) publishFile(f);
+    e.target.value = "";
+  });
+
+  document.addEventListener("paste", (e) => {
+    const f = imageFileOf(e.clipboardData);
+    if (!f) return; // plain text pastes go where they were aimed
+    e.preventDefault();
+    publishFile(f);
+  });
+  const stage = $("stage");
+  stage.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    $("dropHint").hidden = false;
+  });
+  stage.addEventListener("dragleave", () => ($("dropHint").hidden = true));
+  stage.addEventListener("drop", (e) => {
+    e.preventDefault();
+    $("dropHint").hidden = true;
+    const f = imageFileOf(e.dataTransfer);
+    if (f) publishFile(f);
+  });
+
+  $("chatForm").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const input = $("textmessage");
+    const text = input.value.trim();
+    if (!text || !sock) return;
+    if (await sock.sendText(JSON.stringify({ type: "chat", text }))) {
+      addLine("chat mine", (state.name || "Anonymous") + " (you)", text, Date.now());
+      input.value = "";
+    } else {
+      showError("offline", "Not connected: the message was not sent.");
+    }
+  });
+
+  $("name").value = state.name;
+  const rename = () => {
+    const name = $("name").value.trim().slice(0, 40);
+    if (name === state.name) return;
+    state.name = name;
+    saveName(name);
+    if (sock) sock.connect(wsURL(room, state.name, state.client));
+  };
+  $("rename").addEventListener("click", rename);
+  $("name").addEventListener("keydown", (e) => {
+    if (e.key === "Enter") rename();
+  });
+
+  $("copyLink").addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(location.href);
+      $("copyLink").textContent = "Copied";
+    } catch {
+      $("copyLink").textContent = "Copy failed";
+    }
+    setTimeout(() => ($("copyLink").textContent = "Copy link"), 1500);
+  });
+  $("reconnect").addEventListener("click", () => sock && sock.retry());
+  $("connPanel").addEventListener("toggle", renderPanel);
+
+  const shareBtn = $("share");
+  if (!ScreenShare.supported()) {
+    shareBtn.disabled = true;
+    shareBtn.title = "Screen sharing is not available in this browser";
+  }
+  shareBtn.addEventListener("click", async () => {
+    if (share.active) {
+      share.stop();
+      return;
+    }
+    try {
+      await share.start({ fps: Number($("shareFps").value), type: $("shareFormat").value });
+    } catch (err) {
+      if (err && err.name === "NotAllowedError") addLine("notice", "", "Screen sharing was cancelled.", Date.now());
+      else showError("screen", String(err && err.message || err));
+    }
+  });
+
+  addEventListener("online", () => sock && sock.retry());
+}
+
+async function main() {
+  document.title = `${room} · canvasrelay`;
+  $("roomName").textContent = room;
+  $("viewerLink").href = "/v/" + encodeURIComponent(room);
+  rememberRoom(room);
+  wireControls();
+  state.client = await clientId();
+  sock = await openSocket({ url: wsURL(room, state.name, state.client), onEvent });
+  // A small hook for tests and debugging in the console.
+  window.canvasrelay = {
+    get client() {
+      return state.client;
+    },
+    get hellos() {
+      return state.hellos;
+    },
+    get mode() {
+      return sock.mode;
+    },
+    get info() {
+      return state.info;
+    },
+    publishRaw: (blob) => sock.publish(blob),
+  };
+}
+
+if (room) {
+  main();
+} else {
+  $("serverStatus").textContent = "error: invalid room name";
+}

@@ -1,0 +1,148 @@
+// Shared helpers for the pages: room names, the stable client id, the
+// display name, recent rooms and small DOM utilities.
+
+export const ROOM_RE = /^[A-Za-z0-9._-]{1,64}$/;
+const KEY_CLIENTS = "canvasrelay.clients";
+const KEY_NAME = "canvasrelay.name";
+const KEY_RECENT = "canvasrelay.recent";
+const MAX_RECENT = 8;
+
+export const $ = (id) => document.getElementById(id);
+
+export function validRoom(name) {
+  return ROOM_RE.test(name);
+}
+
+// roomFromPath returns the room of /r/{room} or /v/{room}, or "" if absent.
+export function roomFromPath(pathname = location.pathname) {
+  const m = /^\/[rv]\/([^/]+)$/.exec(pathname);
+  if (!m) return "";
+  let room = "";
+  try {
+    room = decodeURIComponent(m[1]);
+  } catch {
+    return "";
+  }
+  return validRoom(room) ? room : "";
+}
+
+function storageGet(key) {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null; // storage disabled: behave as a fresh browser
+  }
+}
+
+function storageSet(key, value) {
+  try {
+    localStorage.setItem(key, value);
+  } catch {
+    // storage full or disabled: nothing to keep
+  }
+}
+
+function randomId() {
+  const b = new Uint8Array(12);
+  crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+// clientId returns this tab's stable client id. Ids live in localStorage so
+// that a reload (or a reconnect) keeps the same one and the relay hands the
+// page its own layer back. Two tabs of one browser must not share an id, so
+// each tab holds a Web Lock on the id it uses and takes the next free id of
+// the list (making a new one if all are taken).
+export async function clientId() {
+  let ids = [];
+  try {
+    ids = JSON.parse(storageGet(KEY_CLIENTS) || "[]").filter((x) => typeof x === "string" && /^[0-9a-f]{8,64}$/.test(x));
+  } catch {
+    ids = [];
+  }
+  if (!navigator.locks) {
+    if (ids.length === 0) ids.push(randomId());
+    storageSet(KEY_CLIENTS, JSON.stringify(ids));
+    return ids[0];
+  }
+  for (let i = 0; i <= ids.length; i++) {
+    if (i === ids.length) ids.push(randomId());
+    const id = ids[i];
+    const got = await new Promise((resolve) => {
+      navigator.locks.request("canvasrelay.client." + id, { ifAvailable: true }, (lock) => {
+        if (!lock) {
+          resolve(false);
+          return undefined;
+        }
+        resolve(true);
+        return new Promise(() => {}); // held until the page goes away
+      }).catch(() => resolve(false));
+    });
+    if (got) {
+      storageSet(KEY_CLIENTS, JSON.stringify(ids.slice(0, 16)));
+      return id;
+    }
+  }
+  return randomId(); // unreachable: the loop always ends with a new id
+}
+
+export function savedName() {
+  return (storageGet(KEY_NAME) || "").slice(0, 40);
+}
+
+export function saveName(name) {
+  storageSet(KEY_NAME, name.trim().slice(0, 40));
+}
+
+export function recentRooms() {
+  try {
+    const list = JSON.parse(storageGet(KEY_RECENT) || "[]");
+    return Array.isArray(list) ? list.filter((r) => r && validRoom(r.room)).slice(0, MAX_RECENT) : [];
+  } catch {
+    return [];
+  }
+}
+
+export function rememberRoom(room) {
+  const list = recentRooms().filter((r) => r.room !== room);
+  list.unshift({ room, at: Date.now() });
+  storageSet(KEY_RECENT, JSON.stringify(list.slice(0, MAX_RECENT)));
+}
+
+export function forgetRoom(room) {
+  storageSet(KEY_RECENT, JSON.stringify(recentRooms().filter((r) => r.room !== room)));
+}
+
+// wsURL is the relay endpoint for room on this page's host.
+export function wsURL(room, name, client) {
+  const u = new URL("/ws/" + encodeURIComponent(room), location.href);
+  u.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  if (name) u.searchParams.set("name", name);
+  if (client) u.searchParams.set("client", client);
+  return u.href;
+}
+
+export function formatBytes(n) {
+  if (!Number.isFinite(n)) return "?";
+  if (n < 1024) return n + " B";
+  if (n < 1024 * 1024) return (n / 1024).toFixed(n < 10240 ? 1 : 0) + " KiB";
+  return (n / 1024 / 1024).toFixed(1) + " MiB";
+}
+
+// describeClose turns a close event into words for people.
+export function describeClose(code, reason) {
+  const words = {
+    1000: "closed normally",
+    1001: "server going away",
+    1006: "connection lost",
+    1007: "invalid data",
+    1008: "refused by policy",
+    1009: "message too big",
+    1011: "server error",
+    1012: "server restarting",
+  };
+  let s = words[code] || (code >= 4000 && code <= 4999 ? "closed by the relay" : "closed");
+  s += " (" + code + ")";
+  if (reason) s += ": " + reason;
+  return s;
+}

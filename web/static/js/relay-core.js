@@ -1,0 +1,259 @@
+// RelayConnection owns one WebSocket to the relay: it connects, reconnects
+// with exponential backoff and jitter, pairs each binary frame with the
+// "frame" event sent right before it, decodes images, and sends snapshots
+// with back-pressure (latest wins; never a pile of stale snapshots).
+//
+// It runs in the socket worker (socket-worker.js) or, where a worker cannot
+// do the job, on the page itself. It talks to its owner only through
+// post(event, transfer), so both places see the same events:
+//
+//   {ev:"status", state, code, reason, attempt, retryIn}
+//        state: "connecting" | "open" | "retrying" | "stopped" | "closed"
+//   {ev:"message", msg}               one JSON text event from the relay
+//   {ev:"text", text}                 a text frame that is not JSON
+//   {ev:"frame", meta, bitmap, arrival}  a decoded image (bitmap is transferred)
+//   {ev:"frameError", meta, message}  an image that could not be decoded
+//   {ev:"sent", seq, bytes}           a binary frame went out with this seq
+//   {ev:"busy", busy}                 back-pressure started or ended
+//   {ev:"info", info}                 the connection panel's fields
+
+export const SUBPROTOCOL = "canvasrelay.v1";
+
+// Close codes after which retrying cannot help: show the reason instead.
+const FINAL_CODES = new Set([1008, 1009]);
+const READY = ["CONNECTING", "OPEN", "CLOSING", "CLOSED"];
+
+export class RelayConnection {
+  constructor({ post, decode, busyBytes = 256 * 1024, maxUnacked = 2, backoffBase = 500, backoffMax = 15000 }) {
+    // Static after construction.
+    this.post = post;
+    this.decode = decode;
+    this.busyBytes = busyBytes;
+    this.maxUnacked = maxUnacked;
+    this.backoffBase = backoffBase;
+    this.backoffMax = backoffMax;
+
+    this.url = "";
+    this.ws = null;
+    this.wanted = false; // the owner wants a connection
+    this.attempt = 0; // failed attempts since the last good connection
+    this.retryTimer = 0;
+    this.openedAt = 0;
+    this.connects = 0; // sockets opened, for tests and the panel
+    this.seq = 0; // binary frames sent on this socket (the relay's seq)
+    this.unacked = 0; // sent frames not yet answered by ack or error
+    this.lastSendAt = 0;
+    this.pending = null; // newest snapshot not yet sent (latest wins)
+    this.pumpTimer = 0;
+    this.busy = false;
+    this.frameMeta = null; // the "frame" event waiting for its binary frame
+    this.arrivals = 0;
+    this.newest = new Map(); // client -> arrival of its newest binary frame
+    this.infoTimer = 0;
+  }
+
+  // connect opens a socket to url, replacing any current one (a new name
+  // means a new URL).
+  connect(url) {
+    this.url = url;
+    this.wanted = true;
+    this.attempt = 0;
+    if (this.ws) {
+      const old = this.ws;
+      this.ws = null;
+      old.close(1000, "reconnecting");
+    }
+    this.open();
+  }
+
+  // retryNow skips the backoff wait (the page came back online, or the user
+  // pressed Reconnect after a final close).
+  retryNow() {
+    if (!this.url) return;
+    this.wanted = true;
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) return;
+    clearTimeout(this.retryTimer);
+    this.open();
+  }
+
+  close() {
+    this.wanted = false;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.pumpTimer);
+    clearInterval(this.infoTimer);
+    if (this.ws) this.ws.close(1000, "bye");
+  }
+
+  open() {
+    clearTimeout(this.retryTimer);
+    let ws;
+    try {
+      ws = new WebSocket(this.url, [SUBPROTOCOL]);
+    } catch (err) {
+      this.post({ ev: "status", state: "stopped", code: 0, reason: String(err && err.message || err) });
+      this.wanted = false;
+      return;
+    }
+    ws.binaryType = "blob";
+    this.ws = ws;
+    this.seq = 0;
+    this.unacked = 0;
+    this.frameMeta = null;
+    this.status("connecting");
+    ws.onopen = () => {
+      if (ws !== this.ws) return;
+      this.openedAt = Date.now();
+      this.connects++;
+      this.status("open");
+      clearInterval(this.infoTimer);
+      this.infoTimer = setInterval(() => this.postInfo(), 500);
+      this.pump();
+    };
+    ws.onmessage = (e) => {
+      if (ws === this.ws) this.receive(e.data);
+    };
+    ws.onerror = () => {
+      // A close event always follows; it carries the code.
+    };
+    ws.onclose = (e) => {
+      if (ws !== this.ws) return;
+      this.closed(e.code, e.reason);
+    };
+    this.postInfo();
+  }
+
+  closed(code, reason) {
+    clearInterval(this.infoTimer);
+    clearTimeout(this.pumpTimer);
+    this.setBusy(false);
+    const lived = this.openedAt ? Date.now() - this.openedAt : 0;
+    this.openedAt = 0;
+    this.postInfo();
+    if (!this.wanted) {
+      this.status("closed", { code, reason });
+      return;
+    }
+    if (FINAL_CODES.has(code)) {
+      this.wanted = false;
+      this.status("stopped", { code, reason });
+      return;
+    }
+    // A connection that lived a while was good: start the backoff afresh.
+    // One that dropped at once keeps growing the wait, so a relay that
+    // accepts and closes straight away is not hammered.
+    if (lived > 5000) this.attempt = 0;
+    this.attempt++;
+    const cap = Math.min(this.backoffMax, this.backoffBase * 2 ** (this.attempt - 1));
+    const wait = Math.round(cap / 2 + Math.random() * cap / 2); // "equal jitter"
+    this.status("retrying", { code, reason, retryIn: wait });
+    this.retryTimer = setTimeout(() => this.open(), wait);
+  }
+
+  status(state, extra = {}) {
+    this.post({ ev: "status", state, attempt: this.attempt, connects: this.connects, ...extra });
+  }
+
+  receive(data) {
+    if (typeof data === "string") {
+      let msg = null;
+      if (data.startsWith("{")) {
+        try {
+          msg = JSON.parse(data);
+        } catch {
+          msg = null;
+        }
+      }
+      if (!msg || typeof msg.type !== "string") {
+        this.post({ ev: "text", text: data });
+        return;
+      }
+      if (msg.type === "frame") {
+        this.frameMeta = msg; // describes the binary frame that comes next
+        return;
+      }
+      if ((msg.type === "ack" || msg.type === "error") && msg.seq) {
+        this.unacked = Math.max(0, this.unacked - 1);
+        queueMicrotask(() => this.pump());
+      }
+      this.post({ ev: "message", msg });
+      return;
+    }
+    const meta = this.frameMeta || { type: "frame", client: "", name: "" };
+    this.frameMeta = null;
+    const arrival = ++this.arrivals;
+    this.newest.set(meta.client, arrival);
+    this.decode(data).then(
+      (bitmap) => {
+        if (this.newest.get(meta.client) !== arrival) {
+          bitmap.close(); // a newer frame of this client arrived meanwhile
+          return;
+        }
+        this.post({ ev: "frame", meta, bitmap, arrival }, [bitmap]);
+      },
+      (err) => this.post({ ev: "frameError", meta, message: String(err && err.message || err) }),
+    );
+  }
+
+  sendText(text) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(text);
+    return true;
+  }
+
+  // publish queues blob as the newest snapshot. An older one not yet sent is
+  // dropped: only the newest picture matters.
+  publish(blob) {
+    this.pending = blob;
+    this.pump();
+  }
+
+  pump() {
+    clearTimeout(this.pumpTimer);
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    if (this.unacked > 0 && Date.now() - this.lastSendAt > 5000) this.unacked = 0; // lost answers: do not stall forever
+    const full = ws.bufferedAmount > this.busyBytes || this.unacked >= this.maxUnacked;
+    if (full) {
+      this.setBusy(true);
+      this.pumpTimer = setTimeout(() => this.pump(), 50);
+      return;
+    }
+    if (this.pending) {
+      const blob = this.pending;
+      this.pending = null;
+      ws.send(blob);
+      this.seq++;
+      this.unacked++;
+      this.lastSendAt = Date.now();
+      this.post({ ev: "sent", seq: this.seq, bytes: blob.size });
+      this.postInfo();
+      this.pumpTimer = setTimeout(() => this.pump(), 50);
+      return;
+    }
+    this.setBusy(false);
+  }
+
+  setBusy(busy) {
+    if (busy === this.busy) return;
+    this.busy = busy;
+    this.post({ ev: "busy", busy });
+  }
+
+  postInfo() {
+    const ws = this.ws;
+    this.post({
+      ev: "info",
+      info: {
+        url: ws ? ws.url : this.url,
+        readyState: ws ? ws.readyState + " " + READY[ws.readyState] : "-",
+        protocol: ws ? ws.protocol : "",
+        extensions: ws ? ws.extensions : "",
+        binaryType: ws ? ws.binaryType : "",
+        bufferedAmount: ws ? ws.bufferedAmount : 0,
+        unacked: this.unacked,
+        sent: this.seq,
+        connects: this.connects,
+      },
+    });
+  }
+}

@@ -1,0 +1,114 @@
+// ScreenShare captures a screen, window or tab with getDisplayMedia, draws
+// the video onto a canvas at a chosen rate (2 fps by default), and sends
+// JPEG or WebP Blobs. Frames that look the same as the last one sent (a
+// cheap hash of a small downscaled copy) are skipped, and nothing is
+// encoded while the socket is busy. The page's own layer is drawn on top,
+// so you can annotate what you share.
+const SAMPLE_W = 64;
+const SAMPLE_H = 36;
+const MAX_WIDTH = 1920;
+const KEYFRAME_MS = 10000; // send an unchanged picture now and then for late joiners
+
+export class ScreenShare {
+  constructor({ video, overlay, send, isBusy, onState = () => {} }) {
+    this.video = video;
+    this.overlay = overlay; // canvas drawn over the video, or null
+    this.send = send;
+    this.isBusy = isBusy;
+    this.onState = onState;
+    this.stream = null;
+    this.timer = 0;
+    this.canvas = document.createElement("canvas");
+    this.sample = document.createElement("canvas");
+    this.sample.width = SAMPLE_W;
+    this.sample.height = SAMPLE_H;
+    this.sampleCtx = this.sample.getContext("2d", { willReadFrequently: true });
+    this.lastHash = 0;
+    this.lastSentAt = 0;
+    this.encoding = false;
+    this.sent = 0;
+    this.skipped = 0;
+  }
+
+  get active() {
+    return this.stream !== null;
+  }
+
+  static supported() {
+    return !!(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
+  }
+
+  async start({ fps = 2, type = "image/webp", quality = 0.8 } = {}) {
+    if (this.stream) this.stop();
+    const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: fps, max: 30 } }, audio: false });
+    this.stream = stream;
+    this.type = type;
+    this.quality = quality;
+    this.interval = Math.max(50, Math.round(1000 / fps));
+    this.lastHash = 0;
+    stream.getVideoTracks().forEach((t) => t.addEventListener("ended", () => this.stop()));
+    this.video.srcObject = stream;
+    await this.video.play();
+    this.onState(true);
+    this.tick();
+  }
+
+  stop() {
+    clearTimeout(this.timer);
+    if (!this.stream) return;
+    this.stream.getTracks().forEach((t) => t.stop());
+    this.stream = null;
+    this.video.srcObject = null;
+    this.onState(false);
+  }
+
+  tick() {
+    if (!this.stream) return;
+    this.timer = setTimeout(() => this.tick(), this.interval);
+    const v = this.video;
+    if (this.encoding || this.isBusy() || !v.videoWidth) return;
+    const s = Math.min(1, MAX_WIDTH / v.videoWidth);
+    const w = Math.round(v.videoWidth * s);
+    const h = Math.round(v.videoHeight * s);
+    const c = this.canvas;
+    if (c.width !== w || c.height !== h) {
+      c.width = w;
+      c.height = h;
+    }
+    const ctx = c.getContext("2d");
+    ctx.drawImage(v, 0, 0, w, h);
+    if (this.overlay) ctx.drawImage(this.overlay, 0, 0, w, h);
+    const hash = this.hash(c);
+    const now = performance.now();
+    if (hash === this.lastHash && now - this.lastSentAt < KEYFRAME_MS) {
+      this.skipped++;
+      return;
+    }
+    this.lastHash = hash;
+    this.lastSentAt = now;
+    this.encoding = true;
+    c.toBlob(
+      (blob) => {
+        this.encoding = false;
+        if (!blob || !this.stream) return;
+        this.sent++;
+        this.send(blob);
+      },
+      this.type,
+      this.quality,
+    );
+  }
+
+  // hash is FNV-1a over a 64x36 copy, with the low bits of each channel
+  // dropped so that video noise does not count as a change.
+  hash(c) {
+    this.sampleCtx.drawImage(c, 0, 0, SAMPLE_W, SAMPLE_H);
+    const d = this.sampleCtx.getImageData(0, 0, SAMPLE_W, SAMPLE_H).data;
+    let h = 0x811c9dc5;
+    for (let i = 0; i < d.length; i++) {
+      h ^= d[i] >> 2;
+      h = Math.imul(h, 0x01000193);
+    }
+    return h >>> 0 || 1;
+  }
+}
