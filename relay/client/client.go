@@ -1,0 +1,486 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lxzan/gws"
+)
+
+// Subprotocol is the WebSocket subprotocol this client offers.
+const Subprotocol = "canvasrelay.v1"
+
+// Config says where and how to connect. Every zero value is a documented default.
+type Config struct {
+	// URL of the room: ws(s)://host/ws/ROOM or the page URL http(s)://host/r/ROOM
+	// (see NormalizeURL). Required.
+	URL string
+	// Name is the display name, sent as the `name` query parameter. Empty: not sent.
+	Name string
+	// ClientID is the stable client id (`client` query parameter). Empty: the
+	// server makes one up, and the Client reuses it when it reconnects.
+	ClientID string
+	// Token is sent as "Authorization: Bearer <Token>". Empty: no header.
+	Token string
+	// Header holds extra handshake headers (for example Origin). Nil: none.
+	Header http.Header
+	// TLSConfig is used for wss. Nil: system roots, server name from the URL.
+	TLSConfig *tls.Config
+
+	// HandshakeTimeout bounds one connection attempt: TCP, TLS, upgrade and the
+	// server's hello. Default 10s.
+	HandshakeTimeout time.Duration
+	// Reconnect makes the Client redial after a lost connection. False: a lost
+	// connection stops the Client (Done is closed, Err says why).
+	Reconnect bool
+	// MaxReconnects is how many redials in a row may fail before the Client
+	// gives up (ErrGaveUp). 0: no limit (until Close).
+	MaxReconnects int
+	// MinBackoff is the first redial delay. Default 100ms.
+	MinBackoff time.Duration
+	// MaxBackoff caps the redial delay. Default 5s.
+	MaxBackoff time.Duration
+
+	// Window is how many binary frames may be in flight (sent, not yet answered)
+	// at once; SendAsync waits for a free slot. Default 8.
+	Window int
+	// EventBuffer is how many events wait for a slow reader of Events before the
+	// oldest is dropped. Default 256.
+	EventBuffer int
+	// FrameBuffer is how many frames wait for a slow reader of Frames before the
+	// oldest is dropped. Default 16.
+	FrameBuffer int
+	// FrameBufferBytes caps the bytes of waiting frames the same way (a single
+	// bigger frame is still kept, alone). Default 64 MiB.
+	FrameBufferBytes int
+	// MaxMessageBytes is the largest message accepted from the server. Default 64 MiB.
+	MaxMessageBytes int
+
+	// PingInterval is how often the Client pings the server. Default 20s;
+	// negative: no pings and no read deadline.
+	PingInterval time.Duration
+	// ReadTimeout ends a connection on which nothing (message, ping or pong) has
+	// arrived for this long. Default 3 × PingInterval.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds each write (shortened by a Send's context deadline).
+	// Default 30s.
+	WriteTimeout time.Duration
+
+	// Logger gets connection events. Nil: discard.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	defInt := func(n *int, v int) {
+		if *n <= 0 {
+			*n = v
+		}
+	}
+	def(&c.HandshakeTimeout, 10*time.Second)
+	def(&c.MinBackoff, 100*time.Millisecond)
+	def(&c.MaxBackoff, 5*time.Second)
+	if c.MaxBackoff < c.MinBackoff {
+		c.MaxBackoff = c.MinBackoff
+	}
+	defInt(&c.Window, 8)
+	defInt(&c.EventBuffer, 256)
+	defInt(&c.FrameBuffer, 16)
+	defInt(&c.FrameBufferBytes, 64<<20)
+	defInt(&c.MaxMessageBytes, 64<<20)
+	if c.PingInterval == 0 {
+		c.PingInterval = 20 * time.Second
+	}
+	if c.PingInterval > 0 {
+		def(&c.ReadTimeout, 3*c.PingInterval)
+	} else {
+		c.ReadTimeout = 0
+	}
+	def(&c.WriteTimeout, 30*time.Second)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Stats are counters over the Client's whole life, all connections included.
+type Stats struct {
+	Connects      uint64 // successful connections, the first included
+	Sent          uint64 // binary frames written
+	Acked         uint64 // frames answered with ack
+	Rejected      uint64 // frames answered with error
+	Lost          uint64 // frames whose connection ended before their answer
+	DroppedFrames uint64 // received frames dropped because Frames was not read fast enough
+	DroppedEvents uint64 // received events dropped because Events was not read fast enough
+}
+
+// Client is a connection to one room that redials when Config.Reconnect is set.
+// It is safe for concurrent use. Always call Close.
+type Client struct {
+	cfg  Config       // Static after Dial (defaults applied).
+	base *url.URL     // Static: the normalized room URL.
+	log  *slog.Logger // Static.
+	bo   backoff      // Static.
+
+	events *queue[Event] // Static; pushed by read loops only.
+	frames *queue[Frame] // Static; pushed by read loops only.
+	window chan struct{} // Static; one token per frame in flight.
+
+	ctx       context.Context // Static; canceled by Close, bounds redials.
+	cancel    context.CancelFunc
+	done      chan struct{} // Closed when the supervisor has stopped.
+	finish    chan struct{} // Closed with done: no more pushes, pumps drain.
+	stopPumps chan struct{} // Closed by Close: pumps stop at once.
+	pumps     sync.WaitGroup
+	closeOnce sync.Once
+
+	mu       sync.Mutex    // Guards the fields below.
+	cur      *conn         // the live connection; nil while redialing and after the end
+	up       chan struct{} // closed when cur is set; replaced when cur is lost
+	clientID string        // cfg.ClientID, or the one the first hello gave
+	hello    Hello         // the newest hello
+	err      error         // why the Client stopped; set before done is closed
+	connSeq  uint64        // connections made, for logs
+
+	connects, sent, acked, rejected, lost atomic.Uint64
+}
+
+// Dial connects to the room and returns once the server's hello has arrived.
+// ctx bounds this first connection only; later redials are bounded by Close.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	cfg = cfg.withDefaults()
+	u, err := NormalizeURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		cfg:       cfg,
+		base:      u,
+		log:       cfg.Logger.With("room", RoomOf(u)),
+		bo:        backoff{min: cfg.MinBackoff, max: cfg.MaxBackoff},
+		events:    newQueue[Event](cfg.EventBuffer, 1<<30),
+		frames:    newQueue[Frame](cfg.FrameBuffer, cfg.FrameBufferBytes),
+		window:    make(chan struct{}, cfg.Window),
+		done:      make(chan struct{}),
+		finish:    make(chan struct{}),
+		stopPumps: make(chan struct{}),
+		up:        make(chan struct{}),
+		clientID:  cfg.ClientID,
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	cn, err := c.dial(ctx)
+	if err != nil {
+		c.cancel()
+		return nil, err
+	}
+	c.pumps.Add(2)
+	go func() { defer c.pumps.Done(); c.events.run(c.finish, c.stopPumps) }()
+	go func() { defer c.pumps.Done(); c.frames.run(c.finish, c.stopPumps) }()
+	c.setConn(cn)
+	go c.supervise(cn)
+	return c, nil
+}
+
+// Events delivers text events: hello (on every connection), presence, chat,
+// game, error (those that answer no frame of this Client) and unknown types.
+// Frame events come paired with their image on Frames; acks go to their
+// senders. The channel is closed after the Client stops and the queue drains,
+// or at once by Close.
+func (c *Client) Events() <-chan Event { return c.events.out }
+
+// Frames delivers received images, each paired with its `frame` event.
+// Closed like Events.
+func (c *Client) Frames() <-chan Frame { return c.frames.out }
+
+// Done is closed when the Client has stopped: closed, connection lost without
+// Reconnect, or gave up reconnecting. Err then says why.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err returns why the Client stopped (ErrClosed after Close), or nil while it runs.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Hello returns the newest hello event (limits, client id, room).
+func (c *Client) Hello() Hello {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hello
+}
+
+// ClientID returns the client id in use (given, or made up by the server).
+func (c *Client) ClientID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.clientID
+}
+
+// Room returns the room name.
+func (c *Client) Room() string { return RoomOf(c.base) }
+
+// Connected reports whether a connection is up right now.
+func (c *Client) Connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur != nil
+}
+
+// Stats returns the counters.
+func (c *Client) Stats() Stats {
+	return Stats{
+		Connects:      c.connects.Load(),
+		Sent:          c.sent.Load(),
+		Acked:         c.acked.Load(),
+		Rejected:      c.rejected.Load(),
+		Lost:          c.lost.Load(),
+		DroppedFrames: c.frames.droppedCount(),
+		DroppedEvents: c.events.droppedCount(),
+	}
+}
+
+// Close sends close 1000 on the live connection, stops redialing, waits for
+// the Client's goroutines and closes Events and Frames. Frames in flight fail
+// with ErrConnectionLost. It is safe to call more than once.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		c.cancel()
+		<-c.done
+		close(c.stopPumps)
+		c.pumps.Wait()
+	})
+	return nil
+}
+
+// supervise owns the connection cycle: wait for the live connection to end,
+// then redial (or stop).
+func (c *Client) supervise(cn *conn) {
+	defer c.stop()
+	for {
+		select {
+		case <-cn.closed:
+		case <-c.ctx.Done():
+			cn.closeNormal()
+			<-cn.closed
+			c.unsetConn(cn)
+			c.setErr(ErrClosed)
+			return
+		}
+		c.unsetConn(cn)
+		cause := cn.cause()
+		if !c.cfg.Reconnect {
+			c.setErr(fmt.Errorf("%w: %w", ErrConnectionLost, cause))
+			return
+		}
+		c.log.Info("connection lost, reconnecting", "conn", cn.id, "err", cause)
+		if cn = c.redial(); cn == nil {
+			return
+		}
+		c.setConn(cn)
+	}
+}
+
+// redial dials with backoff until it succeeds, Close is called, or it gives up
+// (then it sets c.err and returns nil).
+func (c *Client) redial() *conn {
+	for attempt := 0; ; attempt++ {
+		t := time.NewTimer(c.bo.delay(attempt, nil))
+		select {
+		case <-c.ctx.Done():
+			t.Stop()
+			c.setErr(ErrClosed)
+			return nil
+		case <-t.C:
+		}
+		cn, err := c.dial(c.ctx)
+		if err == nil {
+			c.log.Info("reconnected", "conn", cn.id, "attempts", attempt+1)
+			return cn
+		}
+		if c.ctx.Err() != nil {
+			c.setErr(ErrClosed)
+			return nil
+		}
+		var he *HandshakeError
+		if errors.As(err, &he) && he.permanent() {
+			c.setErr(fmt.Errorf("%w: %w", ErrGaveUp, err))
+			return nil
+		}
+		if c.cfg.MaxReconnects > 0 && attempt+1 >= c.cfg.MaxReconnects {
+			c.setErr(fmt.Errorf("%w after %d attempts: %w", ErrGaveUp, attempt+1, err))
+			return nil
+		}
+		c.log.Debug("redial failed", "attempt", attempt+1, "err", err)
+	}
+}
+
+func (c *Client) setConn(cn *conn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cur = cn
+	close(c.up)
+}
+
+func (c *Client) unsetConn(cn *conn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur == cn {
+		c.cur = nil
+		c.up = make(chan struct{})
+	}
+}
+
+func (c *Client) setErr(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil {
+		c.err = err
+	}
+}
+
+// stop runs when the supervisor returns: every read loop has ended by then,
+// so nothing pushes to the queues any more.
+func (c *Client) stop() {
+	c.setErr(ErrClosed)
+	close(c.finish)
+	close(c.done)
+}
+
+// current returns the live connection, waiting for a redial if one is under way.
+func (c *Client) current(ctx context.Context) (*conn, error) {
+	for {
+		c.mu.Lock()
+		cn, up, err := c.cur, c.up, c.err
+		c.mu.Unlock()
+		if cn != nil {
+			return cn, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case <-up:
+		case <-c.done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for connection: %w", ctx.Err())
+		}
+	}
+}
+
+// dialURL is the room URL with name and client added to its query.
+func (c *Client) dialURL() *url.URL {
+	u := *c.base
+	q := u.Query()
+	if c.cfg.Name != "" {
+		q.Set("name", c.cfg.Name)
+	}
+	c.mu.Lock()
+	if c.clientID != "" {
+		q.Set("client", c.clientID)
+	}
+	c.mu.Unlock()
+	u.RawQuery = q.Encode()
+	return &u
+}
+
+// dialNet opens the TCP (and TLS) connection.
+func (c *Client) dialNet(ctx context.Context, u *url.URL) (net.Conn, error) {
+	host := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "wss" {
+			port = "443"
+		}
+		host = net.JoinHostPort(u.Hostname(), port)
+	}
+	if u.Scheme == "wss" {
+		cfg := c.cfg.TLSConfig.Clone()
+		if cfg == nil {
+			cfg = &tls.Config{}
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = u.Hostname()
+		}
+		d := tls.Dialer{Config: cfg}
+		return d.DialContext(ctx, "tcp", host)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", host)
+}
+
+// dial makes one connection attempt and waits for the server's hello.
+func (c *Client) dial(ctx context.Context) (*conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.HandshakeTimeout)
+	defer cancel()
+	defer context.AfterFunc(c.ctx, cancel)()
+
+	u := c.dialURL()
+	nc, err := c.dialNet(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", u.Host, err)
+	}
+	hdr := c.cfg.Header.Clone()
+	if hdr == nil {
+		hdr = http.Header{}
+	}
+	hdr.Set("Sec-WebSocket-Protocol", Subprotocol)
+	if c.cfg.Token != "" {
+		hdr.Set("Authorization", "Bearer "+c.cfg.Token)
+	}
+	c.mu.Lock()
+	c.connSeq++
+	id := c.connSeq
+	c.mu.Unlock()
+	cn := newConn(c, id)
+
+	abort := context.AfterFunc(ctx, func() { _ = nc.Close() })
+	ws, resp, err := gws.NewClientFromConn(cn, &gws.ClientOption{
+		Addr:                u.String(),
+		RequestHeader:       hdr,
+		HandshakeTimeout:    c.cfg.HandshakeTimeout,
+		ReadMaxPayloadSize:  c.cfg.MaxMessageBytes,
+		WriteMaxPayloadSize: c.cfg.MaxMessageBytes,
+	}, nc)
+	aborted := !abort()
+	if err == nil && aborted {
+		_ = nc.Close()
+		err = ctx.Err()
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("handshake with %s: %w", u.Host, ctx.Err())
+		}
+		he := &HandshakeError{Err: err}
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			he.StatusCode = resp.StatusCode
+		}
+		return nil, he
+	}
+	cn.start(ws)
+
+	select {
+	case <-cn.helloCh:
+		c.connects.Add(1)
+		return cn, nil
+	case <-cn.closed:
+		return nil, fmt.Errorf("%w: connection ended first: %w", ErrNoHello, cn.cause())
+	case <-ctx.Done():
+		_ = nc.Close()
+		<-cn.closed
+		return nil, fmt.Errorf("%w: %w", ErrNoHello, ctx.Err())
+	}
+}

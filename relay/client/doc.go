@@ -1,0 +1,42 @@
+// Package client is a Go client for the canvasrelay wire contract (v1).
+//
+// It speaks only the contract described in the project README and DESIGN.md and
+// does not import the server packages, so it is what any other program would use:
+// the CLI (`canvasrelay send`, `canvasrelay watch`), the tests and the benchmark
+// tool are all built on it.
+//
+// # Flow
+//
+//	c, err := client.Dial(ctx, client.Config{URL: "http://host/r/room", Name: "bot"})
+//	// Dial returns once the server's hello has arrived (c.Hello()).
+//	ack, err := c.Send(ctx, pngBytes)      // one binary frame, waits for its ack or error
+//	var rej *client.RejectError            // an `error` event for that seq
+//	errors.As(err, &rej)                   // rej.Code == "too_large", ...
+//	for ev := range c.Events() { ... }     // hello, presence, chat, game, error, unknown
+//	for f := range c.Frames() { ... }      // a `frame` event paired with the binary frame after it
+//	c.Close()                              // close 1000
+//
+// # Receipts and seq
+//
+// The server numbers a connection's binary frames from 1 and answers each one with
+// exactly one `ack` or `error` carrying that seq. The Client counts its own binary
+// frames per connection in the same way (the count restarts on every reconnect) and
+// matches answers to senders by seq. A frame whose connection is lost before its
+// answer arrives fails with ErrConnectionLost: the server may or may not have taken
+// it, and the caller decides whether to send it again.
+//
+// # Bounded buffers
+//
+// Incoming events and frames go through queues bounded in count and bytes
+// (Config.EventBuffer, Config.FrameBuffer, Config.FrameBufferBytes). The read loop
+// never blocks on a slow consumer: when a queue is full the oldest entry is dropped
+// and counted (Stats). Several frames may be in flight at once (Config.Window,
+// SendAsync).
+//
+// # Reconnects
+//
+// With Config.Reconnect the Client redials after a lost connection with exponential
+// backoff and jitter, bounded by Config.MaxBackoff and Config.MaxReconnects. The
+// client id the server gave on the first connection is reused, so the room keeps
+// this client's layer. A handshake refused with 400, 401, 403 or 404 is final.
+package client
