@@ -1,0 +1,31 @@
+package main
+
+import (
+	"errors"
+	"flag"
+)
+
+// exitError carries a process exit code out of run.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError marks err as a usage error: exit code 2.
+func usageError(err error) error { return &exitError{code: 2, err: err} }
+
+// exitCode maps run's error to the process exit code: 0 for success and
+// --help, the carried code for an *exitError, else 1.
+func exitCode(err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	var e *exitError
+	if errors.As(err, &e) {
+		return e.code
+	}
+	return 1
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/canvasrelay/canvasrelay/imageproc"
+	"github.com/canvasrelay/canvasrelay/relay"
+	"github.com/canvasrelay/canvasrelay/web"
+)
+
+const serveHelp = `Usage: canvasrelay [serve] [flags]
+
+Runs the relay: WebSocket rooms at /ws/{room}, the whiteboard at /r/{room},
+the viewer at /v/{room}, /healthz, /readyz and /metrics.
+
+Examples:
+  canvasrelay                                  # listen on :8080
+  canvasrelay serve --addr 127.0.0.1:9000 --max-bytes 2MiB --formats png,webp
+  CANVASRELAY_LOG_FORMAT=json canvasrelay      # JSON logs for a log shipper
+`
+
+// serveOptions are the serve flags.
+type serveOptions struct {
+	addr            string
+	maxBytes        byteSize
+	maxPixels       pixelCount
+	formats         string
+	maxLayers       int
+	logLevel        string
+	logFormat       string
+	allowOrigins    stringList
+	writeTimeout    time.Duration
+	pingInterval    time.Duration
+	shutdownTimeout time.Duration
+	maxConns        int
+	maxRooms        int
+	maxMembers      int
+}
+
+func serveFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o.maxBytes = 8 << 20
+	o.maxPixels = 4096 * 4096
+	fs.StringVar(&o.addr, "addr", ":8080", "`host:port` to listen on")
+	fs.Var(&o.maxBytes, "max-bytes", "largest image a client may send (`size`: bytes, or with KiB/MiB); bigger frames close with 1009")
+	fs.Var(&o.maxPixels, "max-pixels", "largest width × height an image may declare (`N` or WxH, e.g. 4096x4096)")
+	fs.StringVar(&o.formats, "formats", "png,jpeg,gif,webp", "allowed image `formats`, comma-separated")
+	fs.IntVar(&o.maxLayers, "max-layers", 32, "publishing clients a room keeps a newest frame for, for late joiners (`N`)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log `format`: text or json")
+	fs.Var(&o.allowOrigins, "allow-origin", "browser `origin` allowed to connect (repeatable; https://*.example.com; * allows any page: dangerous). Default: the server's own host")
+	fs.DurationVar(&o.writeTimeout, "write-timeout", 10*time.Second, "cut off a subscriber whose write takes longer (close 4001)")
+	fs.DurationVar(&o.pingInterval, "ping-interval", 20*time.Second, "how often to ping each connection; silent ones close after 2.5× (close 4003)")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGTERM waits for connections to close")
+	fs.IntVar(&o.maxConns, "max-conns", 20000, "connections this server accepts at most")
+	fs.IntVar(&o.maxRooms, "max-rooms", 10000, "rooms this server holds at most")
+	fs.IntVar(&o.maxMembers, "max-members", 1000, "members per room at most")
+	fs.Usage = flagUsage(fs, serveHelp)
+	return fs
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError(fmt.Errorf("--log-level %q: want debug, info, warn or error", level))
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, usageError(fmt.Errorf("--log-format %q: want text or json", format))
+	}
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o serveOptions
+	fs := serveFlags(&o, stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Errorf("serve takes no arguments, got %q", fs.Args()))
+	}
+	log, err := newLogger(stderr, o.logLevel, o.logFormat)
+	if err != nil {
+		return err
+	}
+	formats, err := imageproc.ParseFormats(o.formats)
+	if err != nil {
+		return usageError(fmt.Errorf("--formats: %w", err))
+	}
+	for _, or := range o.allowOrigins {
+		if or == "*" {
+			log.Warn("--allow-origin * lets ANY web page connect to this relay with its visitors' browsers; use it only for local testing")
+		}
+	}
+	srv, err := relay.New(relay.Config{
+		MaxBytes:          int(o.maxBytes),
+		MaxPixels:         int64(o.maxPixels),
+		Formats:           formats,
+		MaxLayers:         o.maxLayers,
+		AllowedOrigins:    o.allowOrigins,
+		WriteTimeout:      o.writeTimeout,
+		PingInterval:      o.pingInterval,
+		MaxConns:          o.maxConns,
+		MaxRooms:          o.maxRooms,
+		MaxMembersPerRoom: o.maxMembers,
+	}, log)
+	if err != nil {
+		return usageError(err)
+	}
+	mux := http.NewServeMux()
+	rh := srv.Handler()
+	for _, p := range []string{"/ws/", "/healthz", "/readyz", "/metrics"} {
+		mux.Handle(p, rh)
+	}
+	mux.Handle("/", web.Handler())
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		_ = srv.Shutdown(context.Background())
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "max_bytes", int(o.maxBytes), "max_pixels", int64(o.maxPixels), "formats", o.formats)
+	fmt.Fprintf(stdout, "canvasrelay listening on http://%s\n", ln.Addr())
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		_ = srv.Shutdown(context.Background())
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", o.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	defer cancel()
+	// Stop new connections first, then close the WebSockets with 1001.
+	herr := make(chan error, 1)
+	go func() { herr <- hs.Shutdown(sctx) }()
+	rerr := srv.Shutdown(sctx)
+	if err := <-herr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("http shutdown", "err", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if rerr != nil {
+		log.Warn("relay shutdown forced", "err", rerr)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// byteSize is a flag holding a size in bytes: 8388608, 8MiB, 512KiB, 2MB.
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+func (b *byteSize) Set(s string) error {
+	n, err := parseSize(s)
+	if err != nil {
+		return err
+	}
+	*b = byteSize(n)
+	return nil
+}
+
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000_000}, {"GB", 1000_000_000}, {"B", 1}} {
+		if strings.HasSuffix(strings.ToUpper(t), strings.ToUpper(u.suffix)) {
+			t, mult = strings.TrimSpace(t[:len(t)-len(u.suffix)]), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("bad size %q: want a positive number of bytes, optionally with KiB, MiB or GiB", s)
+	}
+	return n * mult, nil
+}
+
+// pixelCount is a flag holding width × height: 16777216 or 4096x4096.
+type pixelCount int64
+
+func (p *pixelCount) String() string { return strconv.FormatInt(int64(*p), 10) }
+func (p *pixelCount) Set(s string) error {
+	t := strings.ToLower(strings.TrimSpace(s))
+	if w, h, ok := strings.Cut(t, "x"); ok {
+		wi, err1 := strconv.ParseInt(w, 10, 64)
+		hi, err2 := strconv.ParseInt(h, 10, 64)
+		if err1 != nil || err2 != nil || wi <= 0 || hi <= 0 {
+			return fmt.Errorf("bad pixel count %q: want N or WxH", s)
+		}
+		*p = pixelCount(wi * hi)
+		return nil
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("bad pixel count %q: want N or WxH", s)
+	}
+	*p = pixelCount(n)
+	return nil
+}

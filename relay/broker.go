@@ -1,0 +1,103 @@
+package relay
+
+import (
+	"context"
+	"sync"
+
+	"github.com/lxzan/gws"
+)
+
+// Kind says what an Envelope carries.
+type Kind uint8
+
+const (
+	KindFrame    Kind = iota + 1 // an accepted image and its frame event
+	KindChat                     // a chat event
+	KindPresence                 // a presence event (join or leave)
+	KindGame                     // a game event
+)
+
+// Envelope is one message between a room's publish and its delivery. It is
+// immutable once published: brokers and subscribers share it.
+type Envelope struct {
+	// ID is unique per message (node id + counter), so a broker can drop
+	// duplicates.
+	ID string
+	// Kind says what it carries.
+	Kind Kind
+	// Room is the room it belongs to.
+	Room string
+	// Origin is the id of the connection that sent it. That connection does
+	// not get it back; the ids are unique across nodes.
+	Origin string
+	// Client is the publisher's client id: frames are latest-wins and
+	// retained per Client.
+	Client string
+	// Event is the JSON text event delivered to members as it is.
+	Event []byte
+	// Image is the image of a KindFrame, sent as a binary frame right after
+	// Event.
+	Image []byte
+	// TS is when the relay accepted it, in ms since the Unix epoch.
+	TS int64
+	// Seq is the publisher's seq for a frame.
+	Seq uint64
+
+	prepOnce sync.Once
+	textB    *gws.Broadcaster // Event, prepared once for every subscriber
+	binB     *gws.Broadcaster // Image, prepared once for every subscriber
+}
+
+// prepared returns the frames shared by every subscriber of e.
+func (e *Envelope) prepared() (text, bin *gws.Broadcaster) {
+	e.prepOnce.Do(func() {
+		e.textB = gws.NewBroadcaster(gws.OpcodeText, e.Event)
+		if e.Kind == KindFrame {
+			e.binB = gws.NewBroadcaster(gws.OpcodeBinary, e.Image)
+		}
+	})
+	return e.textB, e.binB
+}
+
+// size is the number of payload bytes e puts on the wire.
+func (e *Envelope) size() int { return len(e.Event) + len(e.Image) }
+
+// Member is one connection in a room, as the broker sees it.
+type Member struct {
+	Conn   string
+	Client string
+	Name   string
+}
+
+// Subscription is a node's live feed of one room. Close stops it.
+type Subscription interface {
+	Close() error
+}
+
+// Broker sits between a room's publish and the delivery to its members. A
+// node holds one subscription per room that has local members, and delivers
+// to those members only from it. An implementation must deliver each
+// envelope at most once per subscription, in publish order per publisher.
+//
+// The in-memory broker (NewMemoryBroker) serves a single node. A clustered
+// broker carries the same calls between nodes, so that a frame published on
+// one node reaches members on another, presence counts are room-wide, and
+// retained layers are shared.
+type Broker interface {
+	// Subscribe starts delivering the room's envelopes to deliver, which must
+	// not block. Envelopes published before Subscribe returns may be missed;
+	// late joiners read Layers after subscribing.
+	Subscribe(room string, deliver func(*Envelope)) (Subscription, error)
+	// Publish sends env to every subscription of env.Room. A KindFrame
+	// envelope also becomes env.Client's retained layer in the room.
+	Publish(ctx context.Context, env *Envelope) error
+	// Layers returns the room's retained frames, least recently updated first.
+	Layers(ctx context.Context, room string) ([]*Envelope, error)
+	// Join adds m to the room's presence and returns the room's member count
+	// after it, across every node.
+	Join(ctx context.Context, room string, m Member) (int, error)
+	// Leave removes m and returns the count after it.
+	Leave(ctx context.Context, room string, m Member) (int, error)
+	// Close releases the broker.
+	Close() error
+}

@@ -1,0 +1,146 @@
+package relay
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/canvasrelay/canvasrelay/imageproc"
+)
+
+// Config is the relay's configuration. Every field's zero value means the
+// default named in its comment, so Config{} is a working server.
+type Config struct {
+	// MaxBytes is the largest image (and text frame) a client may send, in
+	// bytes. A bigger frame closes the connection with 1009. Default 8 MiB.
+	MaxBytes int
+	// MaxPixels is the largest width × height an image may declare. Default
+	// 4096 × 4096.
+	MaxPixels int64
+	// Formats is the allow-list of image formats. Default png, jpeg, gif, webp.
+	Formats []imageproc.Format
+	// MaxLayers is how many publishing clients a room keeps a newest frame for,
+	// for late joiners; the least recently updated layer is evicted first.
+	// Default 32.
+	MaxLayers int
+	// MaxRetainedBytes caps the bytes of all retained layers of all rooms
+	// together (in-memory broker). Least recently updated layers go first.
+	// Default 256 MiB.
+	MaxRetainedBytes int64
+	// RetainEmptyFor is how long the layers of a room with no members are kept.
+	// Default 1 hour.
+	RetainEmptyFor time.Duration
+
+	// QueueMaxBytes caps the bytes of image frames waiting for one subscriber.
+	// Frames are latest-wins per source client, so this is only reached with
+	// many sources; going over it closes the subscriber with 4002. Default
+	// 64 MiB.
+	QueueMaxBytes int
+	// EventQueueMaxBytes caps the bytes of text events (chat, presence, acks)
+	// waiting for one subscriber. Events are never dropped: going over the cap
+	// closes the subscriber with 4002. Default 256 KiB.
+	EventQueueMaxBytes int
+	// WriteTimeout bounds every write to a socket. A subscriber whose write
+	// does not complete in time is cut off with 4001. Default 10 s.
+	WriteTimeout time.Duration
+	// PingInterval is how often the server pings every connection. Default 20 s.
+	PingInterval time.Duration
+	// ReadTimeout closes a connection from which nothing (not even a pong) has
+	// been read for this long. Default 2.5 × PingInterval.
+	ReadTimeout time.Duration
+	// ShutdownGrace bounds how long one close frame may take to write during
+	// Shutdown or a policy close. Default 2 s.
+	ShutdownGrace time.Duration
+
+	// MaxChatBytes is the longest chat text accepted. Default 4 KiB.
+	MaxChatBytes int
+	// MaxConns caps connections to this server. Default 20,000.
+	MaxConns int
+	// MaxRooms caps rooms with local members on this server. Default 10,000.
+	MaxRooms int
+	// MaxMembersPerRoom caps the members of one room on this server. Default 1,000.
+	MaxMembersPerRoom int
+
+	// AllowedOrigins lists the browser origins allowed to connect, such as
+	// "https://draw.example.com" or "https://*.example.com". A request with no
+	// Origin header (a program, not a page) always passes this check.
+	// DANGER: "*" lets any web page on the internet connect with its visitors'
+	// browsers. Default (empty): only the server's own host.
+	AllowedOrigins []string
+
+	// Broker carries frames, chat and presence between rooms and members.
+	// Default: a new in-memory broker (a single node).
+	Broker Broker
+
+	// NodeID names this node in a cluster. Default: random.
+	NodeID string
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = 8 << 20
+	}
+	if c.MaxPixels <= 0 {
+		c.MaxPixels = 4096 * 4096
+	}
+	if len(c.Formats) == 0 {
+		c.Formats = []imageproc.Format{imageproc.PNG, imageproc.JPEG, imageproc.GIF, imageproc.WebP}
+	}
+	if c.MaxLayers <= 0 {
+		c.MaxLayers = 32
+	}
+	if c.MaxRetainedBytes <= 0 {
+		c.MaxRetainedBytes = 256 << 20
+	}
+	if c.RetainEmptyFor <= 0 {
+		c.RetainEmptyFor = time.Hour
+	}
+	if c.QueueMaxBytes <= 0 {
+		c.QueueMaxBytes = 64 << 20
+	}
+	if c.EventQueueMaxBytes <= 0 {
+		c.EventQueueMaxBytes = 256 << 10
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 20 * time.Second
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = c.PingInterval * 5 / 2
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = 2 * time.Second
+	}
+	if c.MaxChatBytes <= 0 {
+		c.MaxChatBytes = 4 << 10
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 20000
+	}
+	if c.MaxRooms <= 0 {
+		c.MaxRooms = 10000
+	}
+	if c.MaxMembersPerRoom <= 0 {
+		c.MaxMembersPerRoom = 1000
+	}
+	if c.NodeID == "" {
+		c.NodeID = randomID(6)
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if c.QueueMaxBytes < c.MaxBytes {
+		return fmt.Errorf("relay: QueueMaxBytes (%d) must be at least MaxBytes (%d)", c.QueueMaxBytes, c.MaxBytes)
+	}
+	if c.ReadTimeout <= c.PingInterval {
+		return fmt.Errorf("relay: ReadTimeout (%s) must be longer than PingInterval (%s)", c.ReadTimeout, c.PingInterval)
+	}
+	for _, o := range c.AllowedOrigins {
+		if _, err := parseOriginPattern(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,204 @@
+package relay
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/canvasrelay/canvasrelay/imageproc"
+	"github.com/lxzan/gws"
+)
+
+// conn is one WebSocket connection: a member of one room.
+type conn struct {
+	// Static after construction.
+	srv    *Server
+	ws     *gws.Conn
+	id     string // server-assigned, unique across nodes
+	client string // stable client id from the query, or made up
+	name   string // display name
+	room   *room
+	log    *slog.Logger
+	q      *outQueue
+	start  time.Time
+
+	// Owned by the reader goroutine (gws ReadLoop: OnOpen, OnMessage).
+	seq    uint64 // binary frames read, from 1, rejected ones included
+	joined bool
+
+	lastRead atomic.Int64 // unix nanos of the last frame read from the peer
+	closing  atomic.Bool  // a close has begun; set once
+	reason   atomic.Pointer[closeReason]
+}
+
+type closeReason struct {
+	reason string
+	code   int
+}
+
+// connSession is the gws session storage of a connection: it holds the conn
+// and nothing else, to keep idle connections small.
+type connSession struct{ c *conn }
+
+func (s *connSession) Len() int                       { return 1 }
+func (s *connSession) Load(string) (any, bool)        { return s.c, s.c != nil }
+func (s *connSession) Delete(string)                  {}
+func (s *connSession) Store(_ string, v any)          { s.c, _ = v.(*conn) }
+func (s *connSession) Range(f func(string, any) bool) { f("conn", s.c) }
+
+func connOf(socket *gws.Conn) *conn {
+	v, _ := socket.Session().Load("conn")
+	c, _ := v.(*conn)
+	return c
+}
+
+func (c *conn) touch() { c.lastRead.Store(time.Now().UnixNano()) }
+
+// onBinary handles one image from the client. Every binary frame gets
+// exactly one answer: an ack or an error with its seq.
+func (c *conn) onBinary(data []byte) {
+	c.seq++
+	seq := c.seq
+	m := c.srv.metrics
+	m.framesIn.Inc()
+	m.bytesIn.Add(float64(len(data)))
+
+	info, err := imageproc.Inspect(data, c.srv.limits)
+	if err != nil {
+		code := imageproc.Code(err)
+		m.framesBad.WithLabelValues(code).Inc()
+		c.sendEvent(errorEvent(code, err.Error(), seq))
+		return
+	}
+	ts := nowMillis()
+	env := &Envelope{
+		ID:     c.srv.nextID(),
+		Kind:   KindFrame,
+		Room:   c.room.name,
+		Origin: c.id,
+		Client: c.client,
+		Event:  frameEvent(c.client, c.name, seq, info, ts),
+		Image:  bytes.Clone(data), // gws reuses data after OnMessage returns
+		TS:     ts,
+		Seq:    seq,
+	}
+	if err := c.srv.broker.Publish(c.srv.ctx, env); err != nil {
+		m.framesBad.WithLabelValues(CodeInternal).Inc()
+		c.log.Error("publish frame", "err", err)
+		c.sendEvent(errorEvent(CodeInternal, "the relay could not publish this frame; try again", seq))
+		return
+	}
+	m.framesOK.Inc()
+	c.sendEvent(mustJSON(AckEvent{
+		Type: TypeAck, Seq: seq, Format: string(info.Format),
+		Width: info.Width, Height: info.Height, Bytes: info.Bytes,
+	}))
+}
+
+// onText handles a chat line or a command.
+func (c *conn) onText(data []byte) {
+	c.srv.metrics.bytesIn.Add(float64(len(data)))
+	cmd, err := parseText(data)
+	switch {
+	case errors.Is(err, errInvalidUTF8):
+		c.closeWith(CloseInvalidData, reasonInvalidUTF8, "text frame is not valid UTF-8")
+		return
+	case err != nil:
+		c.sendEvent(errorEvent(CodeBadRequest, err.Error(), 0))
+		return
+	}
+	switch cmd.Type {
+	case TypeChat:
+		c.onChat(cmd.Text)
+	default:
+		c.sendEvent(errorEvent(CodeBadRequest, fmt.Sprintf("unsupported command %q", cmd.Type), 0))
+	}
+}
+
+func (c *conn) onChat(text string) {
+	if len(text) > c.srv.cfg.MaxChatBytes {
+		c.sendEvent(errorEvent(CodeBadRequest, fmt.Sprintf("chat text is %d bytes; the limit is %d", len(text), c.srv.cfg.MaxChatBytes), 0))
+		return
+	}
+	if len(bytes.TrimSpace([]byte(text))) == 0 {
+		c.sendEvent(errorEvent(CodeBadRequest, "chat text is empty", 0))
+		return
+	}
+	env := &Envelope{
+		ID:     c.srv.nextID(),
+		Kind:   KindChat,
+		Room:   c.room.name,
+		Origin: c.id,
+		Client: c.client,
+		TS:     nowMillis(),
+	}
+	env.Event = mustJSON(ChatEvent{Type: TypeChat, Client: c.client, Name: c.name, Text: text, TS: env.TS})
+	if err := c.srv.broker.Publish(c.srv.ctx, env); err != nil {
+		c.log.Error("publish chat", "err", err)
+		c.sendEvent(errorEvent(CodeInternal, "the relay could not publish this chat line; try again", 0))
+		return
+	}
+	c.srv.metrics.chats.Inc()
+}
+
+// sendEvent queues a text event for this connection only.
+func (c *conn) sendEvent(payload []byte) {
+	c.push(outItem{text: gws.NewBroadcaster(gws.OpcodeText, payload), size: len(payload) + itemOverhead, oneOff: true}, false)
+}
+
+// itemOverhead is what one queued event counts for beyond its payload, so
+// that empty control frames still count against the event cap.
+const itemOverhead = 32
+
+// push queues an event and kicks the writer.
+func (c *conn) push(it outItem, front bool) {
+	kick, overflow := c.q.pushEvent(it, front)
+	if overflow {
+		c.closeWith(CloseQueueOverflow, reasonQueueOverflow, "outbound event queue over its cap")
+		return
+	}
+	if kick {
+		c.writeNext()
+	}
+}
+
+// deliver queues an envelope published by someone else.
+func (c *conn) deliver(env *Envelope, layer bool) {
+	if env.Kind != KindFrame {
+		c.push(outItem{env: env, size: len(env.Event) + itemOverhead}, false)
+		return
+	}
+	kick, overflow, replaced := c.q.pushFrame(env, layer)
+	if overflow {
+		c.closeWith(CloseQueueOverflow, reasonQueueOverflow, "outbound frame queue over its cap")
+		return
+	}
+	if replaced {
+		c.srv.metrics.dropped.WithLabelValues(dropSuperseded).Inc()
+	}
+	if kick {
+		c.writeNext()
+	}
+}
+
+// closeWith starts closing the connection with code, once. It never blocks:
+// the close frame is written by a goroutine bounded by Config.ShutdownGrace,
+// and the socket is closed after it whatever the peer does.
+func (c *conn) closeWith(code int, reason, text string) {
+	if !c.closing.CompareAndSwap(false, true) {
+		return
+	}
+	c.reason.Store(&closeReason{reason: reason, code: code})
+	c.q.close()
+	grace := c.srv.cfg.ShutdownGrace
+	go func() {
+		// A write in flight holds the socket; the deadline bounds it too.
+		_ = c.ws.NetConn().SetWriteDeadline(time.Now().Add(grace))
+		if err := c.ws.WriteClose(uint16(code), []byte(text)); err != nil {
+			_ = c.ws.NetConn().Close()
+		}
+	}()
+}

@@ -1,0 +1,54 @@
+package relay
+
+import "errors"
+
+// Error codes carried by the "code" field of an error event. They are part of
+// the wire contract: never rename one.
+const (
+	CodeInvalidImage      = "invalid_image"
+	CodeTooLarge          = "too_large"
+	CodeTooManyPixels     = "too_many_pixels"
+	CodeUnsupportedFormat = "unsupported_format"
+	CodeRateLimited       = "rate_limited"
+	CodeForbidden         = "forbidden"
+	CodeBadRequest        = "bad_request"
+	CodeInternal          = "internal"
+)
+
+// Close codes sent by the relay. The 4000–4999 range is the relay's own; see
+// doc.go and the README for the full table.
+const (
+	CloseNormal        = 1000 // normal closure
+	CloseGoingAway     = 1001 // server shutting down
+	CloseInvalidData   = 1007 // invalid UTF-8 in a text frame
+	ClosePolicy        = 1008 // origin, token or abuse
+	CloseTooBig        = 1009 // frame larger than max_bytes
+	CloseSlowConsumer  = 4001 // a write did not complete within Config.WriteTimeout
+	CloseQueueOverflow = 4002 // the subscriber's outbound queue went over its byte cap
+	ClosePingTimeout   = 4003 // nothing read from the peer within Config.ReadTimeout
+)
+
+// Sentinel errors. Callers match them with errors.Is.
+var (
+	// ErrShuttingDown is returned for work refused because Shutdown has begun.
+	ErrShuttingDown = errors.New("relay: shutting down")
+	// ErrBadRoom means a room name is not 1–64 characters of A-Z a-z 0-9 . _ -.
+	ErrBadRoom = errors.New("relay: bad room name")
+	// ErrQueueOverflow means a subscriber's outbound queue went over its byte cap.
+	ErrQueueOverflow = errors.New("relay: outbound queue overflow")
+	// ErrSlowConsumer means a write to a subscriber timed out.
+	ErrSlowConsumer = errors.New("relay: slow consumer")
+	// ErrRoomFull means a room is at Config.MaxMembersPerRoom.
+	ErrRoomFull = errors.New("relay: room full")
+	// ErrTooManyRooms means the server is at Config.MaxRooms.
+	ErrTooManyRooms = errors.New("relay: too many rooms")
+	// ErrTooManyConns means the server is at Config.MaxConns.
+	ErrTooManyConns = errors.New("relay: too many connections")
+	// ErrBrokerClosed is returned by a Broker after Close.
+	ErrBrokerClosed = errors.New("relay: broker closed")
+)
+
+var (
+	errInvalidUTF8 = errors.New("relay: invalid UTF-8 in text frame")
+	errBadCommand  = errors.New("relay: bad command")
+)

@@ -1,0 +1,65 @@
+package relay
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Disconnect reasons (the "reason" label of canvasrelay_disconnects_total).
+const (
+	reasonClient        = "client"         // the peer closed or went away
+	reasonShutdown      = "shutdown"       // Server.Shutdown
+	reasonSlowConsumer  = "slow_consumer"  // a write timed out
+	reasonQueueOverflow = "queue_overflow" // outbound queue over its cap
+	reasonReadTimeout   = "read_timeout"   // nothing read within ReadTimeout
+	reasonTooBig        = "too_big"        // frame over MaxBytes
+	reasonInvalidUTF8   = "invalid_utf8"   // text frame not UTF-8
+	reasonPolicy        = "policy"         // abuse, token expiry
+	reasonError         = "error"          // I/O or protocol error
+)
+
+// Drop reasons (the "reason" label of canvasrelay_frames_dropped_total).
+const (
+	dropSuperseded = "superseded" // latest-wins: a newer frame from the same source replaced it
+	dropClosed     = "closed"     // the subscriber went away with it pending
+)
+
+// metrics are the server's Prometheus collectors, on a registry of its own.
+type metrics struct {
+	reg *prometheus.Registry
+
+	connections   prometheus.Gauge
+	rooms         prometheus.Gauge
+	framesIn      prometheus.Counter
+	framesOK      prometheus.Counter
+	framesBad     *prometheus.CounterVec // code
+	bytesIn       prometheus.Counter
+	bytesOut      prometheus.Counter
+	deliveries    prometheus.Counter
+	dropped       *prometheus.CounterVec // reason
+	disconnects   *prometheus.CounterVec // reason, code
+	chats         prometheus.Counter
+	publishWrite  prometheus.Histogram
+	upgradeErrors *prometheus.CounterVec // status
+}
+
+func newMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	f := func(c prometheus.Collector) { m.reg.MustRegister(c) }
+	m.connections = prometheus.NewGauge(prometheus.GaugeOpts{Name: "canvasrelay_connections", Help: "Open WebSocket connections."})
+	m.rooms = prometheus.NewGauge(prometheus.GaugeOpts{Name: "canvasrelay_rooms", Help: "Rooms with local members."})
+	m.framesIn = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_frames_received_total", Help: "Binary frames read from clients."})
+	m.framesOK = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_frames_accepted_total", Help: "Binary frames accepted and published."})
+	m.framesBad = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_frames_rejected_total", Help: "Binary frames rejected, by error code."}, []string{"code"})
+	m.bytesIn = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_bytes_received_total", Help: "Payload bytes read from clients (text and binary)."})
+	m.bytesOut = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_bytes_sent_total", Help: "Payload bytes written to clients (text and binary)."})
+	m.deliveries = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_deliveries_total", Help: "Image frames written to subscribers."})
+	m.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_frames_dropped_total", Help: "Image frames not written to a subscriber, by reason."}, []string{"reason"})
+	m.disconnects = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_disconnects_total", Help: "Closed connections, by reason and close code."}, []string{"reason", "code"})
+	m.chats = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_chat_messages_total", Help: "Chat lines relayed."})
+	m.publishWrite = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "canvasrelay_publish_to_write_seconds", Help: "Time from accepting a frame to finishing its write to one subscriber.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
+	m.upgradeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_upgrade_rejected_total", Help: "WebSocket upgrade requests refused, by HTTP status."}, []string{"status"})
+	for _, c := range []prometheus.Collector{m.connections, m.rooms, m.framesIn, m.framesOK, m.framesBad, m.bytesIn, m.bytesOut, m.deliveries, m.dropped, m.disconnects, m.chats, m.publishWrite, m.upgradeErrors} {
+		f(c)
+	}
+	return m
+}

@@ -1,0 +1,195 @@
+package relay
+
+import (
+	"sync"
+
+	"github.com/lxzan/gws"
+)
+
+// outItem is one thing to write to a subscriber: a text event, a control
+// frame, or a frame event followed by its image.
+type outItem struct {
+	text *gws.Broadcaster // text event or control frame, prepared
+	env  *Envelope        // KindFrame: written as env.Event then env.Image
+	size int
+	// oneOff marks a text event made for this subscriber alone: its prepared
+	// frame goes back to gws's pool once written.
+	oneOff bool
+}
+
+// outQueue is a subscriber's bounded outbound queue.
+//
+// Image frames are latest-wins per source client: a newer frame from the same
+// client replaces the one not yet sent, so a subscriber holds at most one
+// pending frame per source. Events (chat, presence, acks, pings) go in a FIFO
+// and are never dropped. Both are capped in bytes; going over a cap is an
+// overflow, and the owner cuts the subscriber off.
+//
+// Events are written before frames, so that hello is always first and a
+// receipt is not held behind images.
+type outQueue struct {
+	maxEvBytes    int // static after construction
+	maxFrameBytes int // static after construction
+
+	mu       sync.Mutex // guards everything below
+	events   []outItem  // FIFO; events[evHead:] are pending
+	evHead   int
+	evBytes  int
+	frames   map[string]*Envelope // pending frame per source client
+	order    []string             // sources with a pending frame, in arrival order
+	frBytes  int
+	started  bool // the writer may run (set after hello is queued)
+	running  bool // a write is in flight
+	closed   bool // nothing more is accepted or written
+	replaced uint64
+}
+
+func newOutQueue(maxEvBytes, maxFrameBytes int) *outQueue {
+	return &outQueue{maxEvBytes: maxEvBytes, maxFrameBytes: maxFrameBytes}
+}
+
+// pushEvent appends an event. It reports whether the writer should be
+// kicked, and overflow when the event cap was exceeded.
+func (q *outQueue) pushEvent(it outItem, front bool) (kick, overflow bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return false, false
+	}
+	if q.evBytes+it.size > q.maxEvBytes {
+		return false, true
+	}
+	if front {
+		q.compactLocked()
+		q.events = append(q.events, outItem{})
+		copy(q.events[1:], q.events)
+		q.events[0] = it
+	} else {
+		q.events = append(q.events, it)
+	}
+	q.evBytes += it.size
+	return q.kickLocked(), false
+}
+
+// pushFrame queues env as the pending frame of its source client. If
+// onlyIfEmpty is set (a retained layer for a late joiner), a pending live
+// frame of the same source wins. It reports whether a pending frame was
+// replaced.
+func (q *outQueue) pushFrame(env *Envelope, onlyIfEmpty bool) (kick, overflow, replaced bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return false, false, false
+	}
+	if q.frames == nil {
+		q.frames = make(map[string]*Envelope)
+	}
+	old, had := q.frames[env.Client]
+	if had && onlyIfEmpty {
+		return false, false, false
+	}
+	n := q.frBytes + env.size()
+	if had {
+		n -= old.size()
+	}
+	if n > q.maxFrameBytes {
+		return false, true, false
+	}
+	q.frames[env.Client] = env
+	q.frBytes = n
+	if !had {
+		q.order = append(q.order, env.Client)
+	} else {
+		q.replaced++
+	}
+	return q.kickLocked(), false, had
+}
+
+// start lets the writer run; until then items only accumulate.
+func (q *outQueue) start() (kick bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.started = true
+	return q.kickLocked()
+}
+
+func (q *outQueue) kickLocked() bool {
+	if !q.started || q.running || q.closed {
+		return false
+	}
+	if q.evHead == len(q.events) && len(q.order) == 0 {
+		return false
+	}
+	q.running = true
+	return true
+}
+
+// pop takes the next item to write. When nothing is left it clears running
+// and returns ok == false; the next push kicks the writer again.
+func (q *outQueue) pop() (it outItem, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		q.running = false
+		return outItem{}, false
+	}
+	if q.evHead < len(q.events) {
+		it = q.events[q.evHead]
+		q.events[q.evHead] = outItem{}
+		q.evHead++
+		q.evBytes -= it.size
+		if q.evHead == len(q.events) {
+			q.events = q.events[:0]
+			q.evHead = 0
+		}
+		return it, true
+	}
+	if len(q.order) > 0 {
+		c := q.order[0]
+		q.order[0] = ""
+		q.order = q.order[1:]
+		if len(q.order) == 0 {
+			q.order = nil
+		}
+		env := q.frames[c]
+		delete(q.frames, c)
+		q.frBytes -= env.size()
+		return outItem{env: env, size: env.size()}, true
+	}
+	q.running = false
+	return outItem{}, false
+}
+
+func (q *outQueue) compactLocked() {
+	if q.evHead > 0 {
+		n := copy(q.events, q.events[q.evHead:])
+		clear(q.events[n:])
+		q.events = q.events[:n]
+		q.evHead = 0
+	}
+}
+
+// close drops everything pending and refuses further items.
+func (q *outQueue) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	q.events, q.evHead, q.evBytes = nil, 0, 0
+	q.frames, q.order, q.frBytes = nil, nil, 0
+}
+
+// queueStats is a snapshot for tests and metrics.
+type queueStats struct {
+	Events, EventBytes int
+	Frames, FrameBytes int
+	Replaced           uint64
+}
+
+func (q *outQueue) stats() queueStats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return queueStats{
+		Events: len(q.events) - q.evHead, EventBytes: q.evBytes,
+		Frames: len(q.order), FrameBytes: q.frBytes, Replaced: q.replaced,
+	}
+}

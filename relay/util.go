@@ -1,0 +1,60 @@
+package relay
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"sort"
+	"strings"
+)
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// randomID returns n random bytes as lower-case base32.
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return idEncoding.EncodeToString(b)
+}
+
+func sortByTS(envs []*Envelope) {
+	sort.SliceStable(envs, func(i, j int) bool { return envs[i].TS < envs[j].TS })
+}
+
+func sortSlice[T any](s []T, less func(a, b T) bool) {
+	sort.Slice(s, func(i, j int) bool { return less(s[i], s[j]) })
+}
+
+// ValidRoom reports whether name is 1 to 64 characters of A-Z a-z 0-9 . _ -.
+func ValidRoom(name string) bool {
+	return validToken(name, 64)
+}
+
+func validToken(s string, max int) bool {
+	if len(s) == 0 || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// cleanName trims a display name to at most 64 runes of printable text.
+func cleanName(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+	s = strings.TrimSpace(s)
+	if r := []rune(s); len(r) > 64 {
+		s = string(r[:64])
+	}
+	return s
+}
