@@ -70,7 +70,8 @@ type tclient struct {
 	mu     sync.Mutex
 	closed chan struct{}
 	err    error // why it closed
-	frozen chan struct{}
+	frozen chan struct{} // static; closed once by unfreeze
+	thaw   sync.Once
 }
 
 type tHandler struct {
@@ -152,19 +153,12 @@ func tryDial(t testing.TB, base, room string, o dialOpt) (*tclient, *http.Respon
 
 func (c *tclient) unfreeze() {
 	if c.frozen != nil {
-		close(c.frozen)
-		c.frozen = nil
+		c.thaw.Do(func() { close(c.frozen) })
 	}
 }
 
 func (c *tclient) close() {
-	if c.frozen != nil {
-		select {
-		case <-c.frozen:
-		default:
-			close(c.frozen)
-		}
-	}
+	c.unfreeze()
 	_ = c.ws.WriteClose(1000, nil)
 	select {
 	case <-c.closed:
@@ -195,13 +189,17 @@ func (c *tclient) expect(typ string) tmsg {
 	return m
 }
 
-// expectSkippingFrames is expect, but skips frame events and their images.
+// expectSkippingFrames is expect, but skips frame events with their images,
+// and presence events.
 func (c *tclient) expectSkippingFrames(typ string) tmsg {
 	c.t.Helper()
 	for {
 		m := c.next(5 * time.Second)
 		if m.op == gws.OpcodeText && m.typ == TypeFrame {
 			c.next(5 * time.Second)
+			continue
+		}
+		if m.op == gws.OpcodeText && m.typ == TypePresence && typ != TypePresence {
 			continue
 		}
 		if m.op != gws.OpcodeText || m.typ != typ {
@@ -282,3 +280,11 @@ func readTestdata(t testing.TB, name string) []byte {
 }
 
 var _ = io.Discard
+
+// scrape returns the server's /metrics text.
+func scrape(t testing.TB, srv *Server) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Body.String()
+}

@@ -417,9 +417,11 @@ func classifyClose(c *conn, err error) (string, int) {
 		}
 		return reasonError, code
 	}
+	// The relay sets no read deadlines (pingLoop closes silent peers with
+	// 4003), so a timeout is a write that did not finish: a slow consumer.
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return reasonReadTimeout, ClosePingTimeout
+		return reasonSlowConsumer, CloseSlowConsumer
 	}
 	return reasonClient, 1006 // the peer went away without a close frame
 }

@@ -240,6 +240,13 @@ func (c *Client) Connected() bool {
 	return c.cur != nil
 }
 
+// WaitConnected waits until a connection is up (at once if one is), the
+// Client stops (its Err), or ctx ends.
+func (c *Client) WaitConnected(ctx context.Context) error {
+	_, err := c.current(ctx)
+	return err
+}
+
 // Stats returns the counters.
 func (c *Client) Stats() Stats {
 	return Stats{
