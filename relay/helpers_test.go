@@ -69,7 +69,7 @@ type tclient struct {
 	msgs   chan tmsg
 	mu     sync.Mutex
 	closed chan struct{}
-	err    error // why it closed
+	err    error         // why it closed
 	frozen chan struct{} // static; closed once by unfreeze
 	thaw   sync.Once
 }
