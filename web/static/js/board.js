@@ -21,6 +21,7 @@ const state = {
   hellos: 0,
   info: {},
   lastAck: null,
+  statuses: [],
 };
 let sock = null;
 
@@ -150,6 +151,8 @@ function onEvent(ev) {
   switch (ev.ev) {
     case "status":
       showStatus(ev, $("reconnect"));
+      state.statuses.push(`${ev.state} ${ev.code || ""} ${ev.reason || ""}`.trim());
+      if (state.statuses.length > 20) state.statuses.shift();
       $("send").disabled = ev.state !== "open";
       break;
     case "message":
@@ -163,6 +166,9 @@ function onEvent(ev) {
       break;
     case "frameError":
       showError("invalid_image", `A picture from ${ev.meta.name || "someone"} could not be decoded: ${ev.message}`);
+      break;
+    case "refused":
+      showError(ev.code, `A picture of ${formatBytes(ev.bytes)} was not sent: this room accepts images up to ${formatBytes(ev.max)}.`);
       break;
     case "busy":
       state.busy = ev.busy;
@@ -356,6 +362,9 @@ async function main() {
     },
     get info() {
       return state.info;
+    },
+    get statuses() {
+      return state.statuses.slice();
     },
     publishRaw: (blob) => sock.publish(blob),
   };

@@ -15,6 +15,7 @@
 //   {ev:"frameError", meta, message}  an image that could not be decoded
 //   {ev:"sent", seq, bytes}           a binary frame went out with this seq
 //   {ev:"busy", busy}                 back-pressure started or ended
+//   {ev:"refused", code, bytes, max}  a snapshot over the relay's limit was not sent
 //   {ev:"info", info}                 the connection panel's fields
 
 export const SUBPROTOCOL = "canvasrelay.v1";
@@ -44,6 +45,7 @@ export class RelayConnection {
     this.unacked = 0; // sent frames not yet answered by ack or error
     this.lastSendAt = 0;
     this.pending = null; // newest snapshot not yet sent (latest wins)
+    this.maxBytes = Infinity; // the relay's image limit, from hello
     this.pumpTimer = 0;
     this.busy = false;
     this.frameMeta = null; // the "frame" event waiting for its binary frame
@@ -105,6 +107,7 @@ export class RelayConnection {
       this.openedAt = Date.now();
       this.connects++;
       this.status("open");
+      this.postInfo();
       clearInterval(this.infoTimer);
       this.infoTimer = setInterval(() => this.postInfo(), 500);
       this.pump();
@@ -171,6 +174,7 @@ export class RelayConnection {
         this.frameMeta = msg; // describes the binary frame that comes next
         return;
       }
+      if (msg.type === "hello" && msg.max_bytes > 0) this.maxBytes = msg.max_bytes;
       if ((msg.type === "ack" || msg.type === "error") && msg.seq) {
         this.unacked = Math.max(0, this.unacked - 1);
         queueMicrotask(() => this.pump());
@@ -221,6 +225,13 @@ export class RelayConnection {
     if (this.pending) {
       const blob = this.pending;
       this.pending = null;
+      if (blob.size > this.maxBytes) {
+        // The relay would close the socket (1009) on a frame over its
+        // limit; refuse it here and keep the connection.
+        this.post({ ev: "refused", code: "too_large", bytes: blob.size, max: this.maxBytes });
+        this.pumpTimer = setTimeout(() => this.pump(), 0);
+        return;
+      }
       ws.send(blob);
       this.seq++;
       this.unacked++;

@@ -56,7 +56,7 @@ function tryWorker(onEvent) {
         }
         settled = true;
         worker.onerror = (err) => {
-          err.preventDefault();
+          console.error("canvasrelay socket worker:", err.message || err);
           onEvent({ ev: "status", state: "stopped", code: 0, reason: "socket worker failed: " + (err.message || "error") });
         };
         resolve({
