@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/canvasrelay/canvasrelay/imageproc"
+	"github.com/canvasrelay/canvasrelay/relay/client"
+)
+
+func init() { subcommands["watch"] = runWatch }
+
+const watchHelp = `Usage:
+  canvasrelay watch [flags] URL
+
+Records a room. Pick one or more modes:
+  --out DIR      save every frame as DIR/<client>-<seq>.<ext>
+  --latest FILE  keep FILE as the newest frame (any client)
+  --events       print chat and presence events as JSON lines on stdout
+
+Every file is written atomically (a temporary file in the same directory,
+then a rename), so a reader never sees half an image. A new member first
+gets the room's current layers, so --out and --latest start with those.
+watch reconnects by itself and runs until interrupted (or --count frames).
+If it cannot keep up, the oldest waiting frames are dropped and counted.
+URL is the room's page (http(s)://host/r/ROOM) or its socket (ws(s)://host/ws/ROOM).
+
+Exit status: 0 after an interrupt or --count frames; 2 usage or connection error.
+
+Examples:
+  canvasrelay watch --out recording/ http://localhost:8080/r/demo
+  canvasrelay watch --latest /var/www/live.png https://relay.example.com/r/team
+  canvasrelay watch --events ws://localhost:8080/ws/demo | jq -r 'select(.type=="chat") | .text'
+`
+
+// watchOptions are the watch flags.
+type watchOptions struct {
+	connOptions
+	out    string
+	latest string
+	events bool
+	count  int
+}
+
+func watchFlags(o *watchOptions, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o.connOptions.register(fs, "connect timeout")
+	fs.StringVar(&o.out, "out", "", "save every frame in `DIR` as <client>-<seq>.<ext> (created if missing)")
+	fs.StringVar(&o.latest, "latest", "", "keep `FILE` as the newest frame")
+	fs.BoolVar(&o.events, "events", false, "print chat and presence events as JSON lines on stdout")
+	fs.IntVar(&o.count, "count", 0, "stop after `N` frames (0: run until interrupted)")
+	fs.Usage = flagUsage(fs, watchHelp)
+	return fs
+}
+
+func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o watchOptions
+	fs := watchFlags(&o, stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return usageError(errors.New("watch: want exactly one URL"))
+	}
+	url := fs.Arg(0)
+	if err := checkURL(url); err != nil {
+		return err
+	}
+	switch {
+	case o.out == "" && o.latest == "" && !o.events:
+		return usageError(errors.New("watch: choose --out DIR, --latest FILE and/or --events"))
+	case o.count < 0:
+		return usageError(errors.New("watch: --count must be ≥ 0"))
+	case o.timeout <= 0:
+		return usageError(errors.New("watch: --timeout must be > 0"))
+	}
+	if o.out != "" {
+		if err := os.MkdirAll(o.out, 0o755); err != nil {
+			return usageError(fmt.Errorf("watch: %w", err))
+		}
+	}
+	if o.latest != "" {
+		if st, err := os.Stat(filepath.Dir(o.latest)); err != nil || !st.IsDir() {
+			return usageError(fmt.Errorf("watch: --latest %s: its directory must exist", o.latest))
+		}
+	}
+	cfg := o.config(url, stderr)
+	cfg.Reconnect = true
+	if o.out == "" {
+		// --latest only needs the newest frame; --events none.
+		cfg.FrameBuffer = 1
+		if o.latest == "" {
+			cfg.FrameBufferBytes = 1
+		}
+	} else {
+		cfg.FrameBuffer = 256
+		cfg.FrameBufferBytes = 256 << 20
+	}
+	c, err := dialClient(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	r := &recorder{o: &o, stdout: stdout, stderr: stderr}
+	err = r.loop(ctx, c)
+	c.Close()
+	st := c.Stats()
+	fmt.Fprintf(stderr, "watch: %d frames saved, %d dropped (too slow), %d connections\n", r.frames, st.DroppedFrames, st.Connects)
+	return err
+}
+
+// recorder writes what a watch receives.
+type recorder struct {
+	o      *watchOptions
+	stdout io.Writer
+	stderr io.Writer
+	frames int
+	hellos int
+}
+
+func (r *recorder) loop(ctx context.Context, c *client.Client) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.Done():
+			return &exitError{code: 2, err: fmt.Errorf("watch: %w", c.Err())}
+		case ev, ok := <-c.Events():
+			if !ok {
+				return &exitError{code: 2, err: fmt.Errorf("watch: %w", c.Err())}
+			}
+			if err := r.event(ev); err != nil {
+				return err
+			}
+		case f, ok := <-c.Frames():
+			if !ok {
+				return &exitError{code: 2, err: fmt.Errorf("watch: %w", c.Err())}
+			}
+			if err := r.frame(f); err != nil {
+				return err
+			}
+			if r.o.count > 0 && r.frames >= r.o.count {
+				return nil
+			}
+		}
+	}
+}
+
+func (r *recorder) event(ev client.Event) error {
+	switch ev := ev.(type) {
+	case *client.Hello:
+		r.hellos++
+		word := "connected to"
+		if r.hellos > 1 {
+			word = "reconnected to"
+		}
+		fmt.Fprintf(r.stderr, "%s room %s as client %s (%d members)\n", word, ev.Room, ev.Client, ev.Count)
+		return nil
+	case *client.Chat, *client.Presence:
+		if !r.o.events {
+			return nil
+		}
+		var line bytes.Buffer
+		if err := json.Compact(&line, ev.RawJSON()); err != nil {
+			return nil // the client parsed it, so this cannot happen
+		}
+		line.WriteByte('\n')
+		if _, err := r.stdout.Write(line.Bytes()); err != nil {
+			return fmt.Errorf("watch: stdout: %w", err)
+		}
+	case *client.ErrorEvent:
+		fmt.Fprintf(r.stderr, "server error: %s: %s\n", ev.Code, ev.Message)
+	}
+	return nil
+}
+
+func (r *recorder) frame(f client.Frame) error {
+	format := f.Info.Format
+	if format == "" {
+		if sniffed, ok := imageproc.Sniff(f.Data); ok {
+			format = string(sniffed)
+		}
+	}
+	if r.o.out != "" {
+		name := fmt.Sprintf("%s-%d.%s", safeName(f.Info.Client), f.Info.Seq, fileExt(format))
+		if err := writeFileAtomic(filepath.Join(r.o.out, name), f.Data, 0o644); err != nil {
+			return fmt.Errorf("watch: %w", err)
+		}
+	}
+	if r.o.latest != "" {
+		if err := writeFileAtomic(r.o.latest, f.Data, 0o644); err != nil {
+			return fmt.Errorf("watch: %w", err)
+		}
+	}
+	r.frames++
+	return nil
+}
