@@ -3,8 +3,6 @@ package relay
 import (
 	"context"
 	"sync"
-
-	"github.com/lxzan/gws"
 )
 
 // Kind says what an Envelope carries.
@@ -43,24 +41,42 @@ type Envelope struct {
 	// Seq is the publisher's seq for a frame.
 	Seq uint64
 
-	prepOnce sync.Once
-	textB    *gws.Broadcaster // Event, prepared once for every subscriber
-	binB     *gws.Broadcaster // Image, prepared once for every subscriber
+	wireOnce sync.Once
+	wire     []byte // the encoded frames, shared by every subscriber
 }
 
-// prepared returns the frames shared by every subscriber of e.
-func (e *Envelope) prepared() (text, bin *gws.Broadcaster) {
-	e.prepOnce.Do(func() {
-		e.textB = gws.NewBroadcaster(gws.OpcodeText, e.Event)
+// wireBytes returns e as it goes on the wire: its event frame and, for a
+// KindFrame, the image frame right after it. It is encoded once.
+func (e *Envelope) wireBytes() []byte {
+	e.wireOnce.Do(func() {
+		if e.wire != nil {
+			return
+		}
 		if e.Kind == KindFrame {
-			e.binB = gws.NewBroadcaster(gws.OpcodeBinary, e.Image)
+			e.wire = encodeImage(e.Event, e.Image)
+		} else {
+			e.wire = encodeFrame(opText, e.Event)
 		}
 	})
-	return e.textB, e.binB
+	return e.wire
 }
 
-// size is the number of payload bytes e puts on the wire.
-func (e *Envelope) size() int { return len(e.Event) + len(e.Image) }
+// newFrameEnvelope builds a KindFrame envelope whose Event and Image live
+// inside its wire bytes, so the image is held once.
+func newFrameEnvelope(event, image []byte) *Envelope {
+	wire := encodeImage(event, image)
+	evStart := frameHeaderLen(len(event))
+	imgStart := evStart + len(event) + frameHeaderLen(len(image))
+	return &Envelope{
+		Kind:  KindFrame,
+		Event: wire[evStart : evStart+len(event) : evStart+len(event)],
+		Image: wire[imgStart:],
+		wire:  wire,
+	}
+}
+
+// size is the number of bytes e holds and puts on the wire.
+func (e *Envelope) size() int { return len(e.Event) + len(e.Image) + 14 }
 
 // Member is one connection in a room, as the broker sees it.
 type Member struct {

@@ -17,9 +17,10 @@ type conn struct {
 	// Static after construction.
 	srv    *Server
 	ws     *gws.Conn
-	id     string // server-assigned, unique across nodes
-	client string // stable client id from the query, or made up
-	name   string // display name
+	nc     *lockedConn // the socket under ws; every write goes through it
+	id     string      // server-assigned, unique across nodes
+	client string      // stable client id from the query, or made up
+	name   string      // display name
 	room   *room
 	log    *slog.Logger
 	q      *outQueue
@@ -74,17 +75,15 @@ func (c *conn) onBinary(data []byte) {
 		return
 	}
 	ts := nowMillis()
-	env := &Envelope{
-		ID:     c.srv.nextID(),
-		Kind:   KindFrame,
-		Room:   c.room.name,
-		Origin: c.id,
-		Client: c.client,
-		Event:  frameEvent(c.client, c.name, seq, info, ts),
-		Image:  bytes.Clone(data), // gws reuses data after OnMessage returns
-		TS:     ts,
-		Seq:    seq,
-	}
+	// The image is copied once, into its wire encoding: gws reuses data
+	// after OnMessage returns.
+	env := newFrameEnvelope(frameEvent(c.client, c.name, seq, info, ts), data)
+	env.ID = c.srv.nextID()
+	env.Room = c.room.name
+	env.Origin = c.id
+	env.Client = c.client
+	env.TS = ts
+	env.Seq = seq
 	if err := c.srv.broker.Publish(c.srv.ctx, env); err != nil {
 		m.framesBad.WithLabelValues(CodeInternal).Inc()
 		c.log.Error("publish frame", "err", err)
@@ -146,7 +145,7 @@ func (c *conn) onChat(text string) {
 
 // sendEvent queues a text event for this connection only.
 func (c *conn) sendEvent(payload []byte) {
-	c.push(outItem{text: gws.NewBroadcaster(gws.OpcodeText, payload), size: len(payload) + itemOverhead, oneOff: true}, false)
+	c.push(outItem{wire: encodeFrame(opText, payload), size: len(payload) + itemOverhead}, false)
 }
 
 // itemOverhead is what one queued event counts for beyond its payload, so
@@ -161,14 +160,14 @@ func (c *conn) push(it outItem, front bool) {
 		return
 	}
 	if kick {
-		c.writeNext()
+		go c.writeLoop()
 	}
 }
 
 // deliver queues an envelope published by someone else.
 func (c *conn) deliver(env *Envelope, layer bool) {
 	if env.Kind != KindFrame {
-		c.push(outItem{env: env, size: len(env.Event) + itemOverhead}, false)
+		c.push(outItem{wire: env.wireBytes(), env: env, size: len(env.Event) + itemOverhead}, false)
 		return
 	}
 	kick, overflow, replaced := c.q.pushFrame(env, layer)
@@ -180,7 +179,7 @@ func (c *conn) deliver(env *Envelope, layer bool) {
 		c.srv.metrics.dropped.WithLabelValues(dropSuperseded).Inc()
 	}
 	if kick {
-		c.writeNext()
+		go c.writeLoop()
 	}
 }
 
@@ -196,9 +195,9 @@ func (c *conn) closeWith(code int, reason, text string) {
 	grace := c.srv.cfg.ShutdownGrace
 	go func() {
 		// A write in flight holds the socket; the deadline bounds it too.
-		_ = c.ws.NetConn().SetWriteDeadline(time.Now().Add(grace))
+		_ = c.nc.SetWriteDeadline(time.Now().Add(grace))
 		if err := c.ws.WriteClose(uint16(code), []byte(text)); err != nil {
-			_ = c.ws.NetConn().Close()
+			_ = c.nc.Close()
 		}
 	}()
 }

@@ -2,19 +2,14 @@ package relay
 
 import (
 	"sync"
-
-	"github.com/lxzan/gws"
 )
 
 // outItem is one thing to write to a subscriber: a text event, a control
 // frame, or a frame event followed by its image.
 type outItem struct {
-	text *gws.Broadcaster // text event or control frame, prepared
-	env  *Envelope        // KindFrame: written as env.Event then env.Image
-	size int
-	// oneOff marks a text event made for this subscriber alone: its prepared
-	// frame goes back to gws's pool once written.
-	oneOff bool
+	wire []byte    // encoded frame(s), written with one write
+	env  *Envelope // the envelope it came from, if any (for metrics)
+	size int       // what it counts against the caps
 }
 
 // outQueue is a subscriber's bounded outbound queue.
@@ -154,7 +149,7 @@ func (q *outQueue) pop() (it outItem, ok bool) {
 		env := q.frames[c]
 		delete(q.frames, c)
 		q.frBytes -= env.size()
-		return outItem{env: env, size: env.size()}, true
+		return outItem{wire: env.wireBytes(), env: env, size: env.size()}, true
 	}
 	q.running = false
 	return outItem{}, false

@@ -3,8 +3,6 @@ package relay
 import (
 	"sync"
 	"sync/atomic"
-
-	"github.com/lxzan/gws"
 )
 
 // room is a room with local members on this server.
@@ -85,7 +83,7 @@ func (r *room) join(c *conn) error {
 		Type: TypeHello, ID: c.id, Client: c.client, Room: r.name, Count: count,
 		MaxBytes: s.cfg.MaxBytes, MaxPix: s.cfg.MaxPixels, Formats: s.formatNames,
 	})
-	c.push(outItem{text: gws.NewBroadcaster(gws.OpcodeText, hello), oneOff: true, size: len(hello) + itemOverhead}, true)
+	c.push(outItem{wire: encodeFrame(opText, hello), size: len(hello) + itemOverhead}, true)
 	layers, err := s.broker.Layers(s.ctx, r.name)
 	if err != nil {
 		c.log.Warn("late joiner gets no layers", "err", err)
@@ -94,7 +92,7 @@ func (r *room) join(c *conn) error {
 		c.deliver(env, true)
 	}
 	if c.q.start() {
-		c.writeNext()
+		go c.writeLoop()
 	}
 	return r.publishPresence(c, "join", count)
 }

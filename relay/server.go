@@ -190,7 +190,22 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if offersSubprotocol(r.Header, Subprotocol) {
 		up = s.upProto
 	}
-	socket, err := up.Upgrade(w, r)
+	// Hijack here rather than in gws, so that every write to the socket,
+	// gws's close frames included, goes through one lock.
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		s.release(rm, nil)
+		s.httpError(w, http.StatusInternalServerError, "connection cannot be upgraded")
+		return
+	}
+	raw, brw, err := hj.Hijack()
+	if err != nil {
+		s.release(rm, nil)
+		s.log.Debug("hijack failed", "room", name, "err", err)
+		return
+	}
+	nc := &lockedConn{Conn: raw}
+	socket, err := up.UpgradeFromConn(nc, brw.Reader, r)
 	if err != nil {
 		s.release(rm, nil)
 		s.log.Debug("upgrade failed", "room", name, "err", err)
@@ -199,6 +214,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c := &conn{
 		srv:    s,
 		ws:     socket,
+		nc:     nc,
 		id:     s.nextID(),
 		client: client,
 		name:   display,
@@ -310,7 +326,6 @@ func (s *Server) pingLoop() {
 	defer close(s.pingDone)
 	t := time.NewTicker(s.cfg.PingInterval)
 	defer t.Stop()
-	ping := gws.NewBroadcaster(gws.OpcodePing, nil)
 	for {
 		select {
 		case <-s.stopPing:
@@ -321,7 +336,7 @@ func (s *Server) pingLoop() {
 					c.closeWith(ClosePingTimeout, reasonReadTimeout, "no pong within the read timeout")
 					continue
 				}
-				c.push(outItem{text: ping, size: itemOverhead}, false)
+				c.push(outItem{wire: pingFrame, size: itemOverhead}, false)
 			}
 		}
 	}
@@ -347,7 +362,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 		for _, c := range s.snapshot() {
-			_ = c.ws.NetConn().Close()
+			_ = c.nc.Close()
 		}
 		<-done
 	}
@@ -430,7 +445,7 @@ func classifyClose(c *conn, err error) (string, int) {
 func (s *Server) OnPing(socket *gws.Conn, payload []byte) {
 	c := connOf(socket)
 	c.touch()
-	c.push(outItem{text: gws.NewBroadcaster(gws.OpcodePong, append([]byte(nil), payload...)), size: len(payload) + itemOverhead, oneOff: true}, false)
+	c.push(outItem{wire: encodeFrame(opPong, payload), size: len(payload) + itemOverhead}, false)
 }
 
 // OnPong notes that the peer is alive.
