@@ -73,3 +73,11 @@ func Code(err error) string {
 	}
 	return CodeInvalidImage
 }
+
+// Pool errors. They concern scheduling, not images, so they are plain errors
+// (Code maps them to invalid_image only as a fallback; callers should map
+// ErrPoolFull to their own back-pressure answer).
+var (
+	ErrPoolFull   = errors.New("imageproc: pool full")
+	ErrPoolClosed = errors.New("imageproc: pool closed")
+)

@@ -186,7 +186,7 @@ func encJPEG(img image.Image, q int) []byte {
 func (w *writer) gif(name string, a, b image.Image) []byte {
 	var frames []*image.Paletted
 	for _, img := range []image.Image{a, b} {
-		p := image.NewPaletted(img.Bounds(), append(palette.Plan9[:255:255], color.Transparent))
+		p := image.NewPaletted(img.Bounds(), append(palette.WebSafe[:len(palette.WebSafe):len(palette.WebSafe)], color.Transparent))
 		draw.FloydSteinberg.Draw(p, p.Bounds(), img, image.Point{})
 		frames = append(frames, p)
 	}
