@@ -22,6 +22,9 @@ type raw struct{ json json.RawMessage }
 
 func (r raw) RawJSON() json.RawMessage { return r.json }
 
+// String prints the event as the server sent it.
+func (r raw) String() string { return string(r.json) }
+
 // Hello is the first event on every connection.
 type Hello struct {
 	raw
