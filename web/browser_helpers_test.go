@@ -247,8 +247,14 @@ func (e *env) open(t *testing.T, name, path string, o pageOpts) *page {
 // openNoWait opens path and waits only for the page's script to run.
 func (e *env) openNoWait(t *testing.T, name, path string) *page {
 	t.Helper()
+	return e.openNoWaitFor(t, name, path, "window.canvasrelay")
+}
+
+// openNoWaitFor opens path and waits until ready (JS) is true.
+func (e *env) openNoWaitFor(t *testing.T, name, path, ready string) *page {
+	t.Helper()
 	p := e.openWith(t, name, path, pageOpts{})
-	p.waitTrue("window.canvasrelay", 10*time.Second)
+	p.waitTrue(ready, 10*time.Second)
 	return p
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/canvasrelay/canvasrelay/relay"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/lxzan/gws"
 )
 
@@ -128,6 +129,39 @@ func TestBrowser(t *testing.T) {
 		b.waitTrue(colorCount("destination", green, 0, 0, 1, 1)+" == 0", 10*time.Second)
 		m.close()
 		a.waitText("presence", "2 connected", 5*time.Second)
+	})
+
+	t.Run("keyboard drawing", func(t *testing.T) {
+		a, b := a.in(t), b.in(t)
+		setColor(a, "#1414e6")
+		keys := " " + strings.Repeat(kb.ArrowRight, 10) + strings.Repeat(kb.ArrowDown, 4) + " "
+		a.do(chromedp.Focus(chromedp.ID("source")), chromedp.SendKeys(chromedp.ID("source"), keys))
+		// The brush starts at the centre and moves 80 px right, 32 px down.
+		b.waitTrue(colorCount("destination", [3]int{20, 20, 230}, 0.49, 0.49, 0.57, 0.56)+" > 100", 10*time.Second)
+		a.do(chromedp.Click(chromedp.ID("eraser")))
+		var pressed string
+		a.eval(`document.getElementById("eraser").getAttribute("aria-pressed")`, &pressed)
+		if pressed != "true" {
+			t.Errorf("eraser aria-pressed: got %q, want true", pressed)
+		}
+		// Erase back along the same path: up, then left.
+		a.do(chromedp.SendKeys(chromedp.ID("source"), " "+strings.Repeat(kb.ArrowUp, 4)+strings.Repeat(kb.ArrowLeft, 10)+" "))
+		b.waitTrue(colorCount("destination", [3]int{20, 20, 230}, 0.49, 0.49, 0.57, 0.56)+" < 10", 10*time.Second)
+		a.do(chromedp.Click(chromedp.ID("eraser")))
+	})
+
+	t.Run("landing page: recent rooms, invalid name, open a room", func(t *testing.T) {
+		l := e.openNoWaitFor(t, "Landing", "/", "document.getElementById('recentList').children.length > 0")
+		if got := l.text("recentList"); !strings.Contains(got, "e2e") {
+			t.Errorf("recent rooms: got %q, want it to list e2e", got)
+		}
+		l.do(chromedp.SendKeys(chromedp.ID("room"), "bad room!"), chromedp.Click(chromedp.ID("openBoard")))
+		l.waitText("roomError", "cannot use", 2*time.Second)
+		l.screenshot(e.shots, "landing-invalid.png")
+		l.eval(`document.getElementById("room").value = ""`, nil)
+		l.do(chromedp.SendKeys(chromedp.ID("room"), "from-landing"), chromedp.Click(chromedp.ID("openBoard")))
+		l.waitTrue(`location.pathname === "/r/from-landing" && window.canvasrelay && window.canvasrelay.hellos >= 1`, 10*time.Second)
+		l.close()
 	})
 
 	t.Run("viewer shows a frame from a Go client", func(t *testing.T) {

@@ -106,17 +106,18 @@ function onMessage(msg) {
       };
       limitFormats();
       showPresence(msg.count);
-      addLine("notice", "", state.hellos === 1 ? `You joined ${msg.room} as ${state.name || "Anonymous"}.` : "Reconnected.", Date.now());
+      addLine("line-notice", "", state.hellos === 1 || state.renaming ? `You joined ${msg.room} as ${msg.name || state.name || "Anonymous"}.` : "Reconnected.", Date.now());
+      state.renaming = false;
       // After a reconnect the relay may have lost our layer (a restart):
       // send it again. A fresh page gets its layer back from the relay.
       if (!sketch.blank && !share.active) publisher.changed(true);
       break;
     case "presence":
       showPresence(msg.count);
-      addLine("notice", "", `${msg.name || "Someone"} ${msg.event === "join" ? "joined" : "left"} (${msg.count} connected).`, Date.now());
+      addLine("line-notice", "", `${msg.name || "Someone"} ${msg.event === "join" ? "joined" : "left"} (${msg.count} connected).`, Date.now());
       break;
     case "chat":
-      addLine("chat", msg.name || "Anonymous", msg.text, msg.ts);
+      addLine("line-chat", msg.name || "Anonymous", msg.text, msg.ts);
       setResponse(`${msg.name || "Anonymous"}: ${msg.text}`);
       break;
     case "ack":
@@ -288,7 +289,7 @@ function wireControls() {
     const text = input.value.trim();
     if (!text || !sock) return;
     if (await sock.sendText(JSON.stringify({ type: "chat", text }))) {
-      addLine("chat mine", (state.name || "Anonymous") + " (you)", text, Date.now());
+      addLine("line-chat mine", (state.name || "Anonymous") + " (you)", text, Date.now());
       input.value = "";
     } else {
       showError("offline", "Not connected: the message was not sent.");
@@ -301,6 +302,7 @@ function wireControls() {
     if (name === state.name) return;
     state.name = name;
     saveName(name);
+    state.renaming = true;
     if (sock) sock.connect(wsURL(room, state.name, state.client));
   };
   $("rename").addEventListener("click", rename);
@@ -322,8 +324,8 @@ function wireControls() {
 
   const shareBtn = $("share");
   if (!ScreenShare.supported()) {
-    shareBtn.disabled = true;
-    shareBtn.title = "Screen sharing is not available in this browser";
+    // Phones and some browsers cannot capture a screen: hide the controls.
+    for (const el of document.querySelectorAll(".share-tools")) el.hidden = true;
   }
   shareBtn.addEventListener("click", async () => {
     if (share.active) {
@@ -333,7 +335,7 @@ function wireControls() {
     try {
       await share.start({ fps: Number($("shareFps").value), type: $("shareFormat").value });
     } catch (err) {
-      if (err && err.name === "NotAllowedError") addLine("notice", "", "Screen sharing was cancelled.", Date.now());
+      if (err && err.name === "NotAllowedError") addLine("line-notice", "", "Screen sharing was cancelled.", Date.now());
       else showError("screen", String(err && err.message || err));
     }
   });

@@ -32,7 +32,7 @@ export function showError(code, message) {
   const close = document.createElement("button");
   close.type = "button";
   close.className = "small secondary";
-  close.textContent = "Dismiss";
+  close.textContent = "×";
   close.setAttribute("aria-label", "Dismiss error");
   close.addEventListener("click", () => item.remove());
   item.append(text, close);
