@@ -245,6 +245,7 @@ func newUploader(c *client.Client, o *sendOptions, files []string, stdout, stder
 			progressbar.OptionSetWriter(stderr),
 			progressbar.OptionShowBytes(true),
 			progressbar.OptionShowTotalBytes(true),
+			progressbar.OptionShowCount(),
 			progressbar.OptionSetWidth(24),
 			progressbar.OptionThrottle(80*time.Millisecond),
 			progressbar.OptionSetPredictTime(true),
