@@ -45,6 +45,7 @@ type serveOptions struct {
 	maxConns        int
 	maxRooms        int
 	maxMembers      int
+	broker          brokerOptions
 }
 
 func serveFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
@@ -66,6 +67,7 @@ func serveFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.maxConns, "max-conns", 20000, "connections this server accepts at most")
 	fs.IntVar(&o.maxRooms, "max-rooms", 10000, "rooms this server holds at most")
 	fs.IntVar(&o.maxMembers, "max-members", 1000, "members per room at most")
+	o.broker.register(fs)
 	fs.Usage = flagUsage(fs, serveHelp)
 	return fs
 }
@@ -108,7 +110,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			log.Warn("--allow-origin * lets ANY web page connect to this relay with its visitors' browsers; use it only for local testing")
 		}
 	}
+	broker, closeBroker, err := o.broker.open(ctx, int(o.maxBytes), log)
+	if err != nil {
+		return err
+	}
+	defer closeBroker()
 	srv, err := relay.New(relay.Config{
+		Broker:            broker,
 		MaxBytes:          int(o.maxBytes),
 		MaxPixels:         int64(o.maxPixels),
 		Formats:           formats,

@@ -61,9 +61,10 @@ func (e *Envelope) wireBytes() []byte {
 	return e.wire
 }
 
-// newFrameEnvelope builds a KindFrame envelope whose Event and Image live
-// inside its wire bytes, so the image is held once.
-func newFrameEnvelope(event, image []byte) *Envelope {
+// NewFrameEnvelope builds a KindFrame envelope whose Event and Image live
+// inside its wire encoding, so the image is held once. It copies image.
+// Brokers that receive frames from other nodes build them with it.
+func NewFrameEnvelope(event, image []byte) *Envelope {
 	wire := encodeImage(event, image)
 	evStart := frameHeaderLen(len(event))
 	imgStart := evStart + len(event) + frameHeaderLen(len(image))
@@ -116,4 +117,11 @@ type Broker interface {
 	Leave(ctx context.Context, room string, m Member) (int, error)
 	// Close releases the broker.
 	Close() error
+}
+
+// HealthChecker is implemented by brokers that can be degraded (a lost
+// connection to a cluster). /readyz reports not ready while Healthy returns
+// an error.
+type HealthChecker interface {
+	Healthy() error
 }

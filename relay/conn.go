@@ -77,7 +77,7 @@ func (c *conn) onBinary(data []byte) {
 	ts := nowMillis()
 	// The image is copied once, into its wire encoding: gws reuses data
 	// after OnMessage returns.
-	env := newFrameEnvelope(frameEvent(c.client, c.name, seq, info, ts), data)
+	env := NewFrameEnvelope(frameEvent(c.client, c.name, seq, info, ts), data)
 	env.ID = c.srv.nextID()
 	env.Room = c.room.name
 	env.Origin = c.id

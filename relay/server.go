@@ -136,6 +136,13 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "shutting down\n")
 		return
 	}
+	if hc, ok := s.broker.(HealthChecker); ok {
+		if err := hc.Healthy(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "broker: "+err.Error()+"\n")
+			return
+		}
+	}
 	_, _ = io.WriteString(w, "ready\n")
 }
 
