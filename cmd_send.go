@@ -66,7 +66,7 @@ func sendFlags(o *sendOptions, stderr io.Writer) *flag.FlagSet {
 	o.connOptions.register(fs, "connect timeout, and how long to wait for each file's receipt")
 	o.loop = 1
 	fs.Float64Var(&o.fps, "fps", 0, "send at most `N` files per second (0: as fast as receipts come)")
-	fs.Var(&o.loop, "loop", "repeat the files: --loop until interrupted, --loop=`N` for N passes")
+	fs.Var(&o.loop, "loop", "repeat the files: --loop until interrupted, --loop=N (with =) for N passes")
 	fs.BoolVar(&o.retry, "retry", false, "when the connection drops, reconnect and send the files that got no receipt again (3 tries each)")
 	fs.DurationVar(&o.retryFor, "retry-for", time.Minute, "with --retry, how long to keep trying to reconnect")
 	fs.StringVar(&o.progress, "progress", "auto", "`mode`: auto (a bar on a terminal, else lines), bar, lines or none")

@@ -19,6 +19,10 @@ import (
 // Subprotocol is the WebSocket subprotocol this client offers.
 const Subprotocol = "canvasrelay.v1"
 
+// eventBufferBytes caps the bytes of events waiting for a slow reader
+// (a single bigger event is still kept, alone).
+const eventBufferBytes = 4 << 20
+
 // Config says where and how to connect. Every zero value is a documented default.
 type Config struct {
 	// URL of the room: ws(s)://host/ws/ROOM or the page URL http(s)://host/r/ROOM
@@ -171,7 +175,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		base:      u,
 		log:       cfg.Logger.With("room", RoomOf(u)),
 		bo:        backoff{min: cfg.MinBackoff, max: cfg.MaxBackoff},
-		events:    newQueue[Event](cfg.EventBuffer, 1<<30),
+		events:    newQueue[Event](cfg.EventBuffer, eventBufferBytes),
 		frames:    newQueue[Frame](cfg.FrameBuffer, cfg.FrameBufferBytes),
 		window:    make(chan struct{}, cfg.Window),
 		done:      make(chan struct{}),

@@ -178,13 +178,33 @@ func TestSendTimeoutFreesWindow(t *testing.T) {
 	f := newFakeRelay(t)
 	f.silent.Store(true)
 	c := dial(t, Config{URL: f.url("r"), Window: 1})
+	var given []*Pending
 	for i := 1; i <= 3; i++ {
 		short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		_, err := c.Send(short, fakePNG(i))
+		p, err := c.SendAsync(short, fakePNG(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = p.Wait(short)
 		cancel()
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("send %d: got %v, want DeadlineExceeded", i, err)
 		}
+		given = append(given, p)
+	}
+	for i, p := range given {
+		if _, err := p.Result(); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Result of given-up frame %d: got %v, want DeadlineExceeded", i+1, err)
+		}
+	}
+	c.mu.Lock()
+	cn := c.cur
+	c.mu.Unlock()
+	cn.mu.Lock()
+	left := len(cn.pending)
+	cn.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("got %d given-up frames still pending, want 0", left)
 	}
 	f.silent.Store(false)
 	ack, err := c.Send(ctxT(t, 5*time.Second), fakePNG(4))

@@ -16,6 +16,7 @@ type Pending struct {
 	Sent  time.Time // when the write started
 	Bytes int       // the frame's size
 
+	cn      *conn         // the connection it was sent on
 	done    chan struct{} // closed by resolve
 	ack     Ack           // set before done is closed
 	err     error         // set before done is closed
@@ -32,17 +33,20 @@ func (p *Pending) Result() (Ack, error) {
 	return p.ack, p.err
 }
 
-// Wait waits for the outcome or ctx. When ctx ends first the frame stops
-// counting against the window (its late answer is ignored) and the error wraps
-// ctx.Err().
+// Wait waits for the outcome or ctx. When ctx ends first, the frame is given
+// up: it stops counting against the window, its late answer is ignored, and
+// its outcome (here and in Result) is an error wrapping ctx.Err().
 func (p *Pending) Wait(ctx context.Context) (Ack, error) {
 	select {
 	case <-p.done:
 		return p.ack, p.err
 	case <-ctx.Done():
-		p.release()
-		return Ack{}, fmt.Errorf("waiting for receipt of seq %d: %w", p.Seq, ctx.Err())
 	}
+	if p.cn.take(p.Seq) != nil {
+		p.resolve(Ack{}, fmt.Errorf("waiting for receipt of seq %d: %w", p.Seq, ctx.Err()))
+	}
+	<-p.done // resolved by us, or by the read loop just before
+	return p.ack, p.err
 }
 
 func (p *Pending) resolve(ack Ack, err error) {
@@ -105,7 +109,7 @@ func (cn *conn) sendBinary(ctx context.Context, img []byte, release func()) (*Pe
 	if cn.closing.Load() {
 		return nil, ErrClosed
 	}
-	p := &Pending{Seq: cn.nextSeq + 1, Bytes: len(img), done: make(chan struct{}), release: release}
+	p := &Pending{Seq: cn.nextSeq + 1, Bytes: len(img), cn: cn, done: make(chan struct{}), release: release}
 	cn.mu.Lock()
 	if cn.lostErr != nil || cn.pending == nil {
 		err := cn.lostErr
