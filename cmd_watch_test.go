@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/canvasrelay/canvasrelay/relay"
 	"github.com/canvasrelay/canvasrelay/relay/client"
 )
@@ -316,4 +318,34 @@ func TestPassesFlag(t *testing.T) {
 			t.Errorf("Set(%q): got %d, %v; want %d (error %v)", tt.in, p, err, tt.want, tt.bad)
 		}
 	}
+}
+
+// The client commands leave no goroutine behind: send, send --watch and
+// watch, through a server kill and restart, all end cleanly.
+func TestClientCommandsLeakNoGoroutines(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	t.Run("scenario", func(t *testing.T) {
+		r := startRelay(t, relay.Config{})
+		dir := t.TempDir()
+		file := filepath.Join(dir, "screen.png")
+		writeFile(t, file, makePNG(t, 8, 8, 1))
+		w := startCmd(t, 30*time.Second, "watch", "--latest", filepath.Join(dir, "live.png"), "--events", r.url("leak"))
+		m := startCmd(t, 30*time.Second, "send", "--watch", "--debounce", "10ms", r.url("leak"), file)
+		waitUntil(t, 5*time.Second, "the mirror's first send", func() bool { return strings.Contains(m.stdout.String(), "sent ") })
+		r.kill()
+		r.start()
+		waitUntil(t, 15*time.Second, "both to reconnect", func() bool {
+			return strings.Contains(w.stderr.String(), "reconnected") && strings.Contains(m.stderr.String(), "reconnected")
+		})
+		if _, _, code := runCmd(t, "send", "--retry", r.url("leak"), file); code != 0 {
+			t.Errorf("send: exit %d, want 0", code)
+		}
+		if code := m.interrupt(t); code != 0 {
+			t.Errorf("send --watch: exit %d, want 0", code)
+		}
+		if code := w.interrupt(t); code != 0 {
+			t.Errorf("watch: exit %d, want 0", code)
+		}
+	})
+	goleak.VerifyNone(t, before)
 }
