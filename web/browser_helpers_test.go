@@ -53,6 +53,10 @@ func (w tWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// shareTitle is the title of the tab that getDisplayMedia captures in tests.
+// The test sets it on a landing page, so no other tab matches.
+const shareTitle = "capture-me-7f3a"
+
 // env is one relay + web server on a fixed 127.0.0.1 address, and one
 // headless Chromium.
 type env struct {
@@ -143,6 +147,8 @@ func newEnv(t *testing.T, cfg relay.Config) *env {
 		chromedp.Flag("disable-renderer-backgrounding", true),
 		chromedp.Flag("disable-backgrounding-occluded-windows", true),
 		chromedp.Flag("password-store", "basic"),
+		// Screen sharing without a picker: capture the tab with this title.
+		chromedp.Flag("auto-select-tab-capture-source-by-title", shareTitle),
 	)
 	browser, cancelBrowser := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() {

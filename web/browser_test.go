@@ -187,6 +187,39 @@ func TestBrowser(t *testing.T) {
 		v1.close()
 	})
 
+	t.Run("share screen: frames reach a viewer, unchanged frames are skipped", func(t *testing.T) {
+		// A landing page gets the title the browser picks for capture.
+		l := e.openNoWaitFor(t, "Captured", "/", "document.getElementById('joinForm')")
+		l.eval(fmt.Sprintf("document.title = %q", shareTitle), nil)
+		s := e.open(t, "Sharer", "/r/share", pageOpts{})
+		v := e.open(t, "ShareViewer", "/v/share", pageOpts{})
+		s.eval(`document.getElementById("shareFps").value = "5"`, nil)
+		s.do(chromedp.Click(chromedp.ID("share")))
+		s.waitTrue("window.canvasrelay.share.active", 5*time.Second)
+		v.waitTrue("window.canvasrelay.frames >= 1", 10*time.Second)
+		var w, h int
+		v.eval(`document.getElementById("destination").width`, &w)
+		v.eval(`document.getElementById("destination").height`, &h)
+		if w < 200 || h < 200 {
+			t.Errorf("shared frame size: got %dx%d, want the captured tab's size", w, h)
+		}
+		// The captured page does not change: after the first frame, ticks
+		// are skipped rather than sent.
+		s.waitTrue("window.canvasrelay.share.skipped >= 5", 5*time.Second)
+		var st struct{ Sent, Skipped int }
+		s.eval("window.canvasrelay.share", &st)
+		if st.Sent > 2 {
+			t.Errorf("frames sent of an unchanged tab: got %d, want at most 2 (skipped %d)", st.Sent, st.Skipped)
+		}
+		v.screenshot(e.shots, "viewer-screen-share.png")
+		s.screenshot(e.shots, "whiteboard-sharing.png")
+		s.do(chromedp.Click(chromedp.ID("share")))
+		s.waitTrue("!window.canvasrelay.share.active", 5*time.Second)
+		v.close()
+		s.close()
+		l.close()
+	})
+
 	a.screenshot(e.shots, "whiteboard-A.png")
 	b.screenshot(e.shots, "whiteboard-B.png")
 

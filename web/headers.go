@@ -42,7 +42,7 @@ func withSecurityHeaders(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Cross-Origin-Resource-Policy", "same-origin")
-		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), display-capture=(self), fullscreen=(self)")
+		h.Set("Permissions-Policy", "microphone=(), geolocation=(), payment=(), usb=(), display-capture=(self), fullscreen=(self)")
 		next.ServeHTTP(w, r)
 	})
 }

@@ -55,7 +55,7 @@ const share = new ScreenShare({
   onState: (active) => {
     $("share").textContent = active ? "Stop sharing" : "Share screen";
     $("share").setAttribute("aria-pressed", String(active));
-    $("sharePreview").hidden = !active;
+    $("shareBox").hidden = !active;
     if (!active) publisher.changed(true); // your layer is your drawing again
   },
 });
@@ -369,6 +369,9 @@ async function main() {
       return state.statuses.slice();
     },
     publishRaw: (blob) => sock.publish(blob),
+    get share() {
+      return { active: share.active, sent: share.sent, skipped: share.skipped };
+    },
   };
 }
 
