@@ -457,8 +457,9 @@ func TestReadTimeoutDetectsDeadServer(t *testing.T) {
 
 func TestPongsKeepConnectionAlive(t *testing.T) {
 	f := newFakeRelay(t)
-	c := dial(t, Config{URL: f.url("r"), PingInterval: 20 * time.Millisecond, ReadTimeout: 100 * time.Millisecond})
-	time.Sleep(400 * time.Millisecond)
+	// Three read timeouts pass; only the pongs keep the connection up.
+	c := dial(t, Config{URL: f.url("r"), PingInterval: 50 * time.Millisecond, ReadTimeout: 500 * time.Millisecond})
+	time.Sleep(1500 * time.Millisecond)
 	if !c.Connected() {
 		t.Fatalf("connection ended: %v", c.Err())
 	}
