@@ -257,3 +257,9 @@ func TestRealRelayShutdownIs1001(t *testing.T) {
 		t.Fatalf("got %v (close code %d), want 1001", c.Err(), code)
 	}
 }
+
+func newBenchServer(srv *relay.Server) *httptest.Server {
+	mux := http.NewServeMux()
+	mux.Handle("/ws/", srv.Handler())
+	return httptest.NewServer(mux)
+}
