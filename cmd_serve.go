@@ -46,6 +46,13 @@ type serveOptions struct {
 	maxRooms        int
 	maxMembers      int
 	broker          brokerOptions
+	ingest          string
+	ingestMaxW      int
+	ingestMaxH      int
+	ingestFormat    string
+	ingestQuality   int
+	verify          string
+	workers         int
 }
 
 func serveFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
@@ -67,6 +74,13 @@ func serveFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.maxConns, "max-conns", 20000, "connections this server accepts at most")
 	fs.IntVar(&o.maxRooms, "max-rooms", 10000, "rooms this server holds at most")
 	fs.IntVar(&o.maxMembers, "max-members", 1000, "members per room at most")
+	fs.StringVar(&o.ingest, "ingest", "original", "ingest `policy`: original (relay frames as sent) or normalize (re-encode each accepted frame once, as the --ingest-* flags say)")
+	fs.IntVar(&o.ingestMaxW, "ingest-max-width", 0, "with --ingest normalize: fit frames into this width (`px`; 0 = no limit; never upscales)")
+	fs.IntVar(&o.ingestMaxH, "ingest-max-height", 0, "with --ingest normalize: fit frames into this height (`px`; 0 = no limit)")
+	fs.StringVar(&o.ingestFormat, "ingest-format", "auto", "with --ingest normalize: `format` auto (JPEG if opaque, else PNG), png, jpeg or original")
+	fs.IntVar(&o.ingestQuality, "ingest-quality", 80, "with --ingest normalize: JPEG `quality` 1-100")
+	fs.StringVar(&o.verify, "verify", "header", "image check: header (format, size, pixels; no decode) or full (also decode completely, refusing truncated images)")
+	fs.IntVar(&o.workers, "workers", 0, "image workers for renditions, normalising and full checks (`N`; 0 = one per CPU)")
 	o.broker.register(fs)
 	fs.Usage = flagUsage(fs, serveHelp)
 	return fs
@@ -110,6 +124,29 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			log.Warn("--allow-origin * lets ANY web page connect to this relay with its visitors' browsers; use it only for local testing")
 		}
 	}
+	var normalize, verifyFull bool
+	switch o.ingest {
+	case "original":
+	case "normalize":
+		normalize = true
+	default:
+		return usageError(fmt.Errorf("--ingest %q: want original or normalize", o.ingest))
+	}
+	switch o.verify {
+	case "header":
+	case "full":
+		verifyFull = true
+	default:
+		return usageError(fmt.Errorf("--verify %q: want header or full", o.verify))
+	}
+	ingestFormat, err := imageproc.ParseOutputFormat(o.ingestFormat)
+	if err != nil {
+		return usageError(fmt.Errorf("--ingest-format: %w", err))
+	}
+	ingestOpts := imageproc.Options{MaxWidth: o.ingestMaxW, MaxHeight: o.ingestMaxH, Format: ingestFormat, Quality: o.ingestQuality}
+	if err := ingestOpts.Validate(); err != nil {
+		return usageError(fmt.Errorf("--ingest-*: %w", err))
+	}
 	broker, closeBroker, err := o.broker.open(ctx, int(o.maxBytes), log)
 	if err != nil {
 		return err
@@ -127,6 +164,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		MaxConns:          o.maxConns,
 		MaxRooms:          o.maxRooms,
 		MaxMembersPerRoom: o.maxMembers,
+		Normalize:         normalize,
+		IngestOptions:     ingestOpts,
+		VerifyFull:        verifyFull,
+		Workers:           o.workers,
 	}, log)
 	if err != nil {
 		return usageError(err)

@@ -43,6 +43,9 @@ type Envelope struct {
 
 	wireOnce sync.Once
 	wire     []byte // the encoded frames, shared by every subscriber
+
+	rendMu sync.Mutex            // guards rends
+	rends  map[string]*rendEntry // renditions computed from this frame
 }
 
 // wireBytes returns e as it goes on the wire: its event frame and, for a

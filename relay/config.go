@@ -73,6 +73,28 @@ type Config struct {
 
 	// NodeID names this node in a cluster. Default: random.
 	NodeID string
+
+	// VerifyFull decodes every image completely before accepting it, to
+	// refuse truncated images that pass the header check. Default false:
+	// the header (format, size, pixel count) is checked, which is enough to
+	// protect the relay; browsers cope with truncated images.
+	VerifyFull bool
+	// Normalize re-encodes every accepted frame once, before fan-out and
+	// before it is kept as a layer, as IngestOptions say. Default false
+	// (frames are relayed as they were sent).
+	Normalize bool
+	// IngestOptions is the normalising rendition. Zero: auto format,
+	// quality 80, no size limit.
+	IngestOptions imageproc.Options
+	// Workers is the number of image workers (renditions, normalising,
+	// full verification). Default GOMAXPROCS.
+	Workers int
+	// DecodeMemory caps the memory that running image work may reserve
+	// together. Default 256 MiB.
+	DecodeMemory int64
+	// MaxRenditionsPerRoom caps the distinct renditions the members of one
+	// room may ask for. Default 4.
+	MaxRenditionsPerRoom int
 }
 
 func (c Config) withDefaults() Config {
@@ -124,6 +146,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxMembersPerRoom <= 0 {
 		c.MaxMembersPerRoom = 1000
 	}
+	if c.MaxRenditionsPerRoom <= 0 {
+		c.MaxRenditionsPerRoom = 4
+	}
 	if c.NodeID == "" {
 		c.NodeID = randomID(6)
 	}
@@ -136,6 +161,9 @@ func (c Config) validate() error {
 	}
 	if c.ReadTimeout <= c.PingInterval {
 		return fmt.Errorf("relay: ReadTimeout (%s) must be longer than PingInterval (%s)", c.ReadTimeout, c.PingInterval)
+	}
+	if err := c.IngestOptions.Validate(); err != nil {
+		return fmt.Errorf("relay: ingest options: %w", err)
 	}
 	for _, o := range c.AllowedOrigins {
 		if _, err := parseOriginPattern(o); err != nil {

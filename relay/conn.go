@@ -22,6 +22,7 @@ type conn struct {
 	client string      // stable client id from the query, or made up
 	name   string      // display name
 	room   *room
+	rend   *rendition // the rendition this subscriber asked for; nil = original
 	log    *slog.Logger
 	q      *outQueue
 	start  time.Time
@@ -72,6 +73,20 @@ func (c *conn) onBinary(data []byte) {
 		code := imageproc.Code(err)
 		m.framesBad.WithLabelValues(code).Inc()
 		c.sendEvent(errorEvent(code, err.Error(), seq))
+		return
+	}
+	data, info, err = c.ingest(data, info)
+	if err != nil {
+		code := imageproc.Code(err)
+		msg := err.Error()
+		switch {
+		case errors.Is(err, errBusy):
+			code, msg = CodeRateLimited, "the relay's image workers are busy; send again shortly"
+		case errors.Is(err, ErrShuttingDown):
+			code, msg = CodeInternal, "the relay is shutting down"
+		}
+		m.framesBad.WithLabelValues(code).Inc()
+		c.sendEvent(errorEvent(code, msg, seq))
 		return
 	}
 	ts := nowMillis()
@@ -164,13 +179,14 @@ func (c *conn) push(it outItem, front bool) {
 	}
 }
 
-// deliver queues an envelope published by someone else.
-func (c *conn) deliver(env *Envelope, layer bool) {
+// deliver queues an envelope published by someone else, or a retained
+// layer for this late joiner.
+func (c *conn) deliver(env *Envelope) {
 	if env.Kind != KindFrame {
 		c.push(outItem{wire: env.wireBytes(), env: env, size: len(env.Event) + itemOverhead}, false)
 		return
 	}
-	kick, overflow, replaced := c.q.pushFrame(env, layer)
+	kick, overflow, replaced := c.q.pushFrame(env)
 	if overflow {
 		c.closeWith(CloseQueueOverflow, reasonQueueOverflow, "outbound frame queue over its cap")
 		return

@@ -40,6 +40,9 @@ var (
 	ErrSlowConsumer = errors.New("relay: slow consumer")
 	// ErrRoomFull means a room is at Config.MaxMembersPerRoom.
 	ErrRoomFull = errors.New("relay: room full")
+	// ErrTooManyRenditions means a room's members already asked for
+	// Config.MaxRenditionsPerRoom distinct renditions.
+	ErrTooManyRenditions = errors.New("relay: too many distinct renditions in this room")
 	// ErrTooManyRooms means the server is at Config.MaxRooms.
 	ErrTooManyRooms = errors.New("relay: too many rooms")
 	// ErrTooManyConns means the server is at Config.MaxConns.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canvasrelay/canvasrelay/imageproc"
 	"github.com/lxzan/gws"
 )
 
@@ -182,7 +183,7 @@ func (c *tclient) next(timeout time.Duration) tmsg {
 // expect returns the next message and checks its event type.
 func (c *tclient) expect(typ string) tmsg {
 	c.t.Helper()
-	m := c.next(5 * time.Second)
+	m := c.next(20 * time.Second) // generous: image work under -race on a shared machine
 	if m.op != gws.OpcodeText || m.typ != typ {
 		c.t.Fatalf("got %s, want a %q event", describe(m), typ)
 	}
@@ -287,4 +288,8 @@ func scrape(t testing.TB, srv *Server) string {
 	rec := httptest.NewRecorder()
 	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	return rec.Body.String()
+}
+
+func imageprocOptions(maxW int, format string) imageproc.Options {
+	return imageproc.Options{MaxWidth: maxW, Format: imageproc.OutputFormat(format)}
 }

@@ -168,3 +168,32 @@ func TestTinyFrameFloodIsBounded(t *testing.T) {
 		t.Errorf("queued bytes: got %.0f, want bounded by the caps", q)
 	}
 }
+
+// A client still sending a too-big frame when the relay refuses it gets the
+// 1009 close frame, not a reset (the relay drains it while closing).
+func TestTooBigWhileStillSendingGets1009(t *testing.T) {
+	_, url := startServer(t, Config{MaxBytes: 1 << 10})
+	nc, br := rawConn(t, url, "toobig")
+	const total = 4 << 20
+	go func() {
+		_, _ = nc.Write(frameHeader(0x2, total))
+		chunk := make([]byte, 32<<10)
+		for sent := 0; sent < total; sent += len(chunk) {
+			if _, err := nc.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	// Like a browser busy uploading, read nothing for a moment: without a
+	// lingering close, the reset would wipe the unread close frame.
+	time.Sleep(300 * time.Millisecond)
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	data, _ := io.ReadAll(br)
+	i := strings.LastIndex(string(data), "\x88")
+	if i < 0 || i+4 > len(data) {
+		t.Fatalf("no close frame in %d bytes read", len(data))
+	}
+	if code := binary.BigEndian.Uint16(data[i+2 : i+4]); code != CloseTooBig {
+		t.Fatalf("close code: got %d, want 1009", code)
+	}
+}

@@ -40,6 +40,12 @@ type metrics struct {
 	chats         prometheus.Counter
 	publishWrite  prometheus.Histogram
 	upgradeErrors *prometheus.CounterVec // status
+
+	reencodes       *prometheus.CounterVec   // kind: rendition, ingest
+	reencodeSeconds *prometheus.HistogramVec // kind
+	reencodeErrors  *prometheus.CounterVec   // kind, code
+	rendHits        prometheus.Counter
+	rendMisses      prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -58,7 +64,13 @@ func newMetrics() *metrics {
 	m.chats = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_chat_messages_total", Help: "Chat lines relayed."})
 	m.publishWrite = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "canvasrelay_publish_to_write_seconds", Help: "Time from accepting a frame to finishing its write to one subscriber.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
 	m.upgradeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_upgrade_rejected_total", Help: "WebSocket upgrade requests refused, by HTTP status."}, []string{"status"})
-	for _, c := range []prometheus.Collector{m.connections, m.rooms, m.framesIn, m.framesOK, m.framesBad, m.bytesIn, m.bytesOut, m.deliveries, m.dropped, m.disconnects, m.chats, m.publishWrite, m.upgradeErrors} {
+	m.reencodes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_reencodes_total", Help: "Images re-encoded, by kind (rendition, ingest); pass-throughs are not counted."}, []string{"kind"})
+	m.reencodeSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "canvasrelay_reencode_seconds", Help: "Time to re-encode one image, by kind.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 12)}, []string{"kind"})
+	m.reencodeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_reencode_errors_total", Help: "Re-encodes that failed or were refused, by kind and code."}, []string{"kind", "code"})
+	m.rendHits = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_rendition_cache_hits_total", Help: "Renditions served from one already computed for the same frame."})
+	m.rendMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_rendition_cache_misses_total", Help: "Renditions computed (one per frame and distinct rendition)."})
+	for _, c := range []prometheus.Collector{m.reencodes, m.reencodeSeconds, m.reencodeErrors, m.rendHits, m.rendMisses,
+		m.connections, m.rooms, m.framesIn, m.framesOK, m.framesBad, m.bytesIn, m.bytesOut, m.deliveries, m.dropped, m.disconnects, m.chats, m.publishWrite, m.upgradeErrors} {
 		f(c)
 	}
 	return m

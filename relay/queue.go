@@ -32,6 +32,7 @@ type outQueue struct {
 	evBytes  int
 	frames   map[string]*Envelope // pending frame per source client
 	order    []string             // sources with a pending frame, in arrival order
+	newest   map[string]frameID   // newest frame queued per source, to refuse older ones
 	frBytes  int
 	started  bool // the writer may run (set after hello is queued)
 	running  bool // a write is in flight
@@ -66,11 +67,23 @@ func (q *outQueue) pushEvent(it outItem, front bool) (kick, overflow bool) {
 	return q.kickLocked(), false
 }
 
-// pushFrame queues env as the pending frame of its source client. If
-// onlyIfEmpty is set (a retained layer for a late joiner), a pending live
-// frame of the same source wins. It reports whether a pending frame was
-// replaced.
-func (q *outQueue) pushFrame(env *Envelope, onlyIfEmpty bool) (kick, overflow, replaced bool) {
+// frameID orders the frames of one source: by acceptance time, then seq.
+type frameID struct {
+	ts  int64
+	seq uint64
+}
+
+func (a frameID) after(b frameID) bool { return a.ts > b.ts || a.ts == b.ts && a.seq > b.seq }
+
+// maxNewest bounds the per-source memory of a queue.
+const maxNewest = 256
+
+// pushFrame queues env as the pending frame of its source client, replacing
+// a pending one (latest-wins). A frame no newer than the newest already
+// queued for its source is refused, so a retained layer or a late
+// rendition never overtakes a live frame. It reports whether a pending
+// frame was replaced.
+func (q *outQueue) pushFrame(env *Envelope) (kick, overflow, replaced bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
@@ -78,11 +91,13 @@ func (q *outQueue) pushFrame(env *Envelope, onlyIfEmpty bool) (kick, overflow, r
 	}
 	if q.frames == nil {
 		q.frames = make(map[string]*Envelope)
+		q.newest = make(map[string]frameID)
 	}
-	old, had := q.frames[env.Client]
-	if had && onlyIfEmpty {
+	id := frameID{env.TS, env.Seq}
+	if last, ok := q.newest[env.Client]; ok && !id.after(last) {
 		return false, false, false
 	}
+	old, had := q.frames[env.Client]
 	n := q.frBytes + env.size()
 	if had {
 		n -= old.size()
@@ -92,6 +107,10 @@ func (q *outQueue) pushFrame(env *Envelope, onlyIfEmpty bool) (kick, overflow, r
 	}
 	q.frames[env.Client] = env
 	q.frBytes = n
+	if len(q.newest) >= maxNewest {
+		clear(q.newest)
+	}
+	q.newest[env.Client] = id
 	if !had {
 		q.order = append(q.order, env.Client)
 	} else {
@@ -170,7 +189,7 @@ func (q *outQueue) close() {
 	defer q.mu.Unlock()
 	q.closed = true
 	q.events, q.evHead, q.evBytes = nil, 0, 0
-	q.frames, q.order, q.frBytes = nil, nil, 0
+	q.frames, q.order, q.frBytes, q.newest = nil, nil, 0, nil
 }
 
 // queueStats is a snapshot for tests and metrics.

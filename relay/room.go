@@ -19,52 +19,100 @@ type room struct {
 	// presence counts in the order they happened.
 	presenceMu sync.Mutex
 
-	mu      sync.Mutex              // guards writes of members
-	members atomic.Pointer[[]*conn] // copy-on-write snapshot, read without a lock by deliver
+	mu   sync.Mutex               // guards writes of view
+	view atomic.Pointer[roomView] // copy-on-write snapshot, read without a lock by deliver
+}
+
+// roomView is an immutable snapshot of a room's local members.
+type roomView struct {
+	members []*conn
+	rends   []*rendition // the distinct renditions members asked for
 }
 
 func newRoom(s *Server, name string) *room {
 	r := &room{name: name, srv: s}
-	empty := []*conn{}
-	r.members.Store(&empty)
+	r.view.Store(&roomView{})
 	return r
 }
 
 // deliver is the room's broker callback: it queues env for every local
-// member except its sender. It never blocks.
+// member except its sender, and schedules the renditions members asked
+// for. It never blocks.
 func (r *room) deliver(env *Envelope) {
-	for _, c := range *r.members.Load() {
-		if c.id != env.Origin {
-			c.deliver(env, false)
+	v := r.view.Load()
+	for _, c := range v.members {
+		if c.id != env.Origin && (c.rend == nil || env.Kind != KindFrame) {
+			c.deliver(env)
 		}
 	}
+	if env.Kind == KindFrame {
+		for _, rd := range v.rends {
+			r.renderFor(env, rd)
+		}
+	}
+}
+
+// hasRoomFor reports whether a member asking for rd fits under max
+// distinct renditions.
+func (r *room) hasRoomFor(rd *rendition, max int) bool {
+	if rd == nil {
+		return true
+	}
+	v := r.view.Load()
+	for _, x := range v.rends {
+		if x.key == rd.key {
+			return true
+		}
+	}
+	return len(v.rends) < max
 }
 
 func (r *room) add(c *conn) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old := *r.members.Load()
-	next := make([]*conn, len(old), len(old)+1)
-	copy(next, old)
-	next = append(next, c)
-	r.members.Store(&next)
+	old := r.view.Load()
+	next := &roomView{members: append(old.members[:len(old.members):len(old.members)], c), rends: old.rends}
+	next.rends = renditionsOf(next.members)
+	r.view.Store(next)
 }
 
 func (r *room) remove(c *conn) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old := *r.members.Load()
-	next := make([]*conn, 0, len(old))
+	old := r.view.Load()
+	next := &roomView{members: make([]*conn, 0, len(old.members))}
 	found := false
-	for _, m := range old {
+	for _, m := range old.members {
 		if m == c {
 			found = true
 			continue
 		}
-		next = append(next, m)
+		next.members = append(next.members, m)
 	}
-	r.members.Store(&next)
+	next.rends = renditionsOf(next.members)
+	r.view.Store(next)
 	return found
+}
+
+// renditionsOf lists the distinct renditions of members.
+func renditionsOf(members []*conn) []*rendition {
+	var out []*rendition
+	for _, c := range members {
+		if c.rend == nil {
+			continue
+		}
+		dup := false
+		for _, x := range out {
+			if x.key == c.rend.key {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, c.rend)
+		}
+	}
+	return out
 }
 
 // join makes c a member: c gets hello, then the retained layers, then live
@@ -89,7 +137,11 @@ func (r *room) join(c *conn) error {
 		c.log.Warn("late joiner gets no layers", "err", err)
 	}
 	for _, env := range layers {
-		c.deliver(env, true)
+		if c.rend != nil {
+			c.layerFor(env)
+		} else {
+			c.deliver(env)
+		}
 	}
 	if c.q.start() {
 		go c.writeLoop()

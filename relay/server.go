@@ -35,12 +35,14 @@ type Server struct {
 	upProto     *gws.Upgrader // echoes canvasrelay.v1
 	origins     []originPattern
 	mux         *http.ServeMux
+	pool        *imageproc.Pool // image work: renditions, normalising, verifying
 	ctx         context.Context // ends when Shutdown begins
 	cancel      context.CancelFunc
 
 	idSeq    atomic.Uint64
 	closing  atomic.Bool
 	conns    sync.WaitGroup // one per upgraded connection, done in OnClose
+	linger   sync.WaitGroup // lingering closes (see lockedConn.Close)
 	stopPing chan struct{}
 	pingDone chan struct{}
 
@@ -87,6 +89,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		s.ownBroker = true
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.pool = imageproc.NewPool(imageproc.PoolConfig{Workers: cfg.Workers, MemoryBudget: cfg.DecodeMemory})
 	opt := func(protos []string) *gws.ServerOption {
 		return &gws.ServerOption{
 			ReadMaxPayloadSize:  cfg.MaxBytes,
@@ -183,12 +186,17 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, http.StatusBadRequest, "bad client id: use 1 to 64 characters from A-Z a-z 0-9 . _ -")
 		return
 	}
+	rend, err := parseRendition(q)
+	if err != nil {
+		s.httpError(w, http.StatusBadRequest, "bad rendition: "+err.Error())
+		return
+	}
 	display := cleanName(q.Get("name"))
 	if display == "" {
 		display = "guest-" + client[:min(4, len(client))]
 	}
 
-	rm, err := s.acquire(name)
+	rm, err := s.acquire(name, rend)
 	if err != nil {
 		s.httpError(w, http.StatusServiceUnavailable, err.Error())
 		return
@@ -211,7 +219,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("hijack failed", "room", name, "err", err)
 		return
 	}
-	nc := &lockedConn{Conn: raw}
+	nc := &lockedConn{Conn: raw, linger: s.cfg.ShutdownGrace, lingering: &s.linger}
 	socket, err := up.UpgradeFromConn(nc, brw.Reader, r)
 	if err != nil {
 		s.release(rm, nil)
@@ -226,6 +234,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		client: client,
 		name:   display,
 		room:   rm,
+		rend:   rend,
 		q:      newOutQueue(s.cfg.EventQueueMaxBytes, s.cfg.QueueMaxBytes),
 		start:  time.Now(),
 	}
@@ -253,7 +262,7 @@ func offersSubprotocol(h http.Header, want string) bool {
 }
 
 // acquire reserves a place in room name for an upgrade in progress.
-func (s *Server) acquire(name string) (*room, error) {
+func (s *Server) acquire(name string, rend *rendition) (*room, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.registry)+s.pending >= s.cfg.MaxConns {
@@ -274,6 +283,8 @@ func (s *Server) acquire(name string) (*room, error) {
 		s.metrics.rooms.Inc()
 	} else if rm.refs >= s.cfg.MaxMembersPerRoom {
 		return nil, ErrRoomFull
+	} else if !rm.hasRoomFor(rend, s.cfg.MaxRenditionsPerRoom) {
+		return nil, ErrTooManyRenditions
 	}
 	rm.refs++
 	s.pending++
@@ -373,7 +384,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		<-done
 	}
+	s.linger.Wait() // each ends within ShutdownGrace
 	s.cancel()
+	s.pool.Close()
 	if s.ownBroker {
 		_ = s.broker.Close()
 	}

@@ -2,8 +2,10 @@ package relay
 
 import (
 	"encoding/binary"
+	"io"
 	"net"
 	"sync"
+	"time"
 )
 
 // Server frames are not masked, so one encoded frame serves every
@@ -67,10 +69,15 @@ func encodeImage(event, image []byte) []byte {
 var pingFrame = encodeFrame(opPing, nil)
 
 // lockedConn serializes writes to a socket: the relay's writer and gws (which
-// writes close frames itself) never interleave bytes.
+// writes close frames itself) never interleave bytes. Its Close lingers, so
+// that the close frame reaches a peer that is still sending.
 type lockedConn struct {
 	net.Conn
 	mu sync.Mutex
+
+	linger    time.Duration   // static: how long Close drains the peer
+	lingering *sync.WaitGroup // static: the server's count of lingering closes
+	closeOnce sync.Once
 }
 
 func (c *lockedConn) Write(p []byte) (int, error) {
@@ -78,3 +85,30 @@ func (c *lockedConn) Write(p []byte) (int, error) {
 	defer c.mu.Unlock()
 	return c.Conn.Write(p)
 }
+
+// Close shuts the sending side at once, then reads and drops what the peer
+// still sends, until it closes too or the linger time ends. Closing a TCP
+// socket that has unread data resets it, and a reset can destroy the close
+// frame just written: a browser sending a too-big frame would see 1006
+// instead of 1009. One goroutine per closing socket, bounded by linger.
+func (c *lockedConn) Close() error {
+	c.closeOnce.Do(func() {
+		cw, ok := c.Conn.(interface{ CloseWrite() error })
+		if !ok || c.linger <= 0 || c.lingering == nil {
+			_ = c.Conn.Close()
+			return
+		}
+		_ = cw.CloseWrite()
+		_ = c.Conn.SetReadDeadline(time.Now().Add(c.linger))
+		c.lingering.Add(1)
+		go func() {
+			defer c.lingering.Done()
+			_, _ = io.CopyN(io.Discard, c.Conn, maxLingerBytes)
+			_ = c.Conn.Close()
+		}()
+	})
+	return nil
+}
+
+// maxLingerBytes bounds what a lingering close reads and drops.
+const maxLingerBytes = 64 << 20

@@ -1,0 +1,241 @@
+package relay
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/canvasrelay/canvasrelay/imageproc"
+)
+
+// Renditions: a subscriber may ask for frames re-encoded to its needs with
+// the query parameters max_width, max_height, format (auto, png, jpeg or
+// original) and quality (1–100) on /ws/{room}. Each distinct rendition of a
+// frame is computed once, lazily (only while a member wants it), on the
+// server's worker pool, and shared by every member that asked for it. Work
+// is latest-wins per (source client, rendition): a newer frame replaces one
+// whose re-encode has not started. A member never waits on work for
+// another rendition: original subscribers get the frame at once.
+
+// rendition is what one subscriber asked for. nil means the original.
+type rendition struct {
+	key string // canonical, e.g. "640x0:jpeg:q80"
+	opt imageproc.Options
+}
+
+// maxRenditionSide bounds max_width and max_height.
+const maxRenditionSide = 16384
+
+// parseRendition reads the rendition query parameters. It returns nil when
+// none is given (the original frames).
+func parseRendition(q url.Values) (*rendition, error) {
+	if !q.Has("max_width") && !q.Has("max_height") && !q.Has("format") && !q.Has("quality") {
+		return nil, nil
+	}
+	side := func(name string) (int, error) {
+		v := q.Get(name)
+		if v == "" {
+			return 0, nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxRenditionSide {
+			return 0, fmt.Errorf("%s must be a whole number from 1 to %d", name, maxRenditionSide)
+		}
+		return n, nil
+	}
+	var o imageproc.Options
+	var err error
+	if o.MaxWidth, err = side("max_width"); err != nil {
+		return nil, err
+	}
+	if o.MaxHeight, err = side("max_height"); err != nil {
+		return nil, err
+	}
+	o.Format = imageproc.OutputOriginal
+	if v := q.Get("format"); v != "" {
+		if o.Format, err = imageproc.ParseOutputFormat(v); err != nil {
+			return nil, fmt.Errorf("format must be auto, png, jpeg or original")
+		}
+	}
+	if v := q.Get("quality"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return nil, fmt.Errorf("quality must be a whole number from 1 to 100")
+		}
+		o.Quality = n
+	}
+	if o.Quality == 0 {
+		o.Quality = imageproc.DefaultQuality
+	}
+	if o.MaxWidth == 0 && o.MaxHeight == 0 && o.Format == imageproc.OutputOriginal {
+		return nil, nil // the original, said at length
+	}
+	return &rendition{key: fmt.Sprintf("%dx%d:%s:q%d", o.MaxWidth, o.MaxHeight, o.Format, o.Quality), opt: o}, nil
+}
+
+// rendEntry is one computed rendition of an envelope.
+type rendEntry struct {
+	once sync.Once
+	env  *Envelope
+	err  error
+}
+
+// maxRendsPerEnvelope bounds the renditions cached on one envelope.
+const maxRendsPerEnvelope = 8
+
+// renditionOf returns env rendered as rd, computing it at most once per
+// (envelope, rendition) however many members ask. It runs on a pool worker.
+func (s *Server) renditionOf(env *Envelope, rd *rendition) (*Envelope, error) {
+	env.rendMu.Lock()
+	if env.rends == nil {
+		env.rends = make(map[string]*rendEntry)
+	}
+	ent, hit := env.rends[rd.key]
+	if !hit {
+		ent = &rendEntry{}
+		if len(env.rends) < maxRendsPerEnvelope {
+			env.rends[rd.key] = ent
+		}
+	}
+	env.rendMu.Unlock()
+	if hit {
+		s.metrics.rendHits.Inc()
+	}
+	ent.once.Do(func() {
+		s.metrics.rendMisses.Inc()
+		ent.env, ent.err = s.render(env, rd)
+	})
+	return ent.env, ent.err
+}
+
+// render re-encodes env's image as rd asks. A frame that already meets
+// the target is env itself.
+func (s *Server) render(env *Envelope, rd *rendition) (*Envelope, error) {
+	info, err := imageproc.Inspect(env.Image, s.limits)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	res, err := imageproc.Reencode(env.Image, info, rd.opt)
+	s.metrics.reencodeSeconds.WithLabelValues("rendition").Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, err
+	}
+	if res.Passthrough {
+		return env, nil
+	}
+	s.metrics.reencodes.WithLabelValues("rendition").Inc()
+	return s.reframe(env, res)
+}
+
+// reframe builds the envelope of a re-encoded image: the same sender, seq
+// and time, and a frame event that describes the new image.
+func (s *Server) reframe(env *Envelope, res imageproc.Result) (*Envelope, error) {
+	var ev FrameEvent
+	if err := json.Unmarshal(env.Event, &ev); err != nil {
+		return nil, fmt.Errorf("relay: frame event: %w", err)
+	}
+	ev.Format, ev.Width, ev.Height, ev.Bytes = string(res.Info.Format), res.Info.Width, res.Info.Height, len(res.Bytes)
+	out := NewFrameEnvelope(mustJSON(ev), res.Bytes)
+	out.ID, out.Room, out.Origin, out.Client, out.TS, out.Seq = env.ID, env.Room, env.Origin, env.Client, env.TS, env.Seq
+	return out, nil
+}
+
+// renderFor schedules env's rendition rd for the room's members that want
+// it. Latest-wins per (room, source, rendition): a newer frame replaces
+// work that has not started.
+func (r *room) renderFor(env *Envelope, rd *rendition) {
+	s := r.srv
+	key := "r\x00" + r.name + "\x00" + env.Client + "\x00" + rd.key
+	info, err := imageproc.Inspect(env.Image, s.limits)
+	if err != nil {
+		return
+	}
+	err = s.pool.Submit(key, imageproc.MemoryCost(info, rd.opt), func() {
+		out, err := s.renditionOf(env, rd)
+		if err != nil {
+			s.metrics.reencodeErrors.WithLabelValues("rendition", imageproc.Code(err)).Inc()
+			s.log.Debug("rendition failed", "room", r.name, "client", env.Client, "rendition", rd.key, "err", err)
+			return
+		}
+		for _, c := range r.view.Load().members {
+			if c.rend != nil && c.rend.key == rd.key && c.id != env.Origin {
+				c.deliver(out)
+			}
+		}
+	})
+	if err != nil {
+		s.metrics.reencodeErrors.WithLabelValues("rendition", "pool_full").Inc()
+	}
+}
+
+// layerFor renders a retained layer for one late joiner.
+func (c *conn) layerFor(env *Envelope) {
+	s := c.srv
+	info, err := imageproc.Inspect(env.Image, s.limits)
+	if err != nil {
+		return
+	}
+	key := "l\x00" + c.id + "\x00" + env.Client
+	err = s.pool.Submit(key, imageproc.MemoryCost(info, c.rend.opt), func() {
+		out, err := s.renditionOf(env, c.rend)
+		if err == nil {
+			c.deliver(out)
+		}
+	})
+	if err != nil {
+		s.metrics.reencodeErrors.WithLabelValues("rendition", "pool_full").Inc()
+	}
+}
+
+// errBusy is returned when the worker pool cannot take more work.
+var errBusy = errors.New("relay: image workers busy")
+
+// ingest runs the configured ingest work (full verification, normalising)
+// on the pool and waits for it. The reader goroutine waits, which is the
+// publisher's back-pressure; the pool bounds CPU and memory for everyone.
+func (c *conn) ingest(data []byte, info imageproc.Info) ([]byte, imageproc.Info, error) {
+	s := c.srv
+	if !s.cfg.VerifyFull && !s.cfg.Normalize {
+		return data, info, nil
+	}
+	type result struct {
+		b    []byte
+		info imageproc.Info
+		err  error
+	}
+	done := make(chan result, 1)
+	cost := imageproc.MemoryCost(info, s.cfg.IngestOptions)
+	err := s.pool.Submit("i\x00"+c.id, cost, func() {
+		if s.cfg.VerifyFull {
+			if err := imageproc.Verify(data, info); err != nil {
+				done <- result{err: err}
+				return
+			}
+		}
+		if !s.cfg.Normalize {
+			done <- result{b: data, info: info}
+			return
+		}
+		start := time.Now()
+		res, err := imageproc.Reencode(data, info, s.cfg.IngestOptions)
+		s.metrics.reencodeSeconds.WithLabelValues("ingest").Observe(time.Since(start).Seconds())
+		if err == nil && !res.Passthrough {
+			s.metrics.reencodes.WithLabelValues("ingest").Inc()
+		}
+		done <- result{b: res.Bytes, info: res.Info, err: err}
+	})
+	if err != nil {
+		return nil, info, errBusy
+	}
+	select {
+	case r := <-done:
+		return r.b, r.info, r.err
+	case <-s.ctx.Done():
+		return nil, info, ErrShuttingDown
+	}
+}
