@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/disintegration/imaging"
 )
@@ -229,65 +230,73 @@ func flatWeights(taps [][]tap) flatTaps {
 }
 
 // resizeOpaque scales an opaque 8-bit RGBA/NRGBA pixel buffer (alpha is
-// ignored and written as 255) from sw x sh to dw x dh: a horizontal then a
-// vertical pass, each spread over GOMAXPROCS goroutines. The intermediate
-// picture is kept packed (8 bytes a pixel).
+// ignored and written as 255) from sw x sh to dw x dh. Output rows are made
+// in chunks of resizeChunk, spread over GOMAXPROCS goroutines: each chunk
+// runs the horizontal pass on just the source rows its vertical taps need
+// (packed, 8 bytes a pixel, in a per-goroutine buffer that stays in cache),
+// then the vertical pass. Chunks overlap by a few source rows, which costs a
+// few percent of recomputation and saves a full-size intermediate picture.
 func resizeOpaque(pix []uint8, stride, sw, sh, dw, dh int) *image.RGBA {
-	tmp := make([]uint64, dw*sh)
 	xw := flatWeights(triangleWeights(dw, sw))
-	parallelRows(sh, func(y0, y1 int) {
-		ex := make([]uint64, sw)
-		for y := y0; y < y1; y++ {
-			srow := pix[y*stride : y*stride+sw*4]
-			for i := range ex {
-				ex[i] = pack(srow[i*4 : i*4+3 : i*4+3])
-			}
-			trow := tmp[y*dw : y*dw+dw]
-			if dw == sw {
-				copy(trow, ex)
-				continue
-			}
-			n := xw.n
-			for x := range trow {
-				idx := xw.idx[x*n : x*n+n : x*n+n]
-				ws := xw.w[x*n : x*n+n : x*n+n]
-				var acc uint64
-				for k, i := range idx {
-					acc += ex[i] * ws[k]
-				}
-				trow[x] = (acc + laneHalf) >> weightBits & laneMask
-			}
-		}
-	})
-
-	dst := image.NewRGBA(image.Rect(0, 0, dw, dh))
 	yw := triangleWeights(dh, sh)
-	parallelRows(dh, func(y0, y1 int) {
+	dst := image.NewRGBA(image.Rect(0, 0, dw, dh))
+	chunks := (dh + resizeChunk - 1) / resizeChunk
+	var next atomic.Int64
+	parallelRows(chunks, func(_, _ int) {
+		var band []uint64 // horizontal results for source rows lo..hi
+		ex := make([]uint64, sw)
 		acc := make([]uint64, dw)
-		for y := y0; y < y1; y++ {
-			if dh == sh {
-				copy(acc, tmp[y*dw:y*dw+dw])
-			} else {
+		for {
+			c := int(next.Add(1)) - 1
+			if c >= chunks {
+				return
+			}
+			y0, y1 := c*resizeChunk, min(c*resizeChunk+resizeChunk, dh)
+			lo, hi := int(yw[y0][0].idx), int(yw[y1-1][len(yw[y1-1])-1].idx)
+			band = slices.Grow(band[:0], (hi-lo+1)*dw)[:(hi-lo+1)*dw]
+			for y := lo; y <= hi; y++ {
+				horizontal(pix[y*stride:y*stride+sw*4], ex, band[(y-lo)*dw:(y-lo+1)*dw], xw)
+			}
+			for y := y0; y < y1; y++ {
 				clear(acc)
 				for _, t := range yw[y] {
-					row := tmp[int(t.idx)*dw : int(t.idx)*dw+dw]
+					row := band[(int(t.idx)-lo)*dw : (int(t.idx)-lo+1)*dw]
 					w := uint64(t.w)
 					for i, v := range row {
 						acc[i] += v * w
 					}
 				}
-				for i, v := range acc {
-					acc[i] = (v + laneHalf) >> weightBits & laneMask
+				drow := dst.Pix[y*dst.Stride : y*dst.Stride+dw*4]
+				for x, v := range acc {
+					v = (v + laneHalf) >> weightBits & laneMask
+					d := drow[x*4 : x*4+4 : x*4+4]
+					d[0], d[1], d[2], d[3] = uint8(v), uint8(v>>laneG), uint8(v>>laneB), 255
 				}
-			}
-			drow := dst.Pix[y*dst.Stride : y*dst.Stride+dw*4]
-			for x, v := range acc {
-				d := drow[x*4 : x*4+4 : x*4+4]
-				d[0], d[1], d[2], d[3] = uint8(v), uint8(v>>laneG), uint8(v>>laneB), 255
 			}
 		}
 	})
 	return dst
+}
+
+// resizeChunk is the number of output rows made together by resizeOpaque.
+const resizeChunk = 32
+
+// horizontal filters one source row (RGBA bytes) into out, packed; ex is
+// scratch space of one packed source row.
+func horizontal(src []uint8, ex, out []uint64, xw flatTaps) {
+	for i := range ex {
+		ex[i] = pack(src[i*4 : i*4+3 : i*4+3])
+	}
+	n := xw.n
+	for x := range out {
+		idx := xw.idx[x*n : x*n+n : x*n+n]
+		ws := xw.w[x*n : x*n+n : x*n+n]
+		var acc uint64
+		for k, i := range idx {
+			acc += ex[i] * ws[k]
+		}
+		out[x] = (acc + laneHalf) >> weightBits & laneMask
+	}
 }
 
 // parallelRows calls f on contiguous row ranges covering [0, n), one range
