@@ -88,8 +88,8 @@ type Result struct {
 	Info Info
 	// Passthrough reports that src already met the target (same format,
 	// fits the box, no metadata, upright) and is returned unchanged, with
-	// no encode. No decode happens either, except under OutputAuto for a
-	// PNG or GIF input, whose pixels must be scanned for transparency.
+	// no encode. No decode happens either, except for a PNG under
+	// OutputAuto, whose pixels must be scanned for transparency.
 	Passthrough bool
 }
 
@@ -171,9 +171,9 @@ func Reencode(src []byte, in Info, opt Options) (res Result, err error) {
 
 // MemoryCost estimates the peak bytes Reencode may allocate for an input
 // described by in: the decoded picture and one 4-byte-a-pixel copy of it
-// (format conversion), the resize's packed intermediate (8 bytes a pixel),
-// the resized picture and one copy of it (rotation or flattening), and the
-// encoded output. Use it as the cost of a Pool job.
+// (format conversion), the horizontal intermediate of a transparent resize
+// (4 bytes a pixel), the resized picture and one copy of it (rotation or
+// flattening), and the encoded output. Use it as the cost of a Pool job.
 func MemoryCost(in Info, opt Options) int64 {
 	w, h := int64(in.Width), int64(in.Height)
 	// The box applies to the upright picture, and EXIF may turn it: take the
@@ -181,7 +181,7 @@ func MemoryCost(in Info, opt Options) int64 {
 	aw, ah := fitBox(in.Width, in.Height, opt.MaxWidth, opt.MaxHeight)
 	uw, uh := fitBox(in.Height, in.Width, opt.MaxWidth, opt.MaxHeight)
 	tw, th := int64(max(aw, uh)), int64(max(ah, uw))
-	return 8*w*h + 8*tw*h + 8*tw*th + int64(in.Bytes)
+	return 8*w*h + 4*tw*h + 8*tw*th + int64(in.Bytes)
 }
 
 // fitBox returns the size of a w x h picture scaled down, aspect kept, to fit
