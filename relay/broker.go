@@ -40,9 +40,20 @@ type Envelope struct {
 	TS int64
 	// Seq is the publisher's seq for a frame.
 	Seq uint64
+	// To, when not nil, restricts delivery to the connections of these
+	// client ids (a game hides chat from some members).
+	To []string
+	// PrivateFor, when set, names the client whose connections get Private
+	// instead of Event (a game tells only the drawer the word).
+	PrivateFor string
+	// Private is the event PrivateFor's connections get.
+	Private []byte
 
 	wireOnce sync.Once
 	wire     []byte // the encoded frames, shared by every subscriber
+
+	privOnce sync.Once
+	privWire []byte // Private, encoded once
 
 	rendMu sync.Mutex            // guards rends
 	rends  map[string]*rendEntry // renditions computed from this frame
@@ -62,6 +73,25 @@ func (e *Envelope) wireBytes() []byte {
 		}
 	})
 	return e.wire
+}
+
+// privateWire returns Private as a text frame, encoded once.
+func (e *Envelope) privateWire() []byte {
+	e.privOnce.Do(func() { e.privWire = encodeFrame(opText, e.Private) })
+	return e.privWire
+}
+
+// addressedTo reports whether the connection of client gets e at all.
+func (e *Envelope) addressedTo(client string) bool {
+	if e.To == nil {
+		return true
+	}
+	for _, c := range e.To {
+		if c == client {
+			return true
+		}
+	}
+	return false
 }
 
 // NewFrameEnvelope builds a KindFrame envelope whose Event and Image live

@@ -252,6 +252,23 @@ func (b *MemoryBroker) sweepLocked(now time.Time) {
 	}
 }
 
+// ClearLayers implements LayerClearer.
+func (b *MemoryBroker) ClearLayers(_ context.Context, room string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.rooms[room]
+	if r == nil {
+		return nil
+	}
+	for _, el := range r.layers {
+		b.lru.Remove(el)
+		b.bytes -= int64(el.Value.(*memLayer).env.size())
+	}
+	clear(r.layers)
+	b.maybeDropLocked(room, r)
+	return nil
+}
+
 // RetainedBytes reports the bytes held by retained layers.
 func (b *MemoryBroker) RetainedBytes() int64 {
 	b.mu.Lock()

@@ -92,6 +92,9 @@ type Config struct {
 	// DecodeMemory caps the memory that running image work may reserve
 	// together. Default 256 MiB.
 	DecodeMemory int64
+	// Game makes the game of each room (see package relay/game). Default
+	// nil: games are off, and game commands get bad_request.
+	Game GameFactory
 	// MaxRenditionsPerRoom caps the distinct renditions the members of one
 	// room may ask for. Default 4.
 	MaxRenditionsPerRoom int

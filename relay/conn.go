@@ -75,6 +75,11 @@ func (c *conn) onBinary(data []byte) {
 		c.sendEvent(errorEvent(code, err.Error(), seq))
 		return
 	}
+	if g := c.room.game; g != nil && !g.AllowFrame(c.player()) {
+		m.framesBad.WithLabelValues(CodeForbidden).Inc()
+		c.sendEvent(errorEvent(CodeForbidden, "only the drawer may draw during a turn", seq))
+		return
+	}
 	data, info, err = c.ingest(data, info)
 	if err != nil {
 		code := imageproc.Code(err)
@@ -127,6 +132,14 @@ func (c *conn) onText(data []byte) {
 	switch cmd.Type {
 	case TypeChat:
 		c.onChat(cmd.Text)
+	case TypeGame:
+		g := c.room.game
+		if g == nil {
+			c.sendEvent(errorEvent(CodeBadRequest, "games are not enabled on this relay", 0))
+			return
+		}
+		err := g.Command(c.player(), GameCommand{Action: cmd.Action, Rounds: cmd.Rounds, Seconds: cmd.Seconds})
+		c.sendGameError(err)
 	default:
 		c.sendEvent(errorEvent(CodeBadRequest, fmt.Sprintf("unsupported command %q", cmd.Type), 0))
 	}
@@ -140,6 +153,16 @@ func (c *conn) onChat(text string) {
 	if len(bytes.TrimSpace([]byte(text))) == 0 {
 		c.sendEvent(errorEvent(CodeBadRequest, "chat text is empty", 0))
 		return
+	}
+	if g := c.room.game; g != nil {
+		handled, err := g.Chat(c.player(), text)
+		if err != nil {
+			c.sendGameError(err)
+			return
+		}
+		if handled {
+			return
+		}
 	}
 	env := &Envelope{
 		ID:     c.srv.nextID(),
@@ -156,6 +179,20 @@ func (c *conn) onChat(text string) {
 		return
 	}
 	c.srv.metrics.chats.Inc()
+}
+
+// sendGameError answers a game's refusal.
+func (c *conn) sendGameError(err error) {
+	if err == nil {
+		return
+	}
+	var ge *GameError
+	if errors.As(err, &ge) {
+		c.sendEvent(errorEvent(ge.Code, ge.Message, 0))
+		return
+	}
+	c.log.Error("game", "err", err)
+	c.sendEvent(errorEvent(CodeInternal, "the game failed to handle this", 0))
 }
 
 // sendEvent queues a text event for this connection only.

@@ -7,9 +7,10 @@ import (
 // outItem is one thing to write to a subscriber: a text event, a control
 // frame, or a frame event followed by its image.
 type outItem struct {
-	wire []byte    // encoded frame(s), written with one write
-	env  *Envelope // the envelope it came from, if any (for metrics)
-	size int       // what it counts against the caps
+	wire  []byte    // encoded frame(s), written with one write
+	env   *Envelope // the envelope it came from, if any (for metrics)
+	size  int       // what it counts against the caps
+	layer bool      // a retained frame in the event FIFO: counts against the frame cap
 }
 
 // outQueue is a subscriber's bounded outbound queue.
@@ -119,6 +120,43 @@ func (q *outQueue) pushFrame(env *Envelope) (kick, overflow, replaced bool) {
 	return q.kickLocked(), false, had
 }
 
+// pushLayer queues a retained frame for a late joiner in the event FIFO,
+// so that it is written in order after hello and before the events queued
+// after it (a running game's state). It counts against the frame cap and
+// reports overflow.
+func (q *outQueue) pushLayer(env *Envelope) (overflow bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return false
+	}
+	if q.frBytes+env.size() > q.maxFrameBytes {
+		return true
+	}
+	if q.newest == nil {
+		q.frames = make(map[string]*Envelope)
+		q.newest = make(map[string]frameID)
+	}
+	q.newest[env.Client] = frameID{env.TS, env.Seq}
+	q.events = append(q.events, outItem{wire: env.wireBytes(), env: env, size: env.size(), layer: true})
+	q.frBytes += env.size()
+	return false
+}
+
+// dropFrames forgets the frames not yet written (a game turn cleared the
+// canvas). It returns how many were dropped.
+func (q *outQueue) dropFrames() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := len(q.order)
+	for _, c := range q.order {
+		q.frBytes -= q.frames[c].size()
+		delete(q.frames, c)
+	}
+	q.order = nil
+	return n
+}
+
 // start lets the writer run; until then items only accumulate.
 func (q *outQueue) start() (kick bool) {
 	q.mu.Lock()
@@ -151,7 +189,11 @@ func (q *outQueue) pop() (it outItem, ok bool) {
 		it = q.events[q.evHead]
 		q.events[q.evHead] = outItem{}
 		q.evHead++
-		q.evBytes -= it.size
+		if it.layer {
+			q.frBytes -= it.size
+		} else {
+			q.evBytes -= it.size
+		}
 		if q.evHead == len(q.events) {
 			q.events = q.events[:0]
 			q.evHead = 0

@@ -11,6 +11,8 @@ type room struct {
 	name string
 	srv  *Server
 
+	game Game // nil when games are off; static after construction
+
 	// Guarded by Server.mu.
 	refs int          // members and pending upgrades holding the room
 	sub  Subscription // the broker feed, closed when refs reaches 0
@@ -32,6 +34,9 @@ type roomView struct {
 func newRoom(s *Server, name string) *room {
 	r := &room{name: name, srv: s}
 	r.view.Store(&roomView{})
+	if s.cfg.Game != nil {
+		r.game = s.cfg.Game(gameRoom{r})
+	}
 	return r
 }
 
@@ -41,9 +46,14 @@ func newRoom(s *Server, name string) *room {
 func (r *room) deliver(env *Envelope) {
 	v := r.view.Load()
 	for _, c := range v.members {
-		if c.id != env.Origin && (c.rend == nil || env.Kind != KindFrame) {
-			c.deliver(env)
+		if c.id == env.Origin || !env.addressedTo(c.client) || (c.rend != nil && env.Kind == KindFrame) {
+			continue
 		}
+		if env.PrivateFor != "" && env.PrivateFor == c.client {
+			c.push(outItem{wire: env.privateWire(), size: len(env.Private) + itemOverhead}, false)
+			continue
+		}
+		c.deliver(env)
 	}
 	if env.Kind == KindFrame {
 		for _, rd := range v.rends {
@@ -139,9 +149,12 @@ func (r *room) join(c *conn) error {
 	for _, env := range layers {
 		if c.rend != nil {
 			c.layerFor(env)
-		} else {
-			c.deliver(env)
+		} else if c.q.pushLayer(env) {
+			c.closeWith(CloseQueueOverflow, reasonQueueOverflow, "retained layers over the queue cap")
 		}
+	}
+	if r.game != nil {
+		r.game.Joined(c.player())
 	}
 	if c.q.start() {
 		go c.writeLoop()
@@ -164,6 +177,9 @@ func (r *room) leave(c *conn) {
 	}
 	if err := r.publishPresence(c, "leave", count); err != nil {
 		c.log.Warn("publish leave", "err", err)
+	}
+	if r.game != nil {
+		r.game.Left(c.player())
 	}
 }
 

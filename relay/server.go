@@ -310,6 +310,9 @@ func (s *Server) release(rm *room, c *conn) {
 	s.mu.Unlock()
 	if sub != nil {
 		_ = sub.Close()
+		if rm.game != nil {
+			rm.game.Close()
+		}
 	}
 }
 
