@@ -173,7 +173,8 @@ func Reencode(src []byte, in Info, opt Options) (res Result, err error) {
 // described by in: the decoded picture and one 4-byte-a-pixel copy of it
 // (format conversion), the horizontal intermediate of a transparent resize
 // (4 bytes a pixel), the resized picture and one copy of it (rotation or
-// flattening), and the encoded output. Use it as the cost of a Pool job.
+// flattening), the coefficients of a progressive JPEG, the encoded output,
+// and 1 MiB of decoder and encoder state. Use it as the cost of a Pool job.
 func MemoryCost(in Info, opt Options) int64 {
 	w, h := int64(in.Width), int64(in.Height)
 	// The box applies to the upright picture, and EXIF may turn it: take the
@@ -181,7 +182,14 @@ func MemoryCost(in Info, opt Options) int64 {
 	aw, ah := fitBox(in.Width, in.Height, opt.MaxWidth, opt.MaxHeight)
 	uw, uh := fitBox(in.Height, in.Width, opt.MaxWidth, opt.MaxHeight)
 	tw, th := int64(max(aw, uh)), int64(max(ah, uw))
-	return 8*w*h + 4*tw*h + 8*tw*th + int64(in.Bytes)
+	const codecState = 1 << 20 // decoder and encoder tables, zlib/flate state
+	cost := 8*w*h + 4*tw*h + 8*tw*th + int64(in.Bytes) + codecState
+	if in.Format == JPEG {
+		// A progressive JPEG keeps its DCT coefficients while decoding:
+		// 256 bytes per 8x8 block and component, up to 12 bytes a pixel.
+		cost += 12 * w * h
+	}
+	return cost
 }
 
 // fitBox returns the size of a w x h picture scaled down, aspect kept, to fit

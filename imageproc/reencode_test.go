@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"image"
 	"image/png"
 	"os"
@@ -284,4 +285,40 @@ func insertPNGChunk(t *testing.T, b []byte, typ string, data []byte) []byte {
 	c.Write([]byte{0, 0, 0, 0}) // CRC is not checked by the walk
 	at := 8 + 25                // signature + IHDR chunk
 	return append(append(append([]byte{}, b[:at]...), c.Bytes()...), b[at:]...)
+}
+
+// TestMemoryCostBoundsReencode measures the heap bytes one Reencode
+// allocates and checks MemoryCost does not underestimate them.
+func TestMemoryCostBoundsReencode(t *testing.T) {
+	tests := []struct {
+		file string
+		opt  Options
+	}{
+		{"canvas-1920x1080.png", Options{MaxWidth: 1280, MaxHeight: 720, Format: OutputJPEG}},
+		{"canvas-1920x1080.png", Options{MaxWidth: 640, MaxHeight: 640}},
+		{"canvas-1920x1080.png", Options{MaxWidth: 100, Format: OutputPNG}},
+		{"canvas-transparent-64x48.png", Options{MaxWidth: 32}},
+		{"exif-orientation6-48x64.jpg", Options{}},
+		{"canvas-transparent-lossy-64x48.webp", Options{MaxWidth: 40}},
+		{"anim-2frames-64x48.gif", Options{Format: OutputPNG}},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%s-%dx%d-%s", tc.file, tc.opt.MaxWidth, tc.opt.MaxHeight, tc.opt.Format), func(t *testing.T) {
+			src := readTestdata(t, tc.file)
+			in, err := Inspect(src, Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := bytesPerOp(t, 3, func() {
+				if _, err := Reencode(src, in, tc.opt); err != nil {
+					t.Fatal(err)
+				}
+			})
+			cost := uint64(MemoryCost(in, tc.opt))
+			t.Logf("allocated %d bytes, MemoryCost %d", got, cost)
+			if got > cost {
+				t.Errorf("allocated %d bytes, want <= MemoryCost %d", got, cost)
+			}
+		})
+	}
 }

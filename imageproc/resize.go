@@ -44,7 +44,12 @@ import (
 func resize(img image.Image, w, h int, opaque bool) image.Image {
 	b := img.Bounds()
 	if kx, ky := max(b.Dx()/w/2, 1), max(b.Dy()/h/2, 1); kx > 1 || ky > 1 {
-		img = boxShrink(toNRGBA(img), kx, ky)
+		src, ok := img.(*image.RGBA)
+		if ok && opaque { // opaque RGBA has the NRGBA layout: no copy
+			img = boxShrink(&image.NRGBA{Pix: src.Pix, Stride: src.Stride, Rect: src.Rect}, kx, ky)
+		} else {
+			img = boxShrink(toNRGBA(img), kx, ky)
+		}
 	}
 	if !opaque {
 		return imaging.Resize(img, w, h, imaging.Linear)
