@@ -247,7 +247,7 @@ func resizeOpaque(pix []uint8, stride, sw, sh, dw, dh int) *image.RGBA {
 	dst := image.NewRGBA(image.Rect(0, 0, dw, dh))
 	chunks := (dh + resizeChunk - 1) / resizeChunk
 	var next atomic.Int64
-	parallelRows(chunks, func(_, _ int) {
+	spread(min(runtime.GOMAXPROCS(0), chunks), func() {
 		var band []uint64 // horizontal results for source rows lo..hi
 		ex := make([]uint64, sw)
 		acc := make([]uint64, dw)
@@ -305,21 +305,33 @@ func horizontal(src []uint8, ex, out []uint64, xw flatTaps) {
 }
 
 // parallelRows calls f on contiguous row ranges covering [0, n), one range
-// per goroutine, at most GOMAXPROCS of them, and waits.
+// per goroutine, at most GOMAXPROCS of them (and 16 rows at least each), and
+// waits.
 func parallelRows(n int, f func(y0, y1 int)) {
 	workers := min(runtime.GOMAXPROCS(0), max(n/16, 1))
-	if workers <= 1 {
-		f(0, n)
-		return
-	}
-	var wg sync.WaitGroup
 	step := (n + workers - 1) / workers
-	for y0 := 0; y0 < n; y0 += step {
+	var next atomic.Int64
+	spread(workers, func() {
+		for {
+			y0 := int(next.Add(1)-1) * step
+			if y0 >= n {
+				return
+			}
+			f(y0, min(y0+step, n))
+		}
+	})
+}
+
+// spread runs f on n goroutines (the caller's included) and waits for all.
+func spread(n int, f func()) {
+	var wg sync.WaitGroup
+	for range n - 1 {
 		wg.Add(1)
-		go func(y0, y1 int) {
+		go func() {
 			defer wg.Done()
-			f(y0, y1)
-		}(y0, min(y0+step, n))
+			f()
+		}()
 	}
+	f()
 	wg.Wait()
 }
