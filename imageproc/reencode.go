@@ -174,7 +174,7 @@ func Reencode(src []byte, in Info, opt Options) (res Result, err error) {
 // (format conversion), the horizontal intermediate of a transparent resize
 // (4 bytes a pixel), the resized picture and one copy of it (rotation or
 // flattening), the coefficients of a progressive JPEG, the encoded output,
-// and 1 MiB of decoder and encoder state. Use it as the cost of a Pool job.
+// and 2 MiB of decoder and encoder state. Use it as the cost of a Pool job.
 func MemoryCost(in Info, opt Options) int64 {
 	w, h := int64(in.Width), int64(in.Height)
 	// The box applies to the upright picture, and EXIF may turn it: take the
@@ -182,7 +182,7 @@ func MemoryCost(in Info, opt Options) int64 {
 	aw, ah := fitBox(in.Width, in.Height, opt.MaxWidth, opt.MaxHeight)
 	uw, uh := fitBox(in.Height, in.Width, opt.MaxWidth, opt.MaxHeight)
 	tw, th := int64(max(aw, uh)), int64(max(ah, uw))
-	const codecState = 1 << 20 // decoder and encoder tables, zlib/flate state
+	const codecState = 2 << 20 // decoder and encoder tables, zlib/flate state (~1.3 MiB for PNG)
 	cost := 8*w*h + 4*tw*h + 8*tw*th + int64(in.Bytes) + codecState
 	if in.Format == JPEG {
 		// A progressive JPEG keeps its DCT coefficients while decoding:

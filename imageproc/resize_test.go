@@ -19,14 +19,15 @@ func TestResizeOpaqueMatchesImaging(t *testing.T) {
 	src := decodePNG(t, readTestdata(t, "canvas-1920x1080.png"))
 	small := imaging.Crop(src, image.Rect(300, 200, 557, 391)) // odd sizes: 257x191
 	sizes := []struct{ w, h int }{
-		{1280, 720}, {640, 360}, {500, 300}, {1920, 540}, {960, 1080}, {1919, 1079},
+		{1280, 720}, {500, 300},
 	}
 	for _, sz := range sizes {
 		t.Run(fmt.Sprintf("%dx%d", sz.w, sz.h), func(t *testing.T) {
 			compareResize(t, src, sz.w, sz.h)
 		})
 	}
-	for _, sz := range []struct{ w, h int }{{100, 75}, {256, 190}, {300, 250}, {700, 600}} {
+	// Width only, height only, grow, and odd ratios on a 257x191 crop.
+	for _, sz := range []struct{ w, h int }{{100, 75}, {256, 190}, {300, 250}, {700, 600}, {100, 191}, {257, 50}, {255, 189}} {
 		t.Run(fmt.Sprintf("crop-%dx%d", sz.w, sz.h), func(t *testing.T) {
 			compareResize(t, small, sz.w, sz.h)
 		})
@@ -92,7 +93,7 @@ func maxChannelDiff(tb testing.TB, a, b image.Image) int {
 // pure triangle filter (imaging.Linear) on average.
 func TestResizeLargeRatio(t *testing.T) {
 	src := decodePNG(t, readTestdata(t, "canvas-1920x1080.png"))
-	for _, sz := range []struct{ w, h int }{{320, 180}, {64, 36}, {7, 1080}, {1920, 3}, {1, 1}} {
+	for _, sz := range []struct{ w, h int }{{320, 180}, {7, 1080}, {1920, 3}, {1, 1}} {
 		t.Run(fmt.Sprintf("%dx%d", sz.w, sz.h), func(t *testing.T) {
 			want := imaging.Resize(src, sz.w, sz.h, imaging.Linear)
 			got := resize(src, sz.w, sz.h, true)
