@@ -1,0 +1,224 @@
+package natsbroker
+
+import (
+	"testing"
+	"time"
+)
+
+// TestFrameCrossesNodesExactlyOnce: a frame published on A reaches members
+// on A, B and C byte-exact, once each, and not its sender.
+func TestFrameCrossesNodesExactlyOnce(t *testing.T) {
+	ns := startNATS(t, 0)
+	a, b, c := startNode(t, ns, "a"), startNode(t, ns, "b"), startNode(t, ns, "c")
+	pub := dial(t, a, "room.1", "pub")
+	subs := []*tclient{dial(t, a, "room.1", "onA"), dial(t, b, "room.1", "onB"), dial(t, c, "room.1", "onC")}
+	waitFor(t, 5*time.Second, "all four counted on every node", func() bool {
+		return a.count("room.1") == 4 && b.count("room.1") == 4 && c.count("room.1") == 4
+	})
+	drainPresence(subs...)
+	drainPresence(pub)
+	for i := range 3 {
+		img := noisePNG(t, 2000+i*500, uint64(i))
+		pub.sendFrame(img)
+		for _, s := range subs {
+			ev := s.expectFrame("pub", img)
+			if got, want := num(ev, "seq"), i+1; got != want {
+				t.Errorf("%s: got seq %d, want %d", s.name, got, want)
+			}
+		}
+	}
+	for _, s := range append(subs, pub) {
+		s.expectNothing(300 * time.Millisecond)
+	}
+}
+
+// drainPresence drops the presence events already queued for each client.
+func drainPresence(cs ...*tclient) {
+	for _, c := range cs {
+		for {
+			select {
+			case m := <-c.msgs:
+				if m.typ != "presence" {
+					c.t.Fatalf("client %s: got %s while draining presence", c.name, describe(m))
+				}
+				continue
+			case <-time.After(100 * time.Millisecond):
+			}
+			break
+		}
+	}
+}
+
+func TestChatAcrossNodes(t *testing.T) {
+	ns := startNATS(t, 0)
+	a, b, c := startNode(t, ns, "a"), startNode(t, ns, "b"), startNode(t, ns, "c")
+	x, y, z := dial(t, a, "chat", "x"), dial(t, b, "chat", "y"), dial(t, c, "chat", "z")
+	waitFor(t, 5*time.Second, "three counted on every node", func() bool {
+		return a.count("chat") == 3 && b.count("chat") == 3 && c.count("chat") == 3
+	})
+	drainPresence(x, y, z)
+	tests := []struct {
+		from *tclient
+		text string
+	}{
+		{x, "hello from a"},
+		{y, "héllo from b ✓"},
+		{z, `{"type":"chat","text":"json from c"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.from.name, func(t *testing.T) {
+			tt.from.sendChat(tt.text)
+			want := tt.text
+			if tt.from == z {
+				want = "json from c"
+			}
+			for _, r := range []*tclient{x, y, z} {
+				if r == tt.from {
+					continue
+				}
+				ev := r.expect("chat").ev
+				if str(ev, "text") != want || str(ev, "client") != tt.from.name || str(ev, "name") != tt.from.name {
+					t.Errorf("%s: got chat %q from %q, want %q from %q", r.name, str(ev, "text"), str(ev, "client"), want, tt.from.name)
+				}
+			}
+			tt.from.expectNothing(200 * time.Millisecond)
+		})
+	}
+	for _, r := range []*tclient{x, y, z} {
+		r.expectNothing(200 * time.Millisecond)
+	}
+}
+
+// TestPresenceAcrossNodes: hello and presence counts are room-wide, and
+// joins and leaves reach members on every node.
+func TestPresenceAcrossNodes(t *testing.T) {
+	ns := startNATS(t, 0)
+	a, b, c := startNode(t, ns, "a"), startNode(t, ns, "b"), startNode(t, ns, "c")
+	x := dial(t, a, "p", "x")
+	if got := num(x.hello, "count"); got != 1 {
+		t.Fatalf("x: got hello count %d, want 1", got)
+	}
+	y := dial(t, b, "p", "y")
+	if got := num(y.hello, "count"); got != 2 {
+		t.Fatalf("y: got hello count %d, want 2", got)
+	}
+	x.expectPresence("join", "y", 2)
+	z := dial(t, c, "p", "z")
+	if got := num(z.hello, "count"); got != 3 {
+		t.Fatalf("z: got hello count %d, want 3", got)
+	}
+	x.expectPresence("join", "z", 3)
+	y.expectPresence("join", "z", 3)
+	x2 := dial(t, a, "p", "x2")
+	if got := num(x2.hello, "count"); got != 4 {
+		t.Fatalf("x2: got hello count %d, want 4", got)
+	}
+	x.expectPresence("join", "x2", 4)
+	y.expectPresence("join", "x2", 4)
+	z.expectPresence("join", "x2", 4)
+
+	y.close()
+	x.expectPresence("leave", "y", 3)
+	x2.expectPresence("leave", "y", 3)
+	z.expectPresence("leave", "y", 3)
+	x2.close()
+	x.expectPresence("leave", "x2", 2)
+	z.expectPresence("leave", "x2", 2)
+	waitFor(t, 2*time.Second, "every node counts 2", func() bool {
+		return a.count("p") == 2 && b.count("p") == 2 && c.count("p") == 2
+	})
+	x.expectNothing(200 * time.Millisecond)
+	z.expectNothing(200 * time.Millisecond)
+}
+
+// TestKilledNodeDropsOut: a node whose broker stops without goodbye drops
+// out of the count on the other nodes within the presence TTL, and its
+// members' leaves reach the members elsewhere.
+func TestKilledNodeDropsOut(t *testing.T) {
+	ns := startNATS(t, 0)
+	a, b := startNode(t, ns, "a"), startNode(t, ns, "b")
+	ttl := a.b.cfg.PresenceTTL
+	x := dial(t, a, "k", "x")
+	dial(t, b, "k", "y1")
+	dial(t, b, "k", "y2")
+	x.expectPresence("join", "y1", 2)
+	x.expectPresence("join", "y2", 3)
+
+	killed := time.Now()
+	b.b.shutdown(false) // no goodbye: the keys stay until they expire
+	gone := map[string]bool{}
+	for len(gone) < 2 {
+		ev := x.expect("presence").ev
+		if str(ev, "event") != "leave" {
+			t.Fatalf("x: got presence %v, want leaves", ev)
+		}
+		gone[str(ev, "client")] = true
+		if want := 3 - len(gone); num(ev, "count") != want {
+			t.Errorf("x: got count %d after %d leaves, want %d", num(ev, "count"), len(gone), want)
+		}
+	}
+	took := time.Since(killed)
+	t.Logf("killed node dropped out after %s (TTL %s)", took.Round(time.Millisecond), ttl)
+	if took > ttl+200*time.Millisecond {
+		t.Errorf("got the leaves after %s, want within the TTL %s", took, ttl)
+	}
+	if !gone["y1"] || !gone["y2"] {
+		t.Errorf("got leaves of %v, want y1 and y2", gone)
+	}
+	if got := a.count("k"); got != 1 {
+		t.Errorf("node a: got count %d, want 1", got)
+	}
+	w := dial(t, a, "k", "w")
+	if got := num(w.hello, "count"); got != 2 {
+		t.Errorf("w: got hello count %d, want 2", got)
+	}
+}
+
+// TestLateJoinerGetsLayersFromAllNodes: a member that joins on C gets the
+// newest frame of each publisher on A and B.
+func TestLateJoinerGetsLayersFromAllNodes(t *testing.T) {
+	ns := startNATS(t, 0)
+	a, b, c := startNode(t, ns, "a"), startNode(t, ns, "b"), startNode(t, ns, "c")
+	pa := dial(t, a, "board", "pa")
+	old := noisePNG(t, 1500, 1)
+	imgA, imgB := noisePNG(t, 2500, 2), noisePNG(t, 3500, 3)
+	pa.sendFrame(old)
+	pa.sendFrame(imgA) // replaces old as pa's layer
+	pa.close()         // a layer outlives its publisher
+	pb := dial(t, b, "board", "pb")
+	pb.expectFrame("pa", imgA)
+	pb.sendFrame(imgB)
+
+	late := dial(t, c, "board", "late")
+	late.expectFrame("pa", imgA)
+	late.expectFrame("pb", imgB)
+	late.expectNothing(300 * time.Millisecond)
+
+	// The same client id on another node gets its own layer back.
+	again := dial(t, b, "board", "pa")
+	again.expectFrame("pa", imgA)
+	again.expectFrame("pb", imgB)
+}
+
+// TestLayersKeepTheNewestMaxLayers: Layers returns at most MaxLayers, the
+// most recently updated, oldest first.
+func TestLayersKeepTheNewestMaxLayers(t *testing.T) {
+	ns := startNATS(t, 0)
+	small := func(c *Config) { c.MaxLayers = 2 }
+	a := startNode(t, ns, "a", small)
+	imgs := make([][]byte, 3)
+	for i := range imgs {
+		p := dial(t, a, "few", "p"+string(rune('0'+i)))
+		for j := max(0, i-2); j < i; j++ {
+			p.expectFrame("p"+string(rune('0'+j)), imgs[j])
+		}
+		imgs[i] = noisePNG(t, 1000+100*i, uint64(10+i))
+		p.sendFrame(imgs[i])
+		p.close()
+	}
+	late := dial(t, a, "few", "late")
+	// The first publishers' joins and frames reach late only as layers.
+	late.expectFrame("p1", imgs[1])
+	late.expectFrame("p2", imgs[2])
+	late.expectNothing(300 * time.Millisecond)
+}

@@ -1,0 +1,225 @@
+package natsbroker
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"github.com/canvasrelay/canvasrelay/relay"
+)
+
+// Subjects. A room or client id becomes one subject token: bytes other than
+// A-Z a-z 0-9 _ - (a room may contain dots) are escaped as =XX, which keeps
+// tokens valid for subjects and KV keys and is reversible.
+const (
+	subjectPrefix  = "relay.v1.room."
+	streamSubjects = subjectPrefix + "*.frame.*"
+)
+
+// frameSubject carries client's frames in room; the layer stream keeps the
+// last message of each.
+func frameSubject(room, client string) string {
+	return subjectPrefix + escapeToken(room) + ".frame." + escapeToken(client)
+}
+
+// eventSubject carries the room's chat and game events.
+func eventSubject(room string) string { return subjectPrefix + escapeToken(room) + ".event" }
+
+// roomSubject matches everything of a room: one core subscription per room.
+func roomSubject(room string) string { return subjectPrefix + escapeToken(room) + ".>" }
+
+// layerFilter matches the frame subjects of a room.
+func layerFilter(room string) string { return subjectPrefix + escapeToken(room) + ".frame.*" }
+
+// presenceKey is the KV key of node's members in room.
+func presenceKey(room, node string) string { return escapeToken(room) + "." + escapeToken(node) }
+
+// splitPresenceKey is the inverse of presenceKey.
+func splitPresenceKey(key string) (room, node string, ok bool) {
+	r, n, ok := strings.Cut(key, ".")
+	if !ok || strings.Contains(n, ".") {
+		return "", "", false
+	}
+	room, err1 := unescapeToken(r)
+	node, err2 := unescapeToken(n)
+	return room, node, err1 == nil && err2 == nil && room != "" && node != ""
+}
+
+func plainByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+}
+
+func validNodeID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !plainByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+const hexDigits = "0123456789ABCDEF"
+
+func escapeToken(s string) string {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if !plainByte(s[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s)+2*n)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if plainByte(c) {
+			b = append(b, c)
+		} else {
+			b = append(b, '=', hexDigits[c>>4], hexDigits[c&15])
+		}
+	}
+	return string(b)
+}
+
+func unescapeToken(s string) (string, error) {
+	if !strings.Contains(s, "=") {
+		return s, nil
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] != '=' {
+			b = append(b, s[i])
+			continue
+		}
+		if i+2 >= len(s) {
+			return "", fmt.Errorf("%w: bad escape in %q", ErrBadMessage, s)
+		}
+		hi, lo := strings.IndexByte(hexDigits, s[i+1]), strings.IndexByte(hexDigits, s[i+2])
+		if hi < 0 || lo < 0 {
+			return "", fmt.Errorf("%w: bad escape in %q", ErrBadMessage, s)
+		}
+		b = append(b, byte(hi<<4|lo))
+		i += 2
+	}
+	return string(b), nil
+}
+
+// Message layout on NATS (all integers are varints):
+//
+//	version 1 | kind | len id | id | len origin | origin | len client | client
+//	| ts | seq | len event | event | image (the rest; frames only)
+//
+// The room is the subject's.
+const codecVersion = 1
+
+func encodeEnvelope(env *relay.Envelope) []byte {
+	n := 2 + 5*binary.MaxVarintLen64 + len(env.ID) + len(env.Origin) + len(env.Client) + len(env.Event) + len(env.Image)
+	b := make([]byte, 0, n)
+	b = append(b, codecVersion, byte(env.Kind))
+	b = appendString(b, env.ID)
+	b = appendString(b, env.Origin)
+	b = appendString(b, env.Client)
+	b = binary.AppendVarint(b, env.TS)
+	b = binary.AppendUvarint(b, env.Seq)
+	b = binary.AppendUvarint(b, uint64(len(env.Event)))
+	b = append(b, env.Event...)
+	if env.Kind == relay.KindFrame {
+		b = append(b, env.Image...)
+	}
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// decodeEnvelope builds the envelope of a NATS message of room. A frame's
+// event and image are copied into its wire encoding; other events keep a
+// reference to data, which NATS allocates for each message.
+func decodeEnvelope(room string, data []byte) (*relay.Envelope, error) {
+	d := decoder{b: data}
+	if v := d.byte(); v != codecVersion {
+		return nil, fmt.Errorf("%w: version %d", ErrBadMessage, v)
+	}
+	kind := relay.Kind(d.byte())
+	id := d.string()
+	origin := d.string()
+	client := d.string()
+	ts := d.varint()
+	seq := d.uvarint()
+	event := d.bytes()
+	if d.err != nil {
+		return nil, d.err
+	}
+	var env *relay.Envelope
+	switch kind {
+	case relay.KindFrame:
+		env = relay.NewFrameEnvelope(event, d.b)
+	case relay.KindChat, relay.KindPresence, relay.KindGame:
+		env = &relay.Envelope{Kind: kind, Event: event}
+	default:
+		return nil, fmt.Errorf("%w: kind %d", ErrBadMessage, kind)
+	}
+	env.ID, env.Room, env.Origin, env.Client, env.TS, env.Seq = id, room, origin, client, ts, seq
+	return env, nil
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: truncated", ErrBadMessage)
+	}
+	d.b = nil
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) < 1 {
+		d.fail()
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(d.b)) {
+		d.fail()
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string() string { return string(d.bytes()) }
