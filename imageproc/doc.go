@@ -25,4 +25,15 @@
 // CVE-2023-36308). Only image/png, image/jpeg, image/gif and
 // golang.org/x/image/webp are ever called, chosen from the sniffed magic
 // bytes, and panics inside them are recovered as ErrInvalid.
+//
+// # Re-encoding and renditions
+//
+// Verify does a full decode (for --verify full). Reencode fits a picture into
+// a box, turns JPEG input upright from EXIF, strips metadata and writes PNG or
+// JPEG (OutputAuto: JPEG when opaque, PNG when any pixel is transparent); an
+// input that already meets the target is returned as it is, with no decode.
+// Pool runs such jobs on a fixed set of workers with latest-wins coalescing
+// per key, per-key ordering, a bounded queue and a memory budget (MemoryCost).
+// docs/imageproc.md describes the options, the error codes and the
+// benchmarks.
 package imageproc
