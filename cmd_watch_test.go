@@ -93,7 +93,7 @@ func TestWatchOutEventsAndCleanClose(t *testing.T) {
 // Done means 4: while frames arrive fast, --latest is always a complete,
 // valid image, and it ends as the newest frame.
 func TestWatchLatestIsAlwaysComplete(t *testing.T) {
-	r := startRelay(t, relay.Config{})
+	r := startRelay(t, relay.Config{FrameRate: -1, ByteRate: -1} /* frames arrive as fast as the window allows */)
 	latest := filepath.Join(t.TempDir(), "live.png")
 	w := startCmd(t, 60*time.Second, "watch", "--latest", latest, r.url("live"))
 	waitUntil(t, 5*time.Second, "watch to connect", func() bool { return strings.Contains(w.stderr.String(), "connected to room") })

@@ -125,7 +125,7 @@ func BenchmarkFanout(b *testing.B) {
 				if impl == "floor" {
 					base = startFloor(b)
 				} else {
-					_, base = startServer(b, Config{MaxMembersPerRoom: 2000})
+					_, base = startServer(b, Config{MaxMembersPerRoom: 2000, MaxConnsPerIP: 2000, FrameRate: -1, ByteRate: -1})
 				}
 				benchFanout(b, base, subs, img)
 			})

@@ -92,6 +92,31 @@ type Config struct {
 	// DecodeMemory caps the memory that running image work may reserve
 	// together. Default 256 MiB.
 	DecodeMemory int64
+	// AuthSecret, when set, makes every connection present a room token
+	// signed with it (see MintToken). Default: none, the relay is open.
+	AuthSecret []byte
+	// FrameRate is how many images per second one connection may send,
+	// with bursts of FrameBurst. Negative: unlimited. Default 60/s, burst 120.
+	FrameRate  float64
+	FrameBurst int
+	// ByteRate is how many image bytes per second one connection may send;
+	// bursts may reach max(ByteRate, MaxBytes). Negative: unlimited. Default
+	// 64 MiB/s.
+	ByteRate float64
+	// ChatRate is how many chat lines (and game commands) per second one
+	// connection may send, in bursts of 10. Negative: unlimited. Default 5/s.
+	ChatRate float64
+	// MaxViolations is how many rate_limited answers one connection may get
+	// within 10 s before it is closed with 1008. Default 50.
+	MaxViolations int
+	// MaxConnsPerIP caps connections from one client address; more get HTTP
+	// 429. Default 100.
+	MaxConnsPerIP int
+	// TrustProxy takes the client address from the last X-Forwarded-For
+	// entry, as appended by a reverse proxy in front of the relay. DANGER:
+	// without such a proxy, clients can claim any address. Default false.
+	TrustProxy bool
+
 	// Game makes the game of each room (see package relay/game). Default
 	// nil: games are off, and game commands get bad_request.
 	Game GameFactory
@@ -148,6 +173,24 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxMembersPerRoom <= 0 {
 		c.MaxMembersPerRoom = 1000
+	}
+	if c.FrameRate == 0 {
+		c.FrameRate = 60
+	}
+	if c.FrameBurst <= 0 {
+		c.FrameBurst = 120
+	}
+	if c.ByteRate == 0 {
+		c.ByteRate = 64 << 20
+	}
+	if c.ChatRate == 0 {
+		c.ChatRate = 5
+	}
+	if c.MaxViolations <= 0 {
+		c.MaxViolations = 50
+	}
+	if c.MaxConnsPerIP <= 0 {
+		c.MaxConnsPerIP = 100
 	}
 	if c.MaxRenditionsPerRoom <= 0 {
 		c.MaxRenditionsPerRoom = 4

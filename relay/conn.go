@@ -23,13 +23,19 @@ type conn struct {
 	name   string      // display name
 	room   *room
 	rend   *rendition // the rendition this subscriber asked for; nil = original
+	ip     string     // client address, counted for MaxConnsPerIP
 	log    *slog.Logger
 	q      *outQueue
 	start  time.Time
 
+	canPublish   bool      // may send images and chat (token right; true without tokens)
+	canSubscribe bool      // receives the room's traffic (token right; true without tokens)
+	expires      time.Time // token expiry; zero without tokens
+
 	// Owned by the reader goroutine (gws ReadLoop: OnOpen, OnMessage).
 	seq    uint64 // binary frames read, from 1, rejected ones included
 	joined bool
+	limits connLimits
 
 	lastRead atomic.Int64 // unix nanos of the last frame read from the peer
 	closing  atomic.Bool  // a close has begun; set once
@@ -68,6 +74,16 @@ func (c *conn) onBinary(data []byte) {
 	m.framesIn.Inc()
 	m.bytesIn.Add(float64(len(data)))
 
+	if !c.canPublish {
+		m.framesBad.WithLabelValues(CodeForbidden).Inc()
+		c.sendEvent(errorEvent(CodeForbidden, "this token does not allow publishing", seq))
+		return
+	}
+	if !c.limits.allowFrame(time.Now(), len(data)) {
+		m.framesBad.WithLabelValues(CodeRateLimited).Inc()
+		c.rateLimited(seq, "frame")
+		return
+	}
 	info, err := imageproc.Inspect(data, c.srv.limits)
 	if err != nil {
 		code := imageproc.Code(err)
@@ -123,10 +139,18 @@ func (c *conn) onText(data []byte) {
 	cmd, err := parseText(data)
 	switch {
 	case errors.Is(err, errInvalidUTF8):
-		c.closeWith(CloseInvalidData, reasonInvalidUTF8, "text frame is not valid UTF-8")
+		c.closeAfterFlush(CloseInvalidData, reasonInvalidUTF8, "text frame is not valid UTF-8")
 		return
 	case err != nil:
 		c.sendEvent(errorEvent(CodeBadRequest, err.Error(), 0))
+		return
+	}
+	if !c.canPublish {
+		c.sendEvent(errorEvent(CodeForbidden, "this token does not allow chat or commands", 0))
+		return
+	}
+	if !c.limits.chat.Allow() {
+		c.rateLimited(0, "chat")
 		return
 	}
 	switch cmd.Type {
@@ -238,12 +262,36 @@ func (c *conn) deliver(env *Envelope) {
 
 // closeWith starts closing the connection with code, once. It never blocks:
 // the close frame is written by a goroutine bounded by Config.ShutdownGrace,
-// and the socket is closed after it whatever the peer does.
+// and the socket is closed after it whatever the peer does. What is still
+// queued is dropped.
 func (c *conn) closeWith(code int, reason, text string) {
 	if !c.closing.CompareAndSwap(false, true) {
 		return
 	}
 	c.reason.Store(&closeReason{reason: reason, code: code})
+	c.sendClose(code, text)
+}
+
+// closeAfterFlush closes the connection with code once the events already
+// queued for it (acks and errors it is owed) are written. The writer's
+// deadline still bounds it.
+func (c *conn) closeAfterFlush(code int, reason, text string) {
+	if !c.closing.CompareAndSwap(false, true) {
+		return
+	}
+	c.reason.Store(&closeReason{reason: reason, code: code})
+	kick, overflow := c.q.pushEvent(outItem{closeCode: code, closeText: text, size: itemOverhead}, false)
+	if overflow {
+		c.sendClose(code, text)
+		return
+	}
+	if kick {
+		go c.writeLoop()
+	}
+}
+
+// sendClose drops what is queued and writes the close frame.
+func (c *conn) sendClose(code int, text string) {
 	c.q.close()
 	grace := c.srv.cfg.ShutdownGrace
 	go func() {

@@ -45,6 +45,8 @@ var (
 	ErrTooManyRenditions = errors.New("relay: too many distinct renditions in this room")
 	// ErrTooManyRooms means the server is at Config.MaxRooms.
 	ErrTooManyRooms = errors.New("relay: too many rooms")
+	// ErrTooManyFromIP means one client address is at Config.MaxConnsPerIP.
+	ErrTooManyFromIP = errors.New("relay: too many connections from this address")
 	// ErrTooManyConns means the server is at Config.MaxConns.
 	ErrTooManyConns = errors.New("relay: too many connections")
 	// ErrBrokerClosed is returned by a Broker after Close.

@@ -18,7 +18,7 @@ func TestFrozenSubscriberDoesNotStallOthers(t *testing.T) {
 		writeTimeout = time.Second
 		latencyBound = time.Second // stated bound for the readers, under -race on a shared machine
 	)
-	srv, url := startServer(t, Config{WriteTimeout: writeTimeout, ShutdownGrace: 200 * time.Millisecond})
+	srv, url := startServer(t, Config{WriteTimeout: writeTimeout, ShutdownGrace: 200 * time.Millisecond, FrameRate: -1, ByteRate: -1})
 	img := readTestdata(t, "canvas-1920x1080.png") // ≈390 KB
 
 	pub := dial(t, url, "freeze", dialOpt{query: "client=pub"})

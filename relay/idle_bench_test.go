@@ -18,7 +18,7 @@ import (
 func BenchmarkIdleConnMemory(b *testing.B) {
 	const n = 5000
 	for i := 0; i < b.N; i++ {
-		srv, url := startServer(b, Config{MaxMembersPerRoom: n})
+		srv, url := startServer(b, Config{MaxMembersPerRoom: n, MaxConnsPerIP: n + 10})
 		host := strings.TrimPrefix(url, "ws://")
 		before := inUse()
 		conns := make([]net.Conn, 0, n)

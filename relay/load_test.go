@@ -15,7 +15,7 @@ import (
 // reader gets the publisher's last frame.
 func Test500ClientsOneRoom(t *testing.T) {
 	const n = 500
-	_, url := startServer(t, Config{})
+	_, url := startServer(t, Config{MaxConnsPerIP: 2 * n})
 	clients := make([]*tclient, n)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 32)

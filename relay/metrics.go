@@ -44,6 +44,8 @@ type metrics struct {
 	reencodes       *prometheus.CounterVec   // kind: rendition, ingest
 	reencodeSeconds *prometheus.HistogramVec // kind
 	reencodeErrors  *prometheus.CounterVec   // kind, code
+	rateLimited     *prometheus.CounterVec   // what: frame, chat
+	authFailures    *prometheus.CounterVec   // reason
 	rendHits        prometheus.Counter
 	rendMisses      prometheus.Counter
 }
@@ -69,7 +71,9 @@ func newMetrics() *metrics {
 	m.reencodeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_reencode_errors_total", Help: "Re-encodes that failed or were refused, by kind and code."}, []string{"kind", "code"})
 	m.rendHits = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_rendition_cache_hits_total", Help: "Renditions served from one already computed for the same frame."})
 	m.rendMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_rendition_cache_misses_total", Help: "Renditions computed (one per frame and distinct rendition)."})
-	for _, c := range []prometheus.Collector{m.reencodes, m.reencodeSeconds, m.reencodeErrors, m.rendHits, m.rendMisses,
+	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_rate_limited_total", Help: "Frames and chat lines refused by a rate limit, by what."}, []string{"what"})
+	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_auth_failures_total", Help: "Upgrades refused for their token, by reason."}, []string{"reason"})
+	for _, c := range []prometheus.Collector{m.rateLimited, m.authFailures, m.reencodes, m.reencodeSeconds, m.reencodeErrors, m.rendHits, m.rendMisses,
 		m.connections, m.rooms, m.framesIn, m.framesOK, m.framesBad, m.bytesIn, m.bytesOut, m.deliveries, m.dropped, m.disconnects, m.chats, m.publishWrite, m.upgradeErrors} {
 		f(c)
 	}

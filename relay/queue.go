@@ -11,6 +11,10 @@ type outItem struct {
 	env   *Envelope // the envelope it came from, if any (for metrics)
 	size  int       // what it counts against the caps
 	layer bool      // a retained frame in the event FIFO: counts against the frame cap
+	// closeCode, when set, makes the writer close the connection with it
+	// (and closeText) once everything queued before it is written.
+	closeCode int
+	closeText string
 }
 
 // outQueue is a subscriber's bounded outbound queue.

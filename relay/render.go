@@ -163,7 +163,7 @@ func (r *room) renderFor(env *Envelope, rd *rendition) {
 			return
 		}
 		for _, c := range r.view.Load().members {
-			if c.rend != nil && c.rend.key == rd.key && c.id != env.Origin {
+			if c.rend != nil && c.rend.key == rd.key && c.id != env.Origin && c.canSubscribe {
 				c.deliver(out)
 			}
 		}

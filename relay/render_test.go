@@ -113,7 +113,7 @@ func TestBadRenditionParams(t *testing.T) {
 // coalesced (at most one pending per source and rendition), memory stays
 // bounded, and the last frame the subscriber gets is the last one sent.
 func TestRenditionCoalescesUnderLoad(t *testing.T) {
-	srv, u := startServer(t, Config{Workers: 1})
+	srv, u := startServer(t, Config{Workers: 1, ByteRate: -1})
 	img := readTestdata(t, "canvas-1920x1080.png")
 	pub := dial(t, u, "fast", dialOpt{query: "client=pub"})
 	pub.expect(TypeHello)

@@ -46,7 +46,7 @@ func newRoom(s *Server, name string) *room {
 func (r *room) deliver(env *Envelope) {
 	v := r.view.Load()
 	for _, c := range v.members {
-		if c.id == env.Origin || !env.addressedTo(c.client) || (c.rend != nil && env.Kind == KindFrame) {
+		if c.id == env.Origin || !c.canSubscribe || !env.addressedTo(c.client) || (c.rend != nil && env.Kind == KindFrame) {
 			continue
 		}
 		if env.PrivateFor != "" && env.PrivateFor == c.client {
@@ -147,6 +147,9 @@ func (r *room) join(c *conn) error {
 		c.log.Warn("late joiner gets no layers", "err", err)
 	}
 	for _, env := range layers {
+		if !c.canSubscribe {
+			break
+		}
 		if c.rend != nil {
 			c.layerFor(env)
 		} else if c.q.pushLayer(env) {

@@ -42,14 +42,15 @@ type Server struct {
 	idSeq    atomic.Uint64
 	closing  atomic.Bool
 	conns    sync.WaitGroup // one per upgraded connection, done in OnClose
-	linger   sync.WaitGroup // lingering closes (see lockedConn.Close)
+	linger   atomic.Int64   // lingering closes under way (see lockedConn.Close)
 	stopPing chan struct{}
 	pingDone chan struct{}
 
 	mu       sync.Mutex // guards everything below
 	rooms    map[string]*room
 	registry map[*conn]struct{}
-	pending  int // upgrades in progress, counted against MaxConns
+	perIP    map[string]int // connections (and upgrades) per client address
+	pending  int            // upgrades in progress, counted against MaxConns
 }
 
 // New returns a Server for cfg. logger may be nil.
@@ -69,6 +70,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		metrics:  newMetrics(),
 		rooms:    make(map[string]*room),
 		registry: make(map[*conn]struct{}),
+		perIP:    make(map[string]int),
 		stopPing: make(chan struct{}),
 		pingDone: make(chan struct{}),
 	}
@@ -178,6 +180,26 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, http.StatusForbidden, "origin not allowed")
 		return
 	}
+	claims := Claims{Publish: true, Subscribe: true}
+	if len(s.cfg.AuthSecret) > 0 {
+		c, err := VerifyToken(s.cfg.AuthSecret, tokenFrom(r), time.Now())
+		switch {
+		case err != nil:
+			s.metrics.authFailures.WithLabelValues(authReason(err)).Inc()
+			w.Header().Set("WWW-Authenticate", `Bearer realm="canvasrelay"`)
+			s.httpError(w, http.StatusUnauthorized, err.Error()+": pass a room token as ?token= or Authorization: Bearer")
+			return
+		case !c.AllowsRoom(name):
+			s.metrics.authFailures.WithLabelValues("room").Inc()
+			s.httpError(w, http.StatusForbidden, ErrTokenRoom.Error())
+			return
+		case !c.Publish && !c.Subscribe:
+			s.metrics.authFailures.WithLabelValues("rights").Inc()
+			s.httpError(w, http.StatusForbidden, "token grants neither publish nor subscribe")
+			return
+		}
+		claims = c
+	}
 	q := r.URL.Query()
 	client := q.Get("client")
 	if client == "" {
@@ -196,9 +218,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		display = "guest-" + client[:min(4, len(client))]
 	}
 
-	rm, err := s.acquire(name, rend)
+	ip := s.clientIP(r)
+	rm, err := s.acquire(name, rend, ip)
 	if err != nil {
-		s.httpError(w, http.StatusServiceUnavailable, err.Error())
+		status := http.StatusServiceUnavailable
+		if errors.Is(err, ErrTooManyFromIP) {
+			status = http.StatusTooManyRequests
+		}
+		s.httpError(w, status, err.Error())
 		return
 	}
 	up := s.upPlain
@@ -209,20 +236,20 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// gws's close frames included, goes through one lock.
 	hj, ok := w.(http.Hijacker)
 	if !ok {
-		s.release(rm, nil)
+		s.release(rm, nil, ip)
 		s.httpError(w, http.StatusInternalServerError, "connection cannot be upgraded")
 		return
 	}
 	raw, brw, err := hj.Hijack()
 	if err != nil {
-		s.release(rm, nil)
+		s.release(rm, nil, ip)
 		s.log.Debug("hijack failed", "room", name, "err", err)
 		return
 	}
 	nc := &lockedConn{Conn: raw, linger: s.cfg.ShutdownGrace, lingering: &s.linger}
 	socket, err := up.UpgradeFromConn(nc, brw.Reader, r)
 	if err != nil {
-		s.release(rm, nil)
+		s.release(rm, nil, ip)
 		s.log.Debug("upgrade failed", "room", name, "err", err)
 		return
 	}
@@ -235,9 +262,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		name:   display,
 		room:   rm,
 		rend:   rend,
+		ip:     ip,
 		q:      newOutQueue(s.cfg.EventQueueMaxBytes, s.cfg.QueueMaxBytes),
 		start:  time.Now(),
 	}
+	c.canPublish, c.canSubscribe = claims.Publish, claims.Subscribe
+	if claims.Expires > 0 {
+		c.expires = time.Unix(claims.Expires, 0)
+	}
+	c.limits = newConnLimits(s.cfg)
 	c.log = s.log.With("room", name, "conn", c.id, "client", client)
 	c.touch()
 	socket.Session().Store("conn", c)
@@ -262,11 +295,14 @@ func offersSubprotocol(h http.Header, want string) bool {
 }
 
 // acquire reserves a place in room name for an upgrade in progress.
-func (s *Server) acquire(name string, rend *rendition) (*room, error) {
+func (s *Server) acquire(name string, rend *rendition, ip string) (*room, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.registry)+s.pending >= s.cfg.MaxConns {
 		return nil, ErrTooManyConns
+	}
+	if s.perIP[ip] >= s.cfg.MaxConnsPerIP {
+		return nil, ErrTooManyFromIP
 	}
 	rm := s.rooms[name]
 	if rm == nil {
@@ -288,13 +324,17 @@ func (s *Server) acquire(name string, rend *rendition) (*room, error) {
 	}
 	rm.refs++
 	s.pending++
+	s.perIP[ip]++
 	return rm, nil
 }
 
 // release gives back a place taken by acquire; c is nil when the upgrade
 // failed. The last one out closes the room's subscription.
-func (s *Server) release(rm *room, c *conn) {
+func (s *Server) release(rm *room, c *conn, ip string) {
 	s.mu.Lock()
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
 	if c == nil {
 		s.pending--
 	} else {
@@ -353,6 +393,10 @@ func (s *Server) pingLoop() {
 			return
 		case now := <-t.C:
 			for _, c := range s.snapshot() {
+				if !c.expires.IsZero() && now.After(c.expires) {
+					c.closeAfterFlush(ClosePolicy, reasonPolicy, "token expired: reconnect with a fresh token")
+					continue
+				}
 				if now.Sub(time.Unix(0, c.lastRead.Load())) > s.cfg.ReadTimeout {
 					c.closeWith(ClosePingTimeout, reasonReadTimeout, "no pong within the read timeout")
 					continue
@@ -387,13 +431,30 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		<-done
 	}
-	s.linger.Wait() // each ends within ShutdownGrace
+	// Lingering closes each end within ShutdownGrace; they may start while
+	// we wait, so poll rather than use a WaitGroup.
+	for end := time.Now().Add(2 * s.cfg.ShutdownGrace); s.linger.Load() > 0 && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	s.cancel()
 	s.pool.Close()
 	if s.ownBroker {
 		_ = s.broker.Close()
 	}
 	return err
+}
+
+func authReason(err error) string {
+	switch {
+	case errors.Is(err, ErrTokenMissing):
+		return "missing"
+	case errors.Is(err, ErrTokenExpired):
+		return "expired"
+	case errors.Is(err, ErrTokenSignature):
+		return "signature"
+	default:
+		return "malformed"
+	}
 }
 
 // Closing reports whether Shutdown has begun.
@@ -428,7 +489,7 @@ func (s *Server) OnClose(socket *gws.Conn, err error) {
 	if c.joined {
 		c.room.leave(c)
 	}
-	s.release(c.room, c)
+	s.release(c.room, c, c.ip)
 	reason, code := classifyClose(c, err)
 	s.metrics.disconnects.WithLabelValues(reason, strconv.Itoa(code)).Inc()
 	s.metrics.connections.Dec()

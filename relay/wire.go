@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -75,8 +76,8 @@ type lockedConn struct {
 	net.Conn
 	mu sync.Mutex
 
-	linger    time.Duration   // static: how long Close drains the peer
-	lingering *sync.WaitGroup // static: the server's count of lingering closes
+	linger    time.Duration // static: how long Close drains the peer
+	lingering *atomic.Int64 // static: the server's count of lingering closes
 	closeOnce sync.Once
 }
 
@@ -102,7 +103,7 @@ func (c *lockedConn) Close() error {
 		_ = c.Conn.SetReadDeadline(time.Now().Add(c.linger))
 		c.lingering.Add(1)
 		go func() {
-			defer c.lingering.Done()
+			defer c.lingering.Add(-1)
 			_, _ = io.CopyN(io.Discard, c.Conn, maxLingerBytes)
 			_ = c.Conn.Close()
 		}()

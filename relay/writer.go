@@ -19,6 +19,10 @@ func (c *conn) writeLoop() {
 		if !ok {
 			return
 		}
+		if it.closeCode != 0 {
+			c.sendClose(it.closeCode, it.closeText)
+			return
+		}
 		if err := c.nc.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
 			c.writeFailed(err)
 			return

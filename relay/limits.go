@@ -1,0 +1,89 @@
+package relay
+
+import (
+	"math"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// limiter returns a token bucket for rate r per second (negative:
+// unlimited) with the given burst.
+func limiter(r float64, burst int) *rate.Limiter {
+	if r < 0 {
+		return rate.NewLimiter(rate.Inf, 0)
+	}
+	return rate.NewLimiter(rate.Limit(r), burst)
+}
+
+// connLimits are one connection's rate limits. Owned by the reader
+// goroutine.
+type connLimits struct {
+	frames, bytes, chat *rate.Limiter
+	violations          int
+	windowStart         time.Time
+}
+
+func newConnLimits(cfg Config) connLimits {
+	byteBurst := cfg.MaxBytes
+	if cfg.ByteRate > float64(byteBurst) {
+		byteBurst = int(math.Min(cfg.ByteRate, math.MaxInt32))
+	}
+	return connLimits{
+		frames: limiter(cfg.FrameRate, cfg.FrameBurst),
+		bytes:  limiter(cfg.ByteRate, byteBurst),
+		chat:   limiter(cfg.ChatRate, 10),
+	}
+}
+
+// allowFrame spends the budget of one image of n bytes.
+func (l *connLimits) allowFrame(now time.Time, n int) bool {
+	if !l.frames.AllowN(now, 1) {
+		return false
+	}
+	if !l.bytes.AllowN(now, n) {
+		return false
+	}
+	return true
+}
+
+// violation counts a rate_limited answer and reports whether the
+// connection has now gone over Config.MaxViolations within 10 s.
+func (l *connLimits) violation(now time.Time, max int) bool {
+	if now.Sub(l.windowStart) > 10*time.Second {
+		l.windowStart, l.violations = now, 0
+	}
+	l.violations++
+	return l.violations > max
+}
+
+// rateLimited answers a refused frame or chat line, and closes a connection
+// that keeps it up.
+func (c *conn) rateLimited(seq uint64, what string) {
+	c.srv.metrics.rateLimited.WithLabelValues(what).Inc()
+	if c.limits.violation(time.Now(), c.srv.cfg.MaxViolations) {
+		c.closeAfterFlush(ClosePolicy, reasonPolicy, "rate limit exceeded again and again")
+		return
+	}
+	c.sendEvent(errorEvent(CodeRateLimited, "slow down: over the "+what+" rate limit", seq))
+}
+
+// clientIP is the address a connection counts against for MaxConnsPerIP.
+func (s *Server) clientIP(r *http.Request) string {
+	if s.cfg.TrustProxy {
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			parts := strings.Split(xff[len(xff)-1], ",")
+			if ip := strings.TrimSpace(parts[len(parts)-1]); net.ParseIP(ip) != nil {
+				return ip
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
