@@ -1,0 +1,50 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+
+	"github.com/canvasrelay/canvasrelay/relay"
+	"github.com/canvasrelay/canvasrelay/relay/game"
+)
+
+// gameOptions are the serve flags of the draw-and-guess game (package
+// relay/game). Games are on by default.
+type gameOptions struct {
+	enabled bool
+	words   string
+}
+
+// register adds the game flags to serve's flag set.
+func (g *gameOptions) register(fs *flag.FlagSet) {
+	fs.BoolVar(&g.enabled, "games", true, "let every room host the draw-and-guess game (page /g/{room}); --games=false turns it off and game commands get bad_request")
+	fs.StringVar(&g.words, "game-words", "", "word list `file` for the game: one word or short phrase a line, letters, spaces and hyphens, 32 characters at most (default: the built-in list of a few hundred nouns)")
+}
+
+// factory returns the relay's game factory, or nil when games are off. A
+// bad word file is an error naming the file and the line: the server must
+// not start with it.
+func (g *gameOptions) factory(log *slog.Logger) (relay.GameFactory, error) {
+	if !g.enabled {
+		if g.words != "" {
+			return nil, usageError(errors.New("--game-words needs games on (drop --games=false)"))
+		}
+		return nil, nil
+	}
+	cfg := game.Config{Logger: log}
+	if g.words != "" {
+		words, err := game.LoadWords(g.words)
+		if err != nil {
+			return nil, fmt.Errorf("--game-words: %w", err)
+		}
+		cfg.Words = words
+		log.Info("game words loaded", "file", g.words, "words", len(words))
+	}
+	f, err := game.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("games: %w", err)
+	}
+	return f, nil
+}

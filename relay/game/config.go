@@ -1,0 +1,116 @@
+package game
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/canvasrelay/canvasrelay/relay"
+)
+
+// The contract's limits on a start command.
+const (
+	MinRounds      = 1
+	MaxRounds      = 10
+	DefaultRounds  = 1
+	MinSeconds     = 15
+	MaxSeconds     = 180
+	DefaultSeconds = 60
+	// MaxPause is the longest pause the contract allows between a reveal and
+	// the next turn.
+	MaxPause = 5 * time.Second
+)
+
+// Scoring (see docs/game.md). A guesser who guesses with a fraction f of the
+// turn left gets GuessBase + floor(GuessBonus × f) points: 100 at once, 50
+// at the last moment. The drawer gets DrawerPoints for each member who
+// guesses, credited right after that member's points.
+const (
+	GuessBase    = 50
+	GuessBonus   = 50
+	DrawerPoints = 25
+)
+
+// Config configures the games of a relay. The zero value is ready to use:
+// every field documents its default.
+type Config struct {
+	// Words to draw, each valid as LoadWords checks. Default: DefaultWords().
+	Words []string
+	// Pause is the wait between a reveal and the next turn, so that people
+	// see the word. Default 3 s; at most MaxPause.
+	Pause time.Duration
+	// LeaveGrace is how long a player may have no connection to the room
+	// (a page reload) before it counts as gone: a drawer who comes back
+	// within it is still the drawer and is told the word again. Default 3 s;
+	// negative: a player leaves with its last connection.
+	LeaveGrace time.Duration
+	// Second is the length of one second of game time: a turn of "seconds"
+	// lasts seconds × Second. Default time.Second. It exists so that tests
+	// can run 15 s turns in 150 ms; it is not reachable from the wire, and
+	// the wire's limits (15 to 180) hold whatever it is.
+	Second time.Duration
+	// Logger gets one line per game started and ended. Default: discard.
+	Logger *slog.Logger
+	// Intn picks a word: it returns a number in [0, n). Default math/rand/v2.
+	Intn func(n int) int
+}
+
+func (c Config) withDefaults() Config {
+	if c.Words == nil {
+		c.Words = DefaultWords()
+	}
+	if c.Pause == 0 {
+		c.Pause = 3 * time.Second
+	}
+	if c.LeaveGrace == 0 {
+		c.LeaveGrace = 3 * time.Second
+	}
+	if c.Second == 0 {
+		c.Second = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Intn == nil {
+		c.Intn = rand.IntN
+	}
+	return c
+}
+
+// Validate reports what is wrong with c once its defaults are applied.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if err := checkWords(c.Words); err != nil {
+		return fmt.Errorf("%w: Words: %w", ErrConfig, err)
+	}
+	if c.Pause < 0 || c.Pause > MaxPause {
+		return fmt.Errorf("%w: Pause %s: want 0 to %s", ErrConfig, c.Pause, MaxPause)
+	}
+	if c.Second < 0 {
+		return fmt.Errorf("%w: Second %s: want more than 0", ErrConfig, c.Second)
+	}
+	return nil
+}
+
+// New returns the factory that gives each room of a relay its referee, or
+// the error of cfg.Validate. Plug it in as relay.Config.Game.
+func New(cfg Config) (relay.GameFactory, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	words := append([]string(nil), cfg.Words...)
+	cfg.Words = words
+	return func(room relay.GameRoom) relay.Game { return newReferee(room, &cfg) }, nil
+}
+
+// Factory is New for a config known to be good; it panics on a bad one.
+func Factory(cfg Config) relay.GameFactory {
+	f, err := New(cfg)
+	if err != nil {
+		panic("game: " + err.Error())
+	}
+	return f
+}

@@ -1,0 +1,346 @@
+package game
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/canvasrelay/canvasrelay/relay"
+)
+
+// referee is the relay.Game of one room. The relay calls it from the
+// room's connections' goroutines; its timer calls it from a timer
+// goroutine. Every method takes mu, changes the state and queues events on
+// the room while holding it, so that events leave in the order of the state
+// changes. The room's methods only queue: they never block on a socket and
+// never call back into the referee.
+type referee struct {
+	// Static after construction.
+	room relay.GameRoom
+	cfg  *Config
+	log  *slog.Logger
+
+	mu     sync.Mutex // guards everything below
+	m      *match     // the running game; nil when none runs
+	closed bool       // the room is gone: no game can start
+}
+
+func newReferee(room relay.GameRoom, cfg *Config) *referee {
+	return &referee{room: room, cfg: cfg, log: cfg.Logger.With("room", room.Name())}
+}
+
+var _ relay.Game = (*referee)(nil)
+
+// Command handles start and stop.
+func (r *referee) Command(p relay.Player, cmd relay.GameCommand) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	var err error
+	switch cmd.Action {
+	case ActionStart:
+		err = r.startLocked(p, cmd, now)
+	case ActionStop:
+		err = r.stopLocked(p, now)
+	default:
+		err = badRequest("unknown game action %q: want start or stop", cmd.Action)
+	}
+	r.scheduleLocked(now)
+	return err
+}
+
+func (r *referee) startLocked(p relay.Player, cmd relay.GameCommand, now time.Time) error {
+	if r.closed {
+		return badRequest("the room is closing")
+	}
+	if r.m != nil {
+		return badRequest("a game is already running in this room; the member who started it can stop it")
+	}
+	rounds, seconds := DefaultRounds, DefaultSeconds
+	if cmd.Rounds != nil {
+		rounds = *cmd.Rounds
+		if rounds < MinRounds || rounds > MaxRounds {
+			return badRequest("rounds is %d: want %d to %d", rounds, MinRounds, MaxRounds)
+		}
+	}
+	if cmd.Seconds != nil {
+		seconds = *cmd.Seconds
+		if seconds < MinSeconds || seconds > MaxSeconds {
+			return badRequest("seconds is %d: want %d to %d", seconds, MinSeconds, MaxSeconds)
+		}
+	}
+	var members []*player
+	seen := map[string]bool{}
+	for _, q := range r.room.Players() {
+		if seen[q.Client] {
+			continue
+		}
+		seen[q.Client] = true
+		members = append(members, &player{client: q.Client, name: q.Name, in: true, joined: len(members)})
+	}
+	if len(members) < 2 {
+		return badRequest("a game needs at least 2 players (distinct clients) in the room; there is %d", len(members))
+	}
+	m := newMatch(p.Client, rounds, seconds, time.Duration(seconds)*r.cfg.Second, members)
+	m.timer = time.AfterFunc(time.Hour, func() { r.tick(m) }) // set by scheduleLocked
+	r.m = m
+	r.room.Broadcast(mustJSON(m.startEvent()))
+	r.log.Info("game started", "by", p.Client, "players", len(members), "rounds", rounds, "seconds", seconds)
+	r.nextTurnLocked(now)
+	return nil
+}
+
+func (r *referee) stopLocked(p relay.Player, now time.Time) error {
+	m := r.m
+	if m == nil {
+		return badRequest("no game is running in this room")
+	}
+	if p.Client != m.by {
+		return forbidden("only the member who started the game may stop it")
+	}
+	r.endGameLocked("stopped", now)
+	return nil
+}
+
+// Chat referees a chat line while a turn runs.
+func (r *referee) Chat(p relay.Player, text string) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.m
+	if m == nil || m.phase != phaseTurn {
+		return false, nil
+	}
+	now := time.Now()
+	defer r.scheduleLocked(now)
+	if p.Client == m.drawer.client {
+		if givesAway(text, m.word) {
+			return false, forbidden("that line gives the word away: it was not sent")
+		}
+		return false, nil
+	}
+	pl := m.players[p.Client]
+	if pl == nil || !pl.in {
+		return false, nil
+	}
+	if m.guessed[p.Client] {
+		if isGuess(text, m.word) {
+			return true, nil // scores once per turn: a later correct guess is dropped
+		}
+		// Only those who know the word hear those who know it.
+		to := make([]string, 0, len(m.guessed)+1)
+		to = append(to, m.drawer.client)
+		for c := range m.guessed {
+			to = append(to, c)
+		}
+		r.room.RelayChat(p, text, to)
+		return true, nil
+	}
+	if !isGuess(text, m.word) {
+		return false, nil
+	}
+	points := m.guessPoints(now)
+	m.credit(pl, points)
+	m.credit(m.drawer, DrawerPoints)
+	m.guessed[p.Client] = true
+	r.room.Broadcast(mustJSON(GuessedEvent{Type: relay.TypeGame, Event: EventGuessed, Client: pl.client, Name: pl.name, Points: points}))
+	if m.allGuessed() {
+		r.endTurnLocked(now)
+	}
+	return true, nil
+}
+
+// AllowFrame lets only the drawer publish while a turn runs.
+func (r *referee) AllowFrame(p relay.Player) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.m
+	return m == nil || m.phase != phaseTurn || p.Client == m.drawer.client
+}
+
+// Joined tells a member who joins during a game where it stands: start
+// (with it listed last if it is new) and the current turn, with the word
+// only if it is the drawer; during a pause, the reveal too.
+func (r *referee) Joined(p relay.Player) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.m
+	if m == nil {
+		return
+	}
+	now := time.Now()
+	pl := m.join(p)
+	r.room.SendTo(p.Conn, mustJSON(m.startEvent()))
+	if m.turn > 0 {
+		r.room.SendTo(p.Conn, mustJSON(m.turnEvent(pl == m.drawer)))
+		if m.phase == phasePause && m.reveal != nil {
+			r.room.SendTo(p.Conn, m.reveal)
+		}
+	}
+	r.scheduleLocked(now)
+}
+
+// Left notes a player with no connection left. It leaves the game after
+// Config.LeaveGrace unless it comes back (a reload).
+func (r *referee) Left(p relay.Player) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.m
+	if m == nil {
+		return
+	}
+	pl := m.players[p.Client]
+	if pl == nil || !pl.in {
+		return
+	}
+	for _, q := range r.room.Players() {
+		if q.Client == p.Client {
+			return // another connection of the same client is still here
+		}
+	}
+	now := time.Now()
+	if r.cfg.LeaveGrace < 0 {
+		r.dropLocked(pl, now)
+	} else {
+		pl.goneAt = now
+	}
+	r.scheduleLocked(now)
+}
+
+// Close ends the game without a word: the room is gone.
+func (r *referee) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	if r.m != nil {
+		r.m.timer.Stop()
+		r.m = nil
+		r.log.Info("game over", "reason", "room closed")
+	}
+}
+
+// tick is the game's timer: it ends turns and pauses that are due and drops
+// players whose grace ran out.
+func (r *referee) tick(m *match) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m != m {
+		return // a stale tick of a game that ended
+	}
+	now := time.Now()
+	for _, pl := range append([]*player(nil), m.order...) {
+		if !pl.goneAt.IsZero() && !now.Before(pl.goneAt.Add(r.cfg.LeaveGrace)) {
+			r.dropLocked(pl, now)
+			if r.m != m {
+				return
+			}
+		}
+	}
+	switch {
+	case m.phase == phaseTurn && !now.Before(m.endsAt):
+		r.endTurnLocked(now)
+	case m.phase == phasePause && !now.Before(m.pauseUntil):
+		r.nextTurnLocked(now)
+	}
+	r.scheduleLocked(now)
+}
+
+// scheduleLocked sets the game's one timer to its next deadline.
+func (r *referee) scheduleLocked(now time.Time) {
+	m := r.m
+	if m == nil {
+		return
+	}
+	next := m.endsAt
+	if m.phase == phasePause {
+		next = m.pauseUntil
+	}
+	for _, pl := range m.order {
+		if !pl.goneAt.IsZero() {
+			if t := pl.goneAt.Add(r.cfg.LeaveGrace); t.Before(next) {
+				next = t
+			}
+		}
+	}
+	m.timer.Reset(max(next.Sub(now), 0))
+}
+
+// nextTurnLocked starts the next turn, or ends the game when there is none.
+func (r *referee) nextTurnLocked(now time.Time) {
+	m := r.m
+	d := m.nextDrawer()
+	if d == nil || len(m.order) < 2 {
+		r.endGameLocked("done", now)
+		return
+	}
+	m.beginTurn(d, r.pickWord(m), now)
+	r.room.ClearLayers()
+	r.room.BroadcastSplit(mustJSON(m.turnEvent(false)), d.client, mustJSON(m.turnEvent(true)))
+}
+
+// endTurnLocked reveals the word, then pauses before the next turn, or
+// ends the game after its last turn.
+func (r *referee) endTurnLocked(now time.Time) {
+	m := r.m
+	r.revealLocked()
+	if len(m.order) < 2 || m.remaining() == 0 {
+		r.endGameLocked("done", now)
+		return
+	}
+	m.pauseUntil = now.Add(r.cfg.Pause)
+}
+
+func (r *referee) revealLocked() {
+	m := r.m
+	m.phase = phasePause
+	m.reveal = mustJSON(RevealEvent{Type: relay.TypeGame, Event: EventReveal, Word: m.word, Scores: m.scores()})
+	r.room.Broadcast(m.reveal)
+}
+
+// endGameLocked ends the game: a running turn ends with its reveal, then
+// everyone gets over.
+func (r *referee) endGameLocked(reason string, now time.Time) {
+	m := r.m
+	if m.phase == phaseTurn {
+		r.revealLocked()
+	}
+	scores := m.scores()
+	winner := ""
+	if len(scores) > 0 && scores[0].Score > 0 {
+		winner = scores[0].Client
+	}
+	r.room.Broadcast(mustJSON(OverEvent{Type: relay.TypeGame, Event: EventOver, Scores: scores, Winner: winner}))
+	m.timer.Stop()
+	r.m = nil
+	r.log.Info("game over", "reason", reason, "turns", m.turn, "winner", winner, "took", now.Sub(m.started).Round(time.Millisecond))
+}
+
+// dropLocked takes a player out of the game: a drawer who leaves ends the
+// turn, and fewer than two players end the game.
+func (r *referee) dropLocked(pl *player, now time.Time) {
+	m := r.m
+	m.remove(pl)
+	switch {
+	case len(m.order) < 2:
+		r.endGameLocked("too few players", now)
+	case m.phase == phaseTurn && (pl == m.drawer || m.allGuessed()):
+		r.endTurnLocked(now)
+	}
+}
+
+// pickWord draws a word not used yet in this game (all of them again once
+// every word was used).
+func (r *referee) pickWord(m *match) string {
+	words := r.cfg.Words
+	if len(m.used) >= len(words) {
+		clear(m.used)
+	}
+	free := make([]string, 0, len(words)-len(m.used))
+	for _, w := range words {
+		if !m.used[w] {
+			free = append(free, w)
+		}
+	}
+	w := free[r.cfg.Intn(len(free))]
+	m.used[w] = true
+	return w
+}
