@@ -73,6 +73,7 @@ type subscription struct {
 var (
 	_ relay.Broker        = (*Broker)(nil)
 	_ relay.HealthChecker = (*Broker)(nil)
+	_ relay.LayerClearer  = (*Broker)(nil)
 )
 
 // New connects to NATS, checks its max_payload against cfg.MaxBytes,

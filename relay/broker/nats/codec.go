@@ -111,13 +111,21 @@ func unescapeToken(s string) (string, error) {
 // Message layout on NATS (all integers are varints):
 //
 //	version 1 | kind | len id | id | len origin | origin | len client | client
-//	| ts | seq | len event | event | image (the rest; frames only)
+//	| ts | seq | len event | event | to | len privateFor | privateFor
+//	| len private | private | image (the rest; frames only)
+//
+// to is the number of addressed clients plus one (0: everyone), then each
+// as len | client.
 //
 // The room is the subject's.
 const codecVersion = 1
 
 func encodeEnvelope(env *relay.Envelope) []byte {
-	n := 2 + 5*binary.MaxVarintLen64 + len(env.ID) + len(env.Origin) + len(env.Client) + len(env.Event) + len(env.Image)
+	n := 2 + 8*binary.MaxVarintLen64 + len(env.ID) + len(env.Origin) + len(env.Client) + len(env.Event) +
+		len(env.PrivateFor) + len(env.Private) + len(env.Image)
+	for _, c := range env.To {
+		n += binary.MaxVarintLen64 + len(c)
+	}
 	b := make([]byte, 0, n)
 	b = append(b, codecVersion, byte(env.Kind))
 	b = appendString(b, env.ID)
@@ -127,6 +135,17 @@ func encodeEnvelope(env *relay.Envelope) []byte {
 	b = binary.AppendUvarint(b, env.Seq)
 	b = binary.AppendUvarint(b, uint64(len(env.Event)))
 	b = append(b, env.Event...)
+	if env.To == nil {
+		b = append(b, 0)
+	} else {
+		b = binary.AppendUvarint(b, uint64(len(env.To))+1)
+		for _, c := range env.To {
+			b = appendString(b, c)
+		}
+	}
+	b = appendString(b, env.PrivateFor)
+	b = binary.AppendUvarint(b, uint64(len(env.Private)))
+	b = append(b, env.Private...)
 	if env.Kind == relay.KindFrame {
 		b = append(b, env.Image...)
 	}
@@ -153,6 +172,19 @@ func decodeEnvelope(room string, data []byte) (*relay.Envelope, error) {
 	ts := d.varint()
 	seq := d.uvarint()
 	event := d.bytes()
+	var to []string
+	if n := d.uvarint(); n > 0 {
+		if n-1 > uint64(len(d.b)) {
+			d.fail()
+		} else {
+			to = make([]string, 0, n-1)
+			for range n - 1 {
+				to = append(to, d.string())
+			}
+		}
+	}
+	privateFor := d.string()
+	private := d.bytes()
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -166,6 +198,10 @@ func decodeEnvelope(room string, data []byte) (*relay.Envelope, error) {
 		return nil, fmt.Errorf("%w: kind %d", ErrBadMessage, kind)
 	}
 	env.ID, env.Room, env.Origin, env.Client, env.TS, env.Seq = id, room, origin, client, ts, seq
+	env.To, env.PrivateFor = to, privateFor
+	if len(private) > 0 {
+		env.Private = private
+	}
 	return env, nil
 }
 

@@ -75,3 +75,24 @@ func (b *Broker) Layers(ctx context.Context, room string) ([]*relay.Envelope, er
 	}
 	return out, nil
 }
+
+// ClearLayers implements relay.LayerClearer: it purges the room's frames from
+// the layer stream (a game clears the canvas at each turn).
+func (b *Broker) ClearLayers(ctx context.Context, room string) error {
+	if b.isClosed() {
+		return relay.ErrBrokerClosed
+	}
+	if !b.nc.IsConnected() {
+		return fmt.Errorf("natsbroker: clear layers of %s: %w", room, ErrDisconnected)
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
+	defer cancel()
+	st, err := b.js.Stream(ctx, b.cfg.Stream)
+	if err == nil {
+		err = st.Purge(ctx, jetstream.WithPurgeSubject(layerFilter(room)))
+	}
+	if err != nil {
+		return fmt.Errorf("natsbroker: clear layers of %s: %w", room, err)
+	}
+	return nil
+}
