@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"github.com/lxzan/gws"
 	"net/http"
 	"strings"
 	"testing"
@@ -116,7 +117,9 @@ func TestRateLimitThenPolicyClose(t *testing.T) {
 	img := readTestdata(t, "photo-64x48.jpg")
 	acks, limited := 0, 0
 	for i := 0; i < 40; i++ {
-		a.sendBinary(img)
+		if a.ws.WriteMessage(gws.OpcodeBinary, img) != nil {
+			break // closed by the relay: expected once it has had enough
+		}
 	}
 	for done := false; !done; {
 		select {
