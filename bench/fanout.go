@@ -1,0 +1,423 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/canvasrelay/canvasrelay/relay/client"
+)
+
+// load is the shape of one fan-out run.
+type load struct {
+	subs       int           // fast subscribers (they read everything)
+	stalled    int           // subscribers that never read
+	img        []byte        // the frame every publish sends
+	rate       float64       // frames/s; 0: as fast as the ack window allows
+	window     int           // frames in flight (sent, not yet acked)
+	frames     int           // at most this many publishes
+	duration   time.Duration // and at most this long publishing
+	drain      time.Duration // wait at most this long for acks and deliveries after publishing
+	cutoffWait time.Duration // stalled: wait at most this long after publishing for the cut-offs
+	room       string
+	rends      []rendSpec // renditions: subscriber i asks for rends[i%len(rends)]
+}
+
+// FanoutResult is what one fan-out run measured. Rates are per second of
+// the run: from the first publish to the last delivery.
+type FanoutResult struct {
+	Subscribers     int     `json:"subscribers"`
+	Stalled         int     `json:"stalled,omitempty"`
+	FrameBytes      int     `json:"frame_bytes"`
+	Published       int     `json:"published"` // frames acked by the server
+	Rejected        int     `json:"rejected"`
+	Lost            int     `json:"lost"` // frames without an answer
+	PublishSeconds  float64 `json:"publish_seconds"`
+	PublishedFPS    float64 `json:"published_fps"`
+	Delivered       int     `json:"delivered"` // frames received, all fast subscribers together
+	DeliveredBytes  int64   `json:"delivered_bytes"`
+	DeliverySeconds float64 `json:"delivery_seconds"`
+	DeliveredFPS    float64 `json:"delivered_fps"`
+	DeliveredMBps   float64 `json:"delivered_mb_per_s"` // 10^6 bytes per second
+	DeliveryRatio   float64 `json:"delivery_ratio"`     // Delivered / (Published × Subscribers)
+	GotLast         int     `json:"got_last"`           // fast subscribers that received the last frame published
+	DrainTimedOut   bool    `json:"drain_timed_out,omitempty"`
+	ClientDropped   uint64  `json:"client_dropped,omitempty"` // frames dropped inside the bench's own clients
+	Latency         Latency `json:"latency"`
+	CPUPerFrameMS   float64 `json:"cpu_ms_per_frame,omitempty"` // server CPU per published frame
+	CutOff          *CutOff `json:"cutoff,omitempty"`
+	// Renditions holds the per-rendition figures of a renditions run.
+	Renditions []RenditionStat `json:"renditions,omitempty"`
+	// Reencodes, RenditionsComputed and RenditionsShared are the rise of the
+	// relay's canvasrelay_reencodes_total{kind="rendition"},
+	// canvasrelay_rendition_cache_misses_total and _hits_total during a
+	// renditions run.
+	Reencodes          float64 `json:"reencodes,omitempty"`
+	RenditionsComputed float64 `json:"renditions_computed,omitempty"`
+	RenditionsShared   float64 `json:"renditions_shared,omitempty"`
+}
+
+// CutOff reports what happened to the stalled subscribers.
+type CutOff struct {
+	Stalled     int `json:"stalled"`
+	ServerCount int `json:"server_4001"` // rise of canvasrelay_disconnects_total{code="4001"} during the run
+	// FirstSeconds and LastSeconds are when the server's count rose, from the
+	// first publish (sampled every 100 ms). They include the time to fill the
+	// socket buffers, the server's write timeout and its close grace.
+	FirstSeconds float64     `json:"first_seconds,omitempty"`
+	LastSeconds  float64     `json:"last_seconds,omitempty"`
+	Closed       int         `json:"closed_by_server"` // stalled sockets the server had closed when read at the end
+	CloseCodes   map[int]int `json:"close_codes,omitempty"`
+	// QueuedBytesMax is the peak of canvasrelay_queued_bytes (all queues).
+	QueuedBytesMax float64 `json:"queued_bytes_max,omitempty"`
+	Metrics        bool    `json:"metrics"` // the server's /metrics was read
+}
+
+// subscriber is one fast subscriber and what it received.
+type subscriber struct {
+	c      *client.Client
+	rend   *rendSpec // the rendition it asked for, nil for the original
+	bad    int       // frames that do not match rend
+	badMsg string    // the first of them
+	seqs   []int64   // owned by the reader goroutine until done is closed
+	at     []time.Time
+	bytes  int64
+	maxSeq atomic.Int64
+	done   chan struct{}
+}
+
+// read records every frame: its seq (from the frame event, or its order
+// when frames come without events, as from the floor) and when it arrived.
+func (s *subscriber) read(byOrder bool, limit int) {
+	defer close(s.done)
+	var n int64
+	for f := range s.c.Frames() {
+		n++
+		seq := f.Info.Seq
+		if byOrder || f.Info.Format == "" {
+			seq = n
+		}
+		s.bytes += int64(len(f.Data))
+		if s.rend != nil {
+			if msg := s.rend.mismatch(f.Info); msg != "" {
+				if s.bad == 0 {
+					s.badMsg = msg
+				}
+				s.bad++
+			}
+		}
+		if len(s.seqs) < limit {
+			s.seqs = append(s.seqs, seq)
+			s.at = append(s.at, f.Received)
+		}
+		if seq > s.maxSeq.Load() {
+			s.maxSeq.Store(seq)
+		}
+	}
+}
+
+// runFanout runs one publisher, ld.subs fast subscribers and ld.stalled
+// stalled ones against t.
+func runFanout(ctx context.Context, t *target, ld load, o *Options) (*FanoutResult, *ProcResult, error) {
+	settleMemory()
+	res := &FanoutResult{Subscribers: ld.subs, Stalled: ld.stalled, FrameBytes: len(ld.img)}
+	roomURL := t.base + "/ws/" + ld.room
+	byOrder := t.impl == implFloor
+
+	subs, err := dialSubscribers(ctx, roomURL, ld.subs, ld.rends, o)
+	defer closeClients(subs, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, s := range subs {
+		go s.read(byOrder, ld.frames)
+	}
+	stalled, err := dialStalled(ctx, t.host, "/ws/"+ld.room, ld.stalled, o.Concurrency)
+	defer func() {
+		for _, r := range stalled {
+			_ = r.nc.Close()
+		}
+	}()
+	if err != nil {
+		return nil, nil, err
+	}
+	pub, err := client.Dial(ctx, client.Config{
+		URL: roomURL, ClientID: "bench-pub", Name: "bench publisher", Window: ld.window,
+		Logger: o.Logger,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: dial publisher: %w", ErrScenarioFailed, err)
+	}
+	defer pub.Close()
+
+	smp, err := startSampler(t.pid, 100*time.Millisecond)
+	if err != nil {
+		return nil, nil, err
+	}
+	var watch *cutoffWatch
+	if ld.stalled > 0 && t.metrics {
+		watch = startCutoffWatch(ctx, t.host)
+	}
+	var before map[string]float64
+	if len(ld.rends) > 0 && t.metrics {
+		if before, err = scrape(ctx, t.host); err != nil {
+			return nil, nil, err
+		}
+	}
+	stopProfile := o.startProfile(t.impl)
+
+	// Publish.
+	sentAt := make([]time.Time, ld.frames+1)
+	acks := newAckCollector(ld.frames)
+	start := time.Now()
+	// Canceled, not a deadline: a deadline on SendAsync's context would also
+	// cut short a write in progress, and that ends the connection.
+	pubCtx, cancelPub := context.WithCancel(ctx)
+	stopTimer := time.AfterFunc(ld.duration, cancelPub)
+	defer stopTimer.Stop()
+	sent := 0
+	var pubErr error
+	for sent < ld.frames && pubCtx.Err() == nil {
+		if ld.rate > 0 {
+			due := start.Add(time.Duration(float64(sent) / ld.rate * float64(time.Second)))
+			if !sleepUntil(pubCtx, due) {
+				break
+			}
+		}
+		p, err := pub.SendAsync(pubCtx, ld.img)
+		if err != nil {
+			if pubCtx.Err() == nil {
+				pubErr = fmt.Errorf("%w: publish frame %d: %w", ErrScenarioFailed, sent+1, err)
+			}
+			break
+		}
+		if p.Seq != int64(sent+1) {
+			pubErr = fmt.Errorf("%w: publish frame %d got seq %d", ErrScenarioFailed, sent+1, p.Seq)
+			break
+		}
+		sentAt[p.Seq] = p.Sent
+		acks.ch <- p
+		sent++
+	}
+	cancelPub()
+	close(acks.ch)
+	endPub := time.Now()
+
+	// Drain: acks, then deliveries of the last frame, then cut-offs.
+	drainCtx, cancelDrain := context.WithDeadline(ctx, endPub.Add(ld.drain))
+	defer cancelDrain()
+	acks.wait(drainCtx)
+	last := acks.lastSeq // the newest frame the server took
+	res.DrainTimedOut = !waitDelivered(drainCtx, subs, last)
+	if watch != nil {
+		waitCtx, cancel := context.WithDeadline(ctx, endPub.Add(max(ld.cutoffWait, ld.drain)))
+		watch.waitFor(waitCtx, ld.stalled)
+		cancel()
+	}
+	stopProfile()
+	proc, perr := smp.stop()
+	if watch != nil {
+		res.CutOff = watch.stop(start)
+	}
+	res.CutOff = drainStalled(stalled, t.impl == implRelay, res.CutOff, ld.stalled)
+	if before != nil {
+		after, err := scrape(ctx, t.host)
+		if err != nil {
+			return nil, nil, err
+		}
+		rise := func(name string, labels ...string) float64 {
+			return sumMetric(after, name, labels...) - sumMetric(before, name, labels...)
+		}
+		res.Reencodes = rise(metricReencodes, `kind="rendition"`)
+		res.RenditionsComputed = rise(metricRendMisses)
+		res.RenditionsShared = rise(metricRendHits)
+	}
+
+	// Close the clients, so that their readers finish, before reading them.
+	_ = pub.Close()
+	closeClients(subs, o)
+
+	res.Published, res.Rejected, res.Lost = acks.acked, acks.rejected, acks.lost
+	res.PublishSeconds = acks.last.Sub(start).Seconds()
+	res.PublishedFPS = ratio(float64(res.Published), res.PublishSeconds)
+	var lat []time.Duration
+	var lastRecv time.Time
+	res.Renditions = newRenditionStats(ld.rends)
+	for i, s := range subs {
+		var rlat *[]time.Duration
+		if len(ld.rends) > 0 {
+			rs := &res.Renditions[i%len(ld.rends)]
+			rs.Subscribers++
+			rs.Frames += len(s.seqs)
+			rs.Mismatched += s.bad
+			if s.bad > 0 && rs.FirstMismatch == "" {
+				rs.FirstMismatch = s.badMsg
+			}
+			rlat = &rs.lat
+		}
+		<-s.done
+		res.Delivered += len(s.seqs)
+		res.DeliveredBytes += s.bytes
+		res.ClientDropped += s.c.Stats().DroppedFrames
+		if last > 0 && s.maxSeq.Load() >= last {
+			res.GotLast++
+		}
+		for i, seq := range s.seqs {
+			if seq < 1 || seq > int64(sent) {
+				continue
+			}
+			d := s.at[i].Sub(sentAt[seq])
+			lat = append(lat, d)
+			if rlat != nil {
+				*rlat = append(*rlat, d)
+			}
+			if s.at[i].After(lastRecv) {
+				lastRecv = s.at[i]
+			}
+		}
+	}
+	res.Latency = summarize(lat)
+	for i := range res.Renditions {
+		res.Renditions[i].Latency = summarize(res.Renditions[i].lat)
+	}
+	if !lastRecv.IsZero() {
+		res.DeliverySeconds = lastRecv.Sub(start).Seconds()
+	}
+	res.DeliveredFPS = ratio(float64(res.Delivered), res.DeliverySeconds)
+	res.DeliveredMBps = ratio(float64(res.DeliveredBytes)/1e6, res.DeliverySeconds)
+	res.DeliveryRatio = ratio(float64(res.Delivered), float64(res.Published*ld.subs))
+	if proc != nil && res.Published > 0 {
+		res.CPUPerFrameMS = proc.CPUSeconds * 1000 / float64(res.Published)
+	}
+	if pubErr == nil {
+		pubErr = perr
+	}
+	return res, proc, errors.Join(pubErr, res.check(t.impl))
+}
+
+// check turns broken promises into a scenario failure.
+func (r *FanoutResult) check(impl string) error {
+	var errs []error
+	if r.Published == 0 {
+		errs = append(errs, errors.New("no frame was acked"))
+	}
+	if r.Rejected > 0 || r.Lost > 0 {
+		errs = append(errs, fmt.Errorf("%d frames rejected and %d lost, want none", r.Rejected, r.Lost))
+	}
+	// Latest-wins may skip frames but never the newest one: every reader
+	// gets the last frame published. The floor delivers everything, given
+	// time; a floor that has not finished draining is reported, not failed.
+	if impl == implRelay && r.GotLast < r.Subscribers {
+		errs = append(errs, fmt.Errorf("%d of %d subscribers got the last frame, want all", r.GotLast, r.Subscribers))
+	}
+	if impl == implFloor && !r.DrainTimedOut && r.DeliveryRatio < 1 {
+		errs = append(errs, fmt.Errorf("floor delivery ratio %.3f, want 1", r.DeliveryRatio))
+	}
+	for _, rs := range r.Renditions {
+		if impl == implRelay && rs.Mismatched > 0 {
+			errs = append(errs, fmt.Errorf("rendition %s: %d frames not as asked, first: %s", rs.Query, rs.Mismatched, rs.FirstMismatch))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s: %w", ErrScenarioFailed, impl, errors.Join(errs...))
+}
+
+// sleepUntil waits for t or ctx; it reports whether t came first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// waitDelivered waits until every subscriber has the frame with seq last
+// (or a later one). It reports false when ctx ended first.
+func waitDelivered(ctx context.Context, subs []*subscriber, last int64) bool {
+	if last == 0 {
+		return true
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		all := true
+		for _, s := range subs {
+			if s.maxSeq.Load() < last {
+				all = false
+				break
+			}
+		}
+		if all {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+}
+
+// ackCollector waits for the answers to the published frames, in order.
+type ackCollector struct {
+	ch      chan *client.Pending // the publisher's frames, in seq order
+	waitCtx chan context.Context // wait hands over the bound for late answers
+	done    chan struct{}        // closed when every answer is in
+
+	// Owned by run until done is closed.
+	acked, rejected, lost int
+	last                  time.Time // when the last ack came in
+	lastSeq               int64     // the seq of the last frame acked
+}
+
+func newAckCollector(frames int) *ackCollector {
+	a := &ackCollector{ch: make(chan *client.Pending, frames), done: make(chan struct{}), waitCtx: make(chan context.Context, 1)}
+	go a.run()
+	return a
+}
+
+func (a *ackCollector) run() {
+	defer close(a.done)
+	var ctx context.Context
+	for p := range a.ch {
+		var err error
+		if ctx == nil {
+			select {
+			case <-p.Done():
+			case ctx = <-a.waitCtx:
+			}
+		}
+		if ctx != nil {
+			_, err = p.Wait(ctx)
+		} else {
+			_, err = p.Result()
+		}
+		switch {
+		case err == nil:
+			a.acked++
+			a.last = time.Now()
+			a.lastSeq = p.Seq
+		case errors.Is(err, client.ErrRejected):
+			a.rejected++
+		default:
+			a.lost++
+		}
+	}
+}
+
+// wait lets answers still missing time out with ctx, and waits for all.
+func (a *ackCollector) wait(ctx context.Context) {
+	a.waitCtx <- ctx
+	<-a.done
+}

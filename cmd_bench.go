@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/canvasrelay/canvasrelay/bench"
+)
+
+func init() { subcommands["bench"] = runBench }
+
+const benchHelp = `Usage: canvasrelay bench SCENARIO [flags]
+       canvasrelay bench floor-server [--addr 127.0.0.1:0]
+
+Measures the relay, and in the same invocation the "floor": the thinnest
+fan-out on raw gws (one Broadcaster per frame, no validation, no queue
+policy). Results are given as absolute figures and as ratios to the floor.
+The relay runs in this process unless --url names one on this machine;
+--pid then reads its CPU and RSS from /proc. Only loopback targets are allowed.
+
+Scenarios:
+%s
+Examples:
+  canvasrelay bench fanout                          # 100 subscribers, 100 KiB frames, ack-paced
+  canvasrelay bench fanout --rate 30 --json         # latency at 30 frames/s, as JSON
+  canvasrelay bench fanout --cpuprofile f.prof      # then: go tool pprof -top f.prof
+  canvasrelay bench stalled --quick                 # a few seconds, small N (CI smoke)
+  canvasrelay serve --addr 127.0.0.1:8080 & canvasrelay bench idle --url ws://127.0.0.1:8080 --pid $!
+
+Exit status: 0 done, 1 a run failed (or --strict and a target missed),
+2 usage, 3 the scenario is not available yet.
+`
+
+// benchOptions are the bench flags.
+type benchOptions struct {
+	o          bench.Options
+	size       byteSize
+	json       bool
+	cpuprofile string
+	strict     bool
+	verbose    bool
+}
+
+func benchFlags(b *benchOptions, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := &b.o
+	fs.StringVar(&o.URL, "url", "", "relay to measure, `ws://host:port` on this machine (default: one started in this process)")
+	fs.IntVar(&o.PID, "pid", 0, "the relay's process `id`, for CPU and RSS from /proc (in-process: this process)")
+	fs.StringVar(&o.FloorURL, "floor-url", "", "floor started with \"canvasrelay bench floor-server\", `ws://host:port` (default: in this process)")
+	fs.IntVar(&o.FloorPID, "floor-pid", 0, "the floor's process `id`")
+	fs.IntVar(&o.Subscribers, "subscribers", 0, "fast subscribers `N` (fanout 100, stalled 90)")
+	fs.IntVar(&o.Stalled, "stalled", 0, "subscribers that never read, `K` (stalled 10)")
+	fs.Var(&b.size, "size", "frame `size`: bytes, or with KiB/MiB (default 100KiB)")
+	fs.Float64Var(&o.Rate, "rate", 0, "publish `rate` in frames/s; 0: as fast as acks allow with --window in flight (stalled default 20)")
+	fs.IntVar(&o.Window, "window", 0, "frames in flight, sent and not yet acked (default 4)")
+	fs.IntVar(&o.Frames, "frames", 0, "publish at most `N` frames per run (default 2000)")
+	fs.DurationVar(&o.Duration, "duration", 0, "publish for at most this long per run (fanout 10s, stalled 20s)")
+	fs.DurationVar(&o.Drain, "drain", 0, "wait at most this long for deliveries after publishing (default 30s)")
+	fs.IntVar(&o.Width, "width", 0, "renditions: source canvas width in pixels (default 1920)")
+	fs.IntVar(&o.Height, "height", 0, "renditions: source canvas height in pixels (default 1080)")
+	fs.IntVar(&o.Conns, "conns", 0, "idle connections `N` (default 5000)")
+	fs.IntVar(&o.PerRoom, "per-room", 0, "idle connections per room (default 100)")
+	fs.IntVar(&o.Concurrency, "concurrency", 0, "connections dialed at once (default 8)")
+	fs.DurationVar(&o.WriteTimeout, "write-timeout", 0, "the relay's write timeout: in-process, set it; with --url, say what the server uses (default 10s)")
+	fs.DurationVar(&o.CloseGrace, "close-grace", 0, "in-process relay's close grace after a cut-off (default 2s)")
+	fs.BoolVar(&o.Quick, "quick", false, "small defaults, a few seconds per scenario (CI smoke test)")
+	fs.StringVar(&o.Room, "room", "bench", "room name `prefix`; each run adds a random suffix")
+	fs.BoolVar(&b.json, "json", false, "print the report as JSON")
+	fs.StringVar(&b.cpuprofile, "cpuprofile", "", "write a CPU profile of the first relay run to `file`")
+	fs.BoolVar(&b.strict, "strict", false, "exit 1 when a target that applies to these parameters is missed")
+	fs.BoolVar(&b.verbose, "verbose", false, "log progress and client details to stderr")
+	return fs
+}
+
+func benchUsage(fs *flag.FlagSet) func() {
+	var sb strings.Builder
+	for _, s := range bench.Scenarios {
+		fmt.Fprintf(&sb, "  %-11s %s\n", s, bench.Describe[s])
+	}
+	return flagUsage(fs, fmt.Sprintf(benchHelp, sb.String()))
+}
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var b benchOptions
+	fs := benchFlags(&b, stderr)
+	fs.Usage = benchUsage(fs)
+	scenario := ""
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		scenario, args = args[0], args[1:]
+	}
+	if scenario == "floor-server" {
+		return runFloorServer(ctx, args, stdout, stderr)
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if scenario == "" && fs.NArg() > 0 { // flags first: bench --quick fanout [more flags]
+		rest := fs.Args()
+		scenario = rest[0]
+		if err := parseFlags(fs, rest[1:]); err != nil {
+			return err
+		}
+	}
+	if scenario == "" {
+		fs.Usage()
+		return usageError(errors.New("bench needs a scenario: fanout, stalled, idle, renditions or cluster"))
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Errorf("bench %s takes no arguments after its flags, got %q", scenario, fs.Args()))
+	}
+	b.o.Size = int(b.size)
+	level := slog.LevelWarn
+	if b.verbose {
+		level = slog.LevelInfo
+	}
+	b.o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if b.verbose {
+		b.o.ServerLogger = b.o.Logger.With("in", "relay")
+	}
+	if b.cpuprofile != "" {
+		f, err := os.Create(b.cpuprofile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		b.o.CPUProfile = f
+	}
+
+	rep, err := bench.Run(ctx, scenario, b.o)
+	switch {
+	case errors.Is(err, bench.ErrNotAvailable):
+		return &exitError{code: 3, err: err}
+	case errors.Is(err, bench.ErrUnknownScenario), errors.Is(err, bench.ErrBadOptions), errors.Is(err, bench.ErrNotLoopback):
+		return usageError(err)
+	}
+	if rep != nil {
+		var werr error
+		if b.json {
+			werr = rep.WriteJSON(stdout)
+		} else {
+			werr = rep.WriteText(stdout)
+		}
+		if werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("bench %s: %w", scenario, err)
+	}
+	if b.strict {
+		var missed []string
+		for _, t := range rep.Targets {
+			if t.Applies && !t.Met {
+				missed = append(missed, t.Name)
+			}
+		}
+		if len(missed) > 0 {
+			return fmt.Errorf("bench %s: targets missed: %s", scenario, strings.Join(missed, "; "))
+		}
+	}
+	return nil
+}
+
+const floorHelp = `Usage: canvasrelay bench floor-server [flags]
+
+Runs the bench's floor, raw gws fan-out with no validation and no queue
+policy, as its own process, so that its CPU and RSS can be measured apart
+(canvasrelay bench ... --floor-url ws://ADDR --floor-pid PID). Loopback only.
+`
+
+func runFloorServer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench floor-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:0", "loopback `host:port` to listen on")
+	maxBytes := byteSize(8 << 20)
+	fs.Var(&maxBytes, "max-bytes", "largest frame accepted (`size`)")
+	fs.Usage = flagUsage(fs, floorHelp)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Errorf("floor-server takes no arguments, got %q", fs.Args()))
+	}
+	f := bench.NewFloor(int(maxBytes), slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err := f.Start(*addr); err != nil {
+		if errors.Is(err, bench.ErrNotLoopback) || errors.Is(err, bench.ErrBadOptions) {
+			return usageError(err)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "floor listening on %s (pid %d)\n", f.URL(), os.Getpid())
+	<-ctx.Done()
+	done := make(chan error, 1)
+	go func() { done <- f.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(5 * time.Second):
+		return errors.New("floor-server: close timed out")
+	}
+}
