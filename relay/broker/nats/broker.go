@@ -181,8 +181,8 @@ func checkPayload(have int64, maxBytes int) error {
 	}
 	_, conf := SuggestedPayload(maxBytes)
 	return fmt.Errorf("%w: the NATS server's max_payload is %d bytes, but --max-bytes %d needs %d (the image plus %d for its event); "+
-		"set `max_payload: %s` in the nats-server config (or run `canvasrelay nats --max-payload %s`), or lower --max-bytes",
-		ErrMaxPayload, have, maxBytes, need, Headroom, conf, conf)
+		"set `max_payload: %s` in the nats-server config (or run `canvasrelay nats --max-payload %sMiB`), or lower --max-bytes",
+		ErrMaxPayload, have, maxBytes, need, Headroom, conf, strings.TrimSuffix(conf, "MB"))
 }
 
 // ensure creates or updates the layer stream and the presence bucket.

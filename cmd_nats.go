@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	natsbroker "github.com/canvasrelay/canvasrelay/relay/broker/nats"
+)
+
+func init() { subcommands["nats"] = runNats }
+
+const natsHelp = `Usage: canvasrelay nats [flags]
+
+Runs a NATS server with JetStream in this process, sized for the relay's
+frames, so that a few relay nodes can share rooms with no separate install:
+start relay nodes with --broker nats://HOST:PORT. For production, an external
+NATS cluster does the same (see docs/cluster.md).
+
+Examples:
+  canvasrelay nats                                   # nats://127.0.0.1:4222, store in ./canvasrelay-nats
+  canvasrelay nats --nats-addr 0.0.0.0:4222 --max-payload 32MiB --nats-store /var/lib/canvasrelay-nats
+`
+
+type natsOptions struct {
+	addr       string
+	store      string
+	maxPayload byteSize
+	logLevel   string
+	logFormat  string
+}
+
+func runNats(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o natsOptions
+	fs := flag.NewFlagSet("nats", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o.maxPayload = 16 << 20
+	fs.StringVar(&o.addr, "nats-addr", "127.0.0.1:4222", "`host:port` to listen on for relay nodes (port 0: any free port); only open it to them")
+	fs.StringVar(&o.store, "nats-store", "canvasrelay-nats", "`dir` of the JetStream store (the retained frames survive a restart)")
+	fs.Var(&o.maxPayload, "max-payload", "largest NATS message (`size`); must hold the relays' --max-bytes plus 16 KiB (at most 64MiB)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log `format`: text or json")
+	fs.Usage = flagUsage(fs, natsHelp)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Errorf("nats takes no arguments, got %q", fs.Args()))
+	}
+	if o.maxPayload > 64<<20 {
+		return usageError(fmt.Errorf("--max-payload %d: NATS allows 64MiB at most", o.maxPayload))
+	}
+	log, err := newLogger(stderr, o.logLevel, o.logFormat)
+	if err != nil {
+		return err
+	}
+	store, err := filepath.Abs(o.store)
+	if err == nil {
+		err = os.MkdirAll(store, 0o750)
+	}
+	if err != nil {
+		return fmt.Errorf("--nats-store: %w", err)
+	}
+	s, err := startEmbeddedNATS(o.addr, store, int(o.maxPayload), log)
+	if err != nil {
+		return err
+	}
+	maxBytes := int(o.maxPayload) - natsbroker.Headroom
+	fmt.Fprintf(stdout, "canvasrelay nats listening on %s\n", s.ClientURL())
+	fmt.Fprintf(stdout, "relay nodes: canvasrelay serve --broker %s (--max-bytes up to %d)\n", s.ClientURL(), maxBytes)
+	<-ctx.Done()
+	log.Info("stopping NATS")
+	s.Shutdown()
+	s.WaitForShutdown()
+	return nil
+}
