@@ -53,6 +53,14 @@ type serveOptions struct {
 	ingestQuality   int
 	verify          string
 	workers         int
+	authSecret      string
+	tlsCert         string
+	tlsKey          string
+	trustProxy      bool
+	frameRate       float64
+	byteRate        byteSize
+	chatRate        float64
+	maxPerIP        int
 }
 
 func serveFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
@@ -81,6 +89,15 @@ func serveFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.ingestQuality, "ingest-quality", 80, "with --ingest normalize: JPEG `quality` 1-100")
 	fs.StringVar(&o.verify, "verify", "header", "image check: header (format, size, pixels; no decode) or full (also decode completely, refusing truncated images)")
 	fs.IntVar(&o.workers, "workers", 0, "image workers for renditions, normalising and full checks (`N`; 0 = one per CPU)")
+	fs.StringVar(&o.authSecret, "auth-secret", "", "HMAC `secret` for room tokens; when set, every connection needs a token (mint one with \"canvasrelay token\"). Prefer the environment variable: flags show in ps")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM): serve https and wss")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key `file` (PEM), with --tls-cert")
+	fs.BoolVar(&o.trustProxy, "trust-proxy", false, "take the client address from X-Forwarded-For (only behind a reverse proxy that sets it)")
+	fs.Float64Var(&o.frameRate, "frame-rate", 60, "images per second one connection may send (bursts of 2×; -1 = unlimited)")
+	o.byteRate = 64 << 20
+	fs.Var(&o.byteRate, "byte-rate", "image bytes per second one connection may send (`size`)")
+	fs.Float64Var(&o.chatRate, "chat-rate", 5, "chat lines per second one connection may send (bursts of 10; -1 = unlimited)")
+	fs.IntVar(&o.maxPerIP, "max-conns-per-ip", 100, "connections from one client address at most (HTTP 429 beyond)")
 	o.broker.register(fs)
 	fs.Usage = flagUsage(fs, serveHelp)
 	return fs
@@ -118,6 +135,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	formats, err := imageproc.ParseFormats(o.formats)
 	if err != nil {
 		return usageError(fmt.Errorf("--formats: %w", err))
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return usageError(errors.New("--tls-cert and --tls-key go together"))
+	}
+	if o.authSecret == "" {
+		log.Warn("no --auth-secret: the relay is open; anyone who can reach it may join any room")
+	} else if len(o.authSecret) < 16 {
+		return usageError(errors.New("--auth-secret is too short: use at least 16 random characters"))
+	}
+	if o.trustProxy {
+		log.Info("--trust-proxy: client addresses come from X-Forwarded-For; only safe behind a proxy that sets it")
 	}
 	for _, or := range o.allowOrigins {
 		if or == "*" {
@@ -168,6 +196,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		IngestOptions:     ingestOpts,
 		VerifyFull:        verifyFull,
 		Workers:           o.workers,
+		AuthSecret:        []byte(o.authSecret),
+		TrustProxy:        o.trustProxy,
+		FrameRate:         o.frameRate,
+		FrameBurst:        int(2 * max(o.frameRate, 1)),
+		ByteRate:          float64(o.byteRate),
+		ChatRate:          o.chatRate,
+		MaxConnsPerIP:     o.maxPerIP,
 	}, log)
 	if err != nil {
 		return usageError(err)
@@ -193,11 +228,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "max_bytes", int(o.maxBytes), "max_pixels", int64(o.maxPixels), "formats", o.formats)
-	fmt.Fprintf(stdout, "canvasrelay listening on http://%s\n", ln.Addr())
+	scheme := "http"
+	if o.tlsCert != "" {
+		scheme = "https"
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "max_bytes", int(o.maxBytes), "max_pixels", int64(o.maxPixels), "formats", o.formats)
+	fmt.Fprintf(stdout, "canvasrelay listening on %s://%s\n", scheme, ln.Addr())
 
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if o.tlsCert != "" {
+			errc <- hs.ServeTLS(ln, o.tlsCert, o.tlsKey)
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		_ = srv.Shutdown(context.Background())

@@ -69,6 +69,9 @@ func startBinary(t *testing.T, args ...string) (*exec.Cmd, string) {
 	}
 	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "canvasrelay listening on http://")
 	if !ok {
+		addr, ok = strings.CutPrefix(strings.TrimSpace(line), "canvasrelay listening on https://")
+	}
+	if !ok {
 		t.Fatalf("got %q, want the listen line", line)
 	}
 	return cmd, addr
