@@ -116,7 +116,7 @@ func startNode(t testing.TB, ns *natsServer, name string, mod ...func(*Config)) 
 	if err != nil {
 		t.Fatalf("node %s: New: %v", name, err)
 	}
-	srv, err := relay.New(relay.Config{Broker: b, NodeID: name, MaxBytes: cfg.MaxBytes, MaxLayers: cfg.MaxLayers}, cfg.Logger)
+	srv, err := relay.New(nodeRelayConfig(b, name, cfg), cfg.Logger)
 	if err != nil {
 		t.Fatalf("node %s: relay.New: %v", name, err)
 	}
@@ -125,6 +125,15 @@ func startNode(t testing.TB, ns *natsServer, name string, mod ...func(*Config)) 
 	n := &node{name: name, b: b, srv: srv, hs: hs, ws: "ws" + strings.TrimPrefix(hs.URL, "http")}
 	t.Cleanup(n.stop)
 	return n
+}
+
+// nodeRelayConfig is the relay config of a test node: no rate limits (the
+// tests and the benchmark are not about them).
+func nodeRelayConfig(b relay.Broker, name string, cfg Config) relay.Config {
+	return relay.Config{
+		Broker: b, NodeID: name, MaxBytes: cfg.MaxBytes, MaxLayers: cfg.MaxLayers,
+		FrameRate: -1, ByteRate: -1, ChatRate: -1, MaxConnsPerIP: 10000,
+	}
 }
 
 func (n *node) stop() {
