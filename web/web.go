@@ -8,6 +8,7 @@
 //	/            landing page: create or join a room, recent rooms
 //	/r/{room}    whiteboard for room
 //	/v/{room}    viewer (mirror) for room
+//	/g/{room}    draw-and-guess game in room (see docs/game.md)
 //	/static/...  scripts, styles, icon
 //
 // The WebSocket endpoint /ws/{room} is not served here: the relay serves it,
@@ -33,6 +34,7 @@ func Handler() http.Handler {
 	mux.Handle("GET /{$}", a.page("index.html"))
 	mux.Handle("GET /r/{room}", roomPage(a.page("board.html")))
 	mux.Handle("GET /v/{room}", roomPage(a.page("viewer.html")))
+	mux.Handle("GET /g/{room}", roomPage(a.page("game.html")))
 	mux.Handle("GET /static/", a)
 	mux.Handle("GET /favicon.ico", a.page("icon.svg"))
 	return withSecurityHeaders(mux)
