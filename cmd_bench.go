@@ -34,8 +34,7 @@ Examples:
   canvasrelay bench stalled --quick                 # a few seconds, small N (CI smoke)
   canvasrelay serve --addr 127.0.0.1:8080 & canvasrelay bench idle --url ws://127.0.0.1:8080 --pid $!
 
-Exit status: 0 done, 1 a run failed (or --strict and a target missed),
-2 usage, 3 the scenario is not available yet.
+Exit status: 0 done, 1 a run failed (or --strict and a target missed), 2 usage.
 `
 
 // benchOptions are the bench flags.
@@ -136,8 +135,6 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	rep, err := bench.Run(ctx, scenario, b.o)
 	switch {
-	case errors.Is(err, bench.ErrNotAvailable):
-		return &exitError{code: 3, err: err}
 	case errors.Is(err, bench.ErrUnknownScenario), errors.Is(err, bench.ErrBadOptions), errors.Is(err, bench.ErrNotLoopback):
 		return usageError(err)
 	}

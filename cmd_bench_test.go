@@ -122,7 +122,7 @@ func TestBenchUsageAndExitCodes(t *testing.T) {
 		{"remote url", []string{"bench", "fanout", "--url", "ws://10.0.0.1:8080"}, 2, "loopback"},
 		{"bad size", []string{"bench", "fanout", "--size", "huge"}, 2, "size"},
 		{"stray argument", []string{"bench", "fanout", "--quick", "extra"}, 2, "extra"},
-		{"not available", []string{"bench", "cluster"}, 3, "not available"},
+		{"cluster with url", []string{"bench", "cluster", "--url", "ws://127.0.0.1:1"}, 2, "own NATS"},
 		{"bad canvas", []string{"bench", "renditions", "--width", "5"}, 2, "canvas"},
 		{"floor-server remote", []string{"bench", "floor-server", "--addr", "10.0.0.1:0"}, 2, "loopback"},
 	}

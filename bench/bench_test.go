@@ -124,15 +124,33 @@ func TestQuickScenarios(t *testing.T) {
 		if f.Published == 0 || f.Reencodes != want {
 			t.Errorf("re-encodes: got %.0f for %d frames, want %.0f (one per rendition per frame)", f.Reencodes, f.Published, want)
 		}
-		if len(f.Renditions) != len(benchRenditions) {
-			t.Fatalf("rendition stats: got %d, want %d", len(f.Renditions), len(benchRenditions))
+		if len(f.Groups) != len(benchRenditions) {
+			t.Fatalf("rendition stats: got %d, want %d", len(f.Groups), len(benchRenditions))
 		}
-		for _, rs := range f.Renditions {
-			if rs.Frames == 0 || rs.Mismatched != 0 {
-				t.Errorf("rendition %s: %d frames, %d not as asked (%s); want frames, all as asked", rs.Query, rs.Frames, rs.Mismatched, rs.FirstMismatch)
+		for _, g := range f.Groups {
+			if g.Frames == 0 || g.Mismatched != 0 {
+				t.Errorf("rendition %s: %d frames, %d not as asked (%s); want frames, all as asked", g.Name, g.Frames, g.Mismatched, g.FirstMismatch)
 			}
 		}
 		mustRun(t, rep, implFloor)
+	})
+	t.Run("cluster", func(t *testing.T) {
+		rep := runQuick(t, "cluster")
+		for _, name := range []string{"single", "nats", implFloor} {
+			f := mustRun(t, rep, name).Fanout
+			if f.Published == 0 || f.GotLast != f.Subscribers || f.Duplicates != 0 {
+				t.Errorf("%s: published %d, %d/%d got the last frame, %d duplicates; want > 0, all, none", name, f.Published, f.GotLast, f.Subscribers, f.Duplicates)
+			}
+		}
+		groups := mustRun(t, rep, "nats").Fanout.Groups
+		if len(groups) != 2 {
+			t.Fatalf("nats groups: got %d, want 2 (one per node)", len(groups))
+		}
+		for _, g := range groups {
+			if g.Frames == 0 {
+				t.Errorf("%s: no frames; want the publisher's frames on both nodes", g.Name)
+			}
+		}
 	})
 	t.Run("idle", func(t *testing.T) {
 		rep := runQuick(t, "idle")

@@ -54,14 +54,19 @@ func forEach(n, conc int, f func(i int) error) error {
 
 // dialSubscribers connects n fast subscribers with the project's client.
 // On error it returns those that connected, for the caller to close.
-func dialSubscribers(ctx context.Context, roomURL string, n int, rends []rendSpec, o *Options) ([]*subscriber, error) {
+func dialSubscribers(ctx context.Context, base, path string, n int, groups []subGroup, o *Options) ([]*subscriber, error) {
 	subs := make([]*subscriber, n)
 	err := forEach(n, o.Concurrency, func(i int) error {
-		u := roomURL
+		u := base + path
 		var rend *rendSpec
-		if len(rends) > 0 {
-			rend = &rends[i%len(rends)]
-			u += "?" + rend.Query
+		if len(groups) > 0 {
+			g := groups[i%len(groups)]
+			if g.base != "" {
+				u = g.base + path
+			}
+			if rend = g.rend; rend != nil {
+				u += "?" + rend.Query
+			}
 		}
 		c, err := client.Dial(ctx, client.Config{
 			URL:         u,

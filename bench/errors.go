@@ -6,9 +6,6 @@ import "errors"
 var (
 	// ErrUnknownScenario means the scenario name is not one of Scenarios.
 	ErrUnknownScenario = errors.New("bench: unknown scenario")
-	// ErrNotAvailable means the scenario needs a feature that has not landed
-	// in the relay yet.
-	ErrNotAvailable = errors.New("bench: scenario not available yet")
 	// ErrBadOptions means the options are out of range or contradict each other.
 	ErrBadOptions = errors.New("bench: bad options")
 	// ErrNotLoopback means a URL points somewhere other than this machine:

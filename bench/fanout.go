@@ -22,7 +22,15 @@ type load struct {
 	drain      time.Duration // wait at most this long for acks and deliveries after publishing
 	cutoffWait time.Duration // stalled: wait at most this long after publishing for the cut-offs
 	room       string
-	rends      []rendSpec // renditions: subscriber i asks for rends[i%len(rends)]
+	groups     []subGroup // if set, subscriber i is in groups[i%len(groups)]
+}
+
+// subGroup is a share of the subscribers: those that ask for one rendition,
+// or those on one node of a cluster.
+type subGroup struct {
+	name string
+	base string    // ws://host:port of the node they dial; "" is the target's
+	rend *rendSpec // the rendition they ask for; nil is the original
 }
 
 // FanoutResult is what one fan-out run measured. Rates are per second of
@@ -48,8 +56,12 @@ type FanoutResult struct {
 	Latency         Latency `json:"latency"`
 	CPUPerFrameMS   float64 `json:"cpu_ms_per_frame,omitempty"` // server CPU per published frame
 	CutOff          *CutOff `json:"cutoff,omitempty"`
-	// Renditions holds the per-rendition figures of a renditions run.
-	Renditions []RenditionStat `json:"renditions,omitempty"`
+	// Duplicates counts frames a subscriber received again, or out of order
+	// (a seq not above the last one it had).
+	Duplicates int `json:"duplicates"`
+	// Groups holds the figures of each share of the subscribers (per
+	// rendition, per cluster node).
+	Groups []GroupStat `json:"groups,omitempty"`
 	// Reencodes, RenditionsComputed and RenditionsShared are the rise of the
 	// relay's canvasrelay_reencodes_total{kind="rendition"},
 	// canvasrelay_rendition_cache_misses_total and _hits_total during a
@@ -81,6 +93,7 @@ type subscriber struct {
 	rend   *rendSpec // the rendition it asked for, nil for the original
 	bad    int       // frames that do not match rend
 	badMsg string    // the first of them
+	dups   int       // frames whose seq was not above the last one
 	seqs   []int64   // owned by the reader goroutine until done is closed
 	at     []time.Time
 	bytes  int64
@@ -114,6 +127,8 @@ func (s *subscriber) read(byOrder bool, limit int) {
 		}
 		if seq > s.maxSeq.Load() {
 			s.maxSeq.Store(seq)
+		} else {
+			s.dups++
 		}
 	}
 }
@@ -126,7 +141,7 @@ func runFanout(ctx context.Context, t *target, ld load, o *Options) (*FanoutResu
 	roomURL := t.base + "/ws/" + ld.room
 	byOrder := t.impl == implFloor
 
-	subs, err := dialSubscribers(ctx, roomURL, ld.subs, ld.rends, o)
+	subs, err := dialSubscribers(ctx, t.base, "/ws/"+ld.room, ld.subs, ld.groups, o)
 	defer closeClients(subs, o)
 	if err != nil {
 		return nil, nil, err
@@ -161,7 +176,7 @@ func runFanout(ctx context.Context, t *target, ld load, o *Options) (*FanoutResu
 		watch = startCutoffWatch(ctx, t.host)
 	}
 	var before map[string]float64
-	if len(ld.rends) > 0 && t.metrics {
+	if hasRends(ld.groups) && t.metrics {
 		if before, err = scrape(ctx, t.host); err != nil {
 			return nil, nil, err
 		}
@@ -244,18 +259,19 @@ func runFanout(ctx context.Context, t *target, ld load, o *Options) (*FanoutResu
 	res.PublishedFPS = ratio(float64(res.Published), res.PublishSeconds)
 	var lat []time.Duration
 	var lastRecv time.Time
-	res.Renditions = newRenditionStats(ld.rends)
+	res.Groups = newGroupStats(ld.groups)
 	for i, s := range subs {
-		var rlat *[]time.Duration
-		if len(ld.rends) > 0 {
-			rs := &res.Renditions[i%len(ld.rends)]
-			rs.Subscribers++
-			rs.Frames += len(s.seqs)
-			rs.Mismatched += s.bad
-			if s.bad > 0 && rs.FirstMismatch == "" {
-				rs.FirstMismatch = s.badMsg
+		res.Duplicates += s.dups
+		var glat *[]time.Duration
+		if len(ld.groups) > 0 {
+			g := &res.Groups[i%len(ld.groups)]
+			g.Subscribers++
+			g.Frames += len(s.seqs)
+			g.Mismatched += s.bad
+			if s.bad > 0 && g.FirstMismatch == "" {
+				g.FirstMismatch = s.badMsg
 			}
-			rlat = &rs.lat
+			glat = &g.lat
 		}
 		<-s.done
 		res.Delivered += len(s.seqs)
@@ -270,8 +286,8 @@ func runFanout(ctx context.Context, t *target, ld load, o *Options) (*FanoutResu
 			}
 			d := s.at[i].Sub(sentAt[seq])
 			lat = append(lat, d)
-			if rlat != nil {
-				*rlat = append(*rlat, d)
+			if glat != nil {
+				*glat = append(*glat, d)
 			}
 			if s.at[i].After(lastRecv) {
 				lastRecv = s.at[i]
@@ -279,8 +295,8 @@ func runFanout(ctx context.Context, t *target, ld load, o *Options) (*FanoutResu
 		}
 	}
 	res.Latency = summarize(lat)
-	for i := range res.Renditions {
-		res.Renditions[i].Latency = summarize(res.Renditions[i].lat)
+	for i := range res.Groups {
+		res.Groups[i].Latency = summarize(res.Groups[i].lat)
 	}
 	if !lastRecv.IsZero() {
 		res.DeliverySeconds = lastRecv.Sub(start).Seconds()
@@ -315,9 +331,12 @@ func (r *FanoutResult) check(impl string) error {
 	if impl == implFloor && !r.DrainTimedOut && r.DeliveryRatio < 1 {
 		errs = append(errs, fmt.Errorf("floor delivery ratio %.3f, want 1", r.DeliveryRatio))
 	}
-	for _, rs := range r.Renditions {
-		if impl == implRelay && rs.Mismatched > 0 {
-			errs = append(errs, fmt.Errorf("rendition %s: %d frames not as asked, first: %s", rs.Query, rs.Mismatched, rs.FirstMismatch))
+	if r.Duplicates > 0 {
+		errs = append(errs, fmt.Errorf("%d frames received twice or out of order, want none", r.Duplicates))
+	}
+	for _, g := range r.Groups {
+		if g.Mismatched > 0 {
+			errs = append(errs, fmt.Errorf("rendition %s: %d frames not as asked, first: %s", g.Name, g.Mismatched, g.FirstMismatch))
 		}
 	}
 	if len(errs) == 0 {
@@ -420,4 +439,36 @@ func (a *ackCollector) run() {
 func (a *ackCollector) wait(ctx context.Context) {
 	a.waitCtx <- ctx
 	<-a.done
+}
+
+// GroupStat is what one share of the subscribers received.
+type GroupStat struct {
+	Name          string  `json:"name"`
+	Subscribers   int     `json:"subscribers"`
+	Frames        int     `json:"frames"`
+	Mismatched    int     `json:"mismatched,omitempty"` // frames not in the rendition asked for
+	FirstMismatch string  `json:"first_mismatch,omitempty"`
+	Latency       Latency `json:"latency"`
+
+	lat []time.Duration
+}
+
+func newGroupStats(groups []subGroup) []GroupStat {
+	if len(groups) == 0 {
+		return nil
+	}
+	out := make([]GroupStat, len(groups))
+	for i, g := range groups {
+		out[i].Name = g.name
+	}
+	return out
+}
+
+func hasRends(groups []subGroup) bool {
+	for _, g := range groups {
+		if g.rend != nil {
+			return true
+		}
+	}
+	return false
 }

@@ -130,6 +130,11 @@ func (o Options) defaults(scenario string) Options {
 		}
 		setI(&o.Frames, pick(20, 3))
 		setD(&o.Duration, pickD(15*time.Second, 2*time.Second))
+	case "cluster":
+		setI(&o.Subscribers, pick(200, 4)) // 100 per node, as in issue 8
+		setI(&o.Size, pick(100<<10, 16<<10))
+		setD(&o.Duration, pickD(10*time.Second, time.Second))
+		setI(&o.Frames, pick(2000, 100))
 	default:
 		setI(&o.Subscribers, pick(100, 4))
 		setI(&o.Size, pick(100<<10, 16<<10))

@@ -10,7 +10,6 @@ import (
 	"image/png"
 	"math"
 	"math/rand/v2"
-	"time"
 
 	"github.com/canvasrelay/canvasrelay/relay/client"
 )
@@ -42,29 +41,6 @@ func (r *rendSpec) mismatch(f client.FrameInfo) string {
 		return fmt.Sprintf("seq %d: %dx%d, want within %dx%d", f.Seq, f.Width, f.Height, r.MaxWidth, r.MaxHeight)
 	}
 	return ""
-}
-
-// RenditionStat is what the subscribers of one rendition received.
-type RenditionStat struct {
-	Query         string  `json:"query"`
-	Subscribers   int     `json:"subscribers"`
-	Frames        int     `json:"frames"`
-	Mismatched    int     `json:"mismatched"`
-	FirstMismatch string  `json:"first_mismatch,omitempty"`
-	Latency       Latency `json:"latency"`
-
-	lat []time.Duration
-}
-
-func newRenditionStats(rends []rendSpec) []RenditionStat {
-	if len(rends) == 0 {
-		return nil
-	}
-	out := make([]RenditionStat, len(rends))
-	for i, r := range rends {
-		out[i].Query = r.Query
-	}
-	return out
 }
 
 // makeCanvasPNG draws something like a whiteboard (an opaque background,
@@ -128,8 +104,10 @@ func runRenditionsScenario(ctx context.Context, o *Options, rep *Report) error {
 	for _, impl := range []string{implRelay, implFloor} {
 		ld := fanoutLoad(o, o.roomName("rend"), 0)
 		ld.img = img
-		if impl == implRelay {
-			ld.rends = benchRenditions // the floor has no renditions: everyone gets the original
+		if impl == implRelay { // the floor has no renditions: everyone gets the original
+			for i := range benchRenditions {
+				ld.groups = append(ld.groups, subGroup{name: benchRenditions[i].Query, rend: &benchRenditions[i]})
+			}
 		}
 		if err := fanoutRun(ctx, o, rep, impl, impl, ld); err != nil {
 			errs = append(errs, err)
@@ -159,7 +137,7 @@ func runRenditionsScenario(ctx context.Context, o *Options, rep *Report) error {
 			errs = append(errs, fmt.Errorf("%w: %.0f re-encodes for %d frames and %d renditions: work is repeated", ErrScenarioFailed, a.Reencodes, a.Published, len(benchRenditions)))
 		}
 	}
-	rep.note("subscribers are split evenly across %d renditions: %s; the source is a %dx%d canvas-like PNG of %s", len(benchRenditions), renditionList(), o.Width, o.Height, iec(float64(len(img))))
+	rep.note("subscribers are split evenly across %d renditions (r1, r2, r3): %s; the source is a %dx%d canvas-like PNG of %s", len(benchRenditions), renditionList(), o.Width, o.Height, iec(float64(len(img))))
 	addCommonNotes(rep)
 	return errors.Join(errs...)
 }
@@ -191,15 +169,36 @@ func renditionRows(rep *Report) []row {
 	}
 	add("re-encodes", func(f *FanoutResult) string { return fmt.Sprintf("%.0f", f.Reencodes) })
 	add("renditions shared (cache hits)", func(f *FanoutResult) string { return fmt.Sprintf("%.0f", f.RenditionsShared) })
-	for i, r := range benchRenditions {
-		add(fmt.Sprintf("r%d p50/p99 ms", i+1), func(f *FanoutResult) string {
-			if i >= len(f.Renditions) {
-				return "-"
+	return append(rows, groupRows(rep, "r")...)
+}
+
+// groupRows gives each subscriber group's latency, labelled by its name,
+// or prefix1, prefix2, ... when prefix is set.
+func groupRows(rep *Report, prefix string) []row {
+	var names []string
+	for _, r := range rep.Runs {
+		if r.Fanout != nil && len(r.Fanout.Groups) > len(names) {
+			names = names[:0]
+			for _, g := range r.Fanout.Groups {
+				names = append(names, g.Name)
 			}
-			l := f.Renditions[i].Latency
-			return fmt.Sprintf("%.1f/%.1f", l.P50, l.P99)
-		})
-		_ = r
+		}
+	}
+	var rows []row
+	for i, name := range names {
+		if prefix != "" {
+			name = fmt.Sprintf("%s%d", prefix, i+1)
+		}
+		rw := row{label: name + " p50/p99 ms"}
+		for _, r := range rep.Runs {
+			v := "-"
+			if r.Fanout != nil && i < len(r.Fanout.Groups) {
+				l := r.Fanout.Groups[i].Latency
+				v = fmt.Sprintf("%.1f/%.1f", l.P50, l.P99)
+			}
+			rw.vals = append(rw.vals, v)
+		}
+		rows = append(rows, rw)
 	}
 	return rows
 }

@@ -62,7 +62,8 @@ type Machine struct {
 // RunResult is one measured run.
 type RunResult struct {
 	Name   string        `json:"name"`
-	Impl   string        `json:"impl"` // relay or floor
+	Impl   string        `json:"impl"`            // relay or floor
+	Where  string        `json:"where,omitempty"` // the server(s) it ran on
 	Fanout *FanoutResult `json:"fanout,omitempty"`
 	Idle   *IdleResult   `json:"idle,omitempty"`
 	Proc   *ProcResult   `json:"proc,omitempty"`

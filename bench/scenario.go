@@ -35,7 +35,10 @@ func Run(ctx context.Context, scenario string, o Options) (*Report, error) {
 	case "renditions":
 		run = runRenditionsScenario
 	case "cluster":
-		return nil, fmt.Errorf("%w: cluster needs the NATS broker of issue 8 (relay/broker/nats), which has not landed in the relay", ErrNotAvailable)
+		if o.URL != "" {
+			return nil, fmt.Errorf("%w: cluster starts its own NATS server and relay nodes; --url does not apply", ErrBadOptions)
+		}
+		run = runClusterScenario
 	default:
 		return nil, fmt.Errorf("%w %q: want one of fanout, stalled, idle, renditions, cluster", ErrUnknownScenario, scenario)
 	}
@@ -86,24 +89,13 @@ func fanoutLoad(o *Options, room string, stalled int) load {
 	}
 }
 
-// fanoutRun runs one fan-out run and adds it to the report.
+// fanoutRun runs one fan-out run on a new relay or floor.
 func fanoutRun(ctx context.Context, o *Options, rep *Report, name, impl string, ld load) error {
-	o.Logger.Info("run", "name", name)
-	where, err := withTarget(o, impl, func(t *target) error {
-		res, proc, err := runFanout(ctx, t, ld, o)
-		r := RunResult{Name: name, Impl: impl, Fanout: res, Proc: proc}
-		if err != nil {
-			r.Error = err.Error()
-		}
-		rep.Runs = append(rep.Runs, r)
-		return err
-	})
-	if impl == implRelay && rep.Relay == "" {
-		rep.Relay = where
-	} else if impl == implFloor && rep.Floor == "" {
-		rep.Floor = where
+	start := func() (*target, error) { return startRelay(o) }
+	if impl == implFloor {
+		start = func() (*target, error) { return startFloor(o) }
 	}
-	return err
+	return fanoutRunOn(ctx, o, rep, name, impl, start, ld)
 }
 
 func setFanoutParams(rep *Report, o *Options, stalled int) {

@@ -31,13 +31,18 @@ type target struct {
 	host      string // host:port
 	pid       int    // for /proc; 0 when unknown
 	inProcess bool
-	metrics   bool   // serves Prometheus /metrics (the relay does)
-	floor     *Floor // the in-process floor, for its connection count
+	metrics   bool      // serves Prometheus /metrics (the relay does)
+	floor     *Floor    // the in-process floor, for its connection count
+	peers     []*target // a cluster's nodes, this one first
+	desc      string    // where, when base does not say it all
 	close     func() error
 }
 
 // where describes the target for reports.
 func (t *target) where() string {
+	if t.desc != "" {
+		return t.desc
+	}
 	if t.inProcess {
 		return "in-process " + t.base
 	}
@@ -54,8 +59,16 @@ func startRelay(o *Options) (*target, error) {
 		}
 		return &target{impl: implRelay, base: "ws://" + host, host: host, pid: o.PID, metrics: true, close: func() error { return nil }}, nil
 	}
+	return startLocalRelay(o, nil, "")
+}
+
+// startLocalRelay starts a relay in this process on 127.0.0.1, with broker
+// (nil: its own in-memory one) and nodeID (empty: random).
+func startLocalRelay(o *Options, broker relay.Broker, nodeID string) (*target, error) {
 	srv, err := relay.New(relay.Config{
-		MaxBytes:          max(o.Size+1<<10, 8<<20),
+		Broker:            broker,
+		NodeID:            nodeID,
+		MaxBytes:          relayMaxBytes(o),
 		WriteTimeout:      o.WriteTimeout,
 		ShutdownGrace:     o.CloseGrace,
 		MaxMembersPerRoom: 20000,
@@ -112,7 +125,7 @@ func startFloor(o *Options) (*target, error) {
 		}
 		return &target{impl: implFloor, base: "ws://" + host, host: host, pid: o.FloorPID, close: func() error { return nil }}, nil
 	}
-	f := NewFloor(max(o.Size+1<<10, 8<<20), o.Logger)
+	f := NewFloor(relayMaxBytes(o), o.Logger)
 	if err := f.Start("127.0.0.1:0"); err != nil {
 		return nil, err
 	}
@@ -224,3 +237,7 @@ func sumMetric(m map[string]float64, name string, want ...string) float64 {
 	}
 	return sum
 }
+
+// relayMaxBytes is the in-process servers' largest frame: the relay's
+// default 8 MiB, or more for bigger bench frames.
+func relayMaxBytes(o *Options) int { return max(o.Size+1<<10, 8<<20) }
