@@ -51,6 +51,11 @@ type Config struct {
 	// Shutdown or a policy close. Default 2 s.
 	ShutdownGrace time.Duration
 
+	// DrainDelay is how long Shutdown waits, with /readyz already
+	// answering 503, before it closes the connections, so that a load
+	// balancer stops sending new ones first. Default 0.
+	DrainDelay time.Duration
+
 	// MaxChatBytes is the longest chat text accepted. Default 4 KiB.
 	MaxChatBytes int
 	// MaxConns caps connections to this server. Default 20,000.

@@ -290,9 +290,20 @@ func (c *conn) closeAfterFlush(code int, reason, text string) {
 	}
 }
 
+// closeQueue drops what is queued for good, counting the frames lost.
+func (c *conn) closeQueue() {
+	if n := c.q.close(); n > 0 {
+		c.srv.metrics.dropped.WithLabelValues(dropClosed).Add(float64(n))
+	}
+}
+
 // sendClose drops what is queued and writes the close frame.
 func (c *conn) sendClose(code int, text string) {
-	c.q.close()
+	c.closeQueue()
+	if code == closeAbnormal { // never on the wire: the peer is gone
+		_ = c.nc.Close()
+		return
+	}
 	grace := c.srv.cfg.ShutdownGrace
 	go func() {
 		// A write in flight holds the socket; the deadline bounds it too.

@@ -26,6 +26,10 @@ const (
 	CloseSlowConsumer  = 4001 // a write did not complete within Config.WriteTimeout
 	CloseQueueOverflow = 4002 // the subscriber's outbound queue went over its byte cap
 	ClosePingTimeout   = 4003 // nothing read from the peer within Config.ReadTimeout
+
+	// closeAbnormal (1006) is never sent: it records a peer that went away
+	// without a close frame.
+	closeAbnormal = 1006
 )
 
 // Sentinel errors. Callers match them with errors.Is.

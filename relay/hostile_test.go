@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,8 +21,29 @@ import (
 // rawConn opens a WebSocket by hand, so a test can write any bytes.
 func rawConn(t *testing.T, base, room string) (net.Conn, *bufio.Reader) {
 	t.Helper()
+	return rawConnWith(t, &net.Dialer{}, base, room)
+}
+
+// rawConnSmall is rawConn with a tiny receive buffer, and reads nothing
+// past the handshake.
+func rawConnSmall(t *testing.T, base, room, query string) net.Conn {
+	t.Helper()
+	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	nc, _ := rawConnWith(t, d, base, room+"?"+query)
+	return nc
+}
+
+func rawConnWith(t *testing.T, d *net.Dialer, base, room string) (net.Conn, *bufio.Reader) {
+	t.Helper()
 	host := strings.TrimPrefix(base, "ws://")
-	nc, err := net.Dial("tcp", host)
+	nc, err := d.Dial("tcp", host)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,8 +19,9 @@ const (
 
 // Drop reasons (the "reason" label of canvasrelay_frames_dropped_total).
 const (
-	dropSuperseded = "superseded" // latest-wins: a newer frame from the same source replaced it
-	dropClosed     = "closed"     // the subscriber went away with it pending
+	dropSuperseded  = "superseded"   // latest-wins: a newer frame from the same source replaced it
+	dropClosed      = "closed"       // the subscriber went away with it pending
+	dropWriteFailed = "write_failed" // the write of it failed (the subscriber went away)
 )
 
 // metrics are the server's Prometheus collectors, on a registry of its own.

@@ -229,13 +229,21 @@ func (q *outQueue) compactLocked() {
 	}
 }
 
-// close drops everything pending and refuses further items.
-func (q *outQueue) close() {
+// close drops everything pending and refuses further items. It returns
+// the number of image frames it dropped.
+func (q *outQueue) close() (droppedFrames int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	droppedFrames = len(q.order)
+	for _, it := range q.events[q.evHead:] {
+		if it.layer {
+			droppedFrames++
+		}
+	}
 	q.closed = true
 	q.events, q.evHead, q.evBytes = nil, 0, 0
 	q.frames, q.order, q.frBytes, q.newest = nil, nil, 0, nil
+	return droppedFrames
 }
 
 // queueStats is a snapshot for tests and metrics.

@@ -11,7 +11,8 @@ type room struct {
 	name string
 	srv  *Server
 
-	game Game // nil when games are off; static after construction
+	game  Game // nil when games are off; static after construction
+	stats roomStats
 
 	// Guarded by Server.mu.
 	refs int          // members and pending upgrades holding the room
@@ -56,6 +57,7 @@ func (r *room) deliver(env *Envelope) {
 		c.deliver(env)
 	}
 	if env.Kind == KindFrame {
+		r.stats.frame(env)
 		for _, rd := range v.rends {
 			r.renderFor(env, rd)
 		}

@@ -110,6 +110,15 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "canvasrelay_queued_bytes", Help: "Bytes waiting in all subscribers' outbound queues.",
 	}, s.queuedBytes))
+	s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "canvasrelay_members", Help: "Members joined to rooms on this node.",
+	}, func() float64 {
+		n := 0
+		for _, r := range s.Rooms() {
+			n += r.Members
+		}
+		return float64(n)
+	}))
 
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/ws/", s.serveWS)
@@ -119,11 +128,12 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	})
 	s.mux.HandleFunc("/readyz", s.serveReady)
 	s.mux.Handle("/metrics", s.MetricsHandler())
+	s.mux.HandleFunc("/api/rooms", s.serveRooms)
 	go s.pingLoop()
 	return s, nil
 }
 
-// Handler serves /ws/{room}, /healthz, /readyz and /metrics.
+// Handler serves /ws/{room}, /healthz, /readyz, /metrics and /api/rooms.
 func (s *Server) Handler() http.Handler { return s.mux }
 
 // MetricsHandler serves the server's Prometheus metrics.
@@ -416,6 +426,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	close(s.stopPing)
 	<-s.pingDone
+	// /readyz now answers 503; give load balancers DrainDelay to notice
+	// before the connections close.
+	if d := s.cfg.DrainDelay; d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+		}
+	}
 	for _, c := range s.snapshot() {
 		c.closeWith(CloseGoingAway, reasonShutdown, "server shutting down")
 	}
@@ -481,11 +499,7 @@ func (s *Server) OnOpen(socket *gws.Conn) {
 func (s *Server) OnClose(socket *gws.Conn, err error) {
 	c := connOf(socket)
 	c.closing.Store(true)
-	st := c.q.stats()
-	if st.Frames > 0 {
-		s.metrics.dropped.WithLabelValues(dropClosed).Add(float64(st.Frames))
-	}
-	c.q.close()
+	c.closeQueue()
 	if c.joined {
 		c.room.leave(c)
 	}
@@ -522,7 +536,7 @@ func classifyClose(c *conn, err error) (string, int) {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return reasonSlowConsumer, CloseSlowConsumer
 	}
-	return reasonClient, 1006 // the peer went away without a close frame
+	return reasonClient, closeAbnormal // the peer went away without a close frame
 }
 
 // OnPing answers with a pong through the connection's queue.

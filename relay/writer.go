@@ -28,6 +28,9 @@ func (c *conn) writeLoop() {
 			return
 		}
 		if _, err := c.nc.Write(it.wire); err != nil {
+			if it.env != nil && it.env.Kind == KindFrame {
+				m.dropped.WithLabelValues(dropWriteFailed).Inc()
+			}
 			c.writeFailed(err)
 			return
 		}
@@ -47,8 +50,9 @@ func (c *conn) writeFailed(err error) {
 		return
 	}
 	if errors.Is(err, net.ErrClosed) || c.closing.Load() {
-		c.q.close()
+		c.closeQueue()
 		return
 	}
-	c.closeWith(CloseGoingAway, reasonError, "write failed")
+	// Reset or broken pipe: the peer went away without a close frame.
+	c.closeWith(closeAbnormal, reasonClient, "")
 }
