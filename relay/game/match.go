@@ -12,8 +12,8 @@ import (
 type player struct {
 	client  string
 	name    string
-	joined  int       // first-join order in the game, for equal scores
-	score   int       //
+	joined  int // first-join order in the game, for equal scores
+	score   int
 	reached uint64    // match.clock when score last grew: ties go to the lowest
 	in      bool      // in the drawing order (not gone)
 	goneAt  time.Time // when its last connection left; zero while it has one
@@ -29,12 +29,12 @@ const (
 // match is one running game. Guarded by referee.mu.
 type match struct {
 	// Static after newMatch.
-	by      string        // client who started it: the only one who may stop it
-	rounds  int           //
+	by      string // client who started it: the only one who may stop it
+	rounds  int
 	seconds int           // per turn, as the start command said
 	turnLen time.Duration // seconds × Config.Second
-	started time.Time     //
-	timer   *time.Timer   // the game's one timer (see referee.scheduleLocked)
+	started time.Time
+	timer   *time.Timer // the game's one timer, set by startLocked (see referee.scheduleLocked)
 
 	players    map[string]*player // by client: everyone who played, leavers included
 	played     []*player          // the same, in first-join order
@@ -42,16 +42,15 @@ type match struct {
 	round      int                // from 1
 	drawn      map[string]bool    // clients who drew in this round
 	turn       int                // turns begun, from 1
-	phase      phase              //
-	drawer     *player            // of the current (or, in a pause, the last) turn
-	word       string             //
-	startAt    time.Time          // the turn's start
-	endsAt     time.Time          // the turn's end
-	guessed    map[string]bool    // clients who guessed in this turn
-	pauseUntil time.Time          // the next turn, during a pause
-	reveal     []byte             // the last reveal event, for late joiners in a pause
-	clock      uint64             // counts score changes
-	used       map[string]bool    // words drawn in this game
+	phase      phase
+	drawer     *player // of the current (or, in a pause, the last) turn
+	word       string
+	endsAt     time.Time       // the turn's end
+	guessed    map[string]bool // clients who guessed in this turn
+	pauseUntil time.Time       // the next turn, during a pause
+	reveal     []byte          // the last reveal event, for late joiners in a pause
+	clock      uint64          // counts score changes
+	used       map[string]bool // words drawn in this game
 }
 
 func newMatch(by string, rounds, seconds int, turnLen time.Duration, members []*player) *match {
@@ -97,18 +96,34 @@ func (m *match) remove(pl *player) {
 
 // nextDrawer is the first player of the order who has not drawn in this
 // round, moving to the next round when all have; nil after the last round.
+// A player who is away (in its leave grace) is passed over while someone
+// else can draw: it draws later in the round if it comes back.
 func (m *match) nextDrawer() *player {
-	for _, p := range m.order {
-		if !m.drawn[p.client] {
-			return p
-		}
+	if p := m.firstUndrawn(); p != nil {
+		return p
 	}
 	if m.round >= m.rounds || len(m.order) == 0 {
 		return nil
 	}
 	m.round++
 	clear(m.drawn)
-	return m.order[0]
+	return m.firstUndrawn()
+}
+
+func (m *match) firstUndrawn() *player {
+	var away *player
+	for _, p := range m.order {
+		if m.drawn[p.client] {
+			continue
+		}
+		if p.goneAt.IsZero() {
+			return p
+		}
+		if away == nil {
+			away = p
+		}
+	}
+	return away
 }
 
 // remaining is the number of turns still to come after the current one.
@@ -128,7 +143,6 @@ func (m *match) beginTurn(d *player, word string, now time.Time) {
 	m.drawer = d
 	m.drawn[d.client] = true
 	m.word = word
-	m.startAt = now
 	m.endsAt = now.Add(m.turnLen)
 	clear(m.guessed)
 	m.reveal = nil

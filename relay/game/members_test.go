@@ -221,3 +221,44 @@ func TestDrawerReload(t *testing.T) {
 	a2.expectGame("over")
 	f.waitIdle()
 }
+
+// TestAwayPlayerPassedOver: a player in its leave grace when its turn comes
+// is passed over; once the grace runs out it is gone, and the game goes on
+// with the others.
+func TestAwayPlayerPassedOver(t *testing.T) {
+	cfg := testConfig("giraffe", "volcano")
+	cfg.LeaveGrace = time.Second
+	f := startRelay(t, cfg)
+	a := f.join("away", "alice", "Alice")
+	b := f.join("away", "bob", "Bob")
+	c := f.join("away", "carol", "Carol")
+	a.start(`,"seconds":30`) // 300 ms turns
+	for _, x := range []*client{a, b, c} {
+		x.expectGame("start")
+		x.expectGame("turn")
+	}
+	away := time.Now()
+	b.close() // Bob's turn is next; he is away when it comes
+	for _, x := range []*client{a, c} {
+		x.expectGame("reveal")
+		tm := x.expectGame("turn")
+		if str(tm.ev, "drawer") != "carol" || num(tm.ev, "turn") != 2 {
+			t.Errorf("%s: got %s, want turn 2 drawn by carol (bob is away)", x.name, tm)
+		}
+		x.expectGame("reveal")
+		// Only Bob has not drawn: his turn comes, and ends when his grace
+		// runs out (the drawer left); then the game is over.
+		if tm := x.expectGame("turn"); str(tm.ev, "drawer") != "bob" || num(tm.ev, "turns") != 3 {
+			t.Errorf("%s: got %s, want turn 3 of 3 drawn by bob", x.name, tm)
+		}
+		r := x.expectGame("reveal")
+		if d := r.at.Sub(away); d < 900*time.Millisecond {
+			t.Errorf("%s: bob's turn ended %s after he left, want after his 1 s grace", x.name, d)
+		}
+		o := x.expectGame("over")
+		if s, _ := scoresOf(t, o); len(s) != 3 {
+			t.Errorf("%s: over: got %v, want bob's score kept", x.name, s)
+		}
+	}
+	f.waitIdle()
+}
