@@ -125,6 +125,10 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	wctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
 	defer cancel()
 	b.waitApplied(wctx, 0)
+	if !b.ready.Load() {
+		b.shutdown(false)
+		return nil, fmt.Errorf("natsbroker: presence bucket %s: no watch within %s", cfg.Bucket, cfg.RequestTimeout)
+	}
 	b.log.Info("connected to NATS", "url", nc.ConnectedUrlRedacted(), "max_payload", nc.MaxPayload(),
 		"stream", cfg.Stream, "bucket", cfg.Bucket, "presence_ttl", cfg.PresenceTTL)
 	return b, nil

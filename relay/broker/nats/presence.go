@@ -350,18 +350,29 @@ func (b *Broker) apply(e jetstream.KeyValueEntry) {
 	p.deliver()
 }
 
-// reconcile replaces what this node knows of the other nodes with the
-// bucket's current values (a new watch's initial values).
+// reconcile takes the bucket's current values (a new watch's initial
+// values) into what this node knows of the other nodes. A key deleted since
+// is dropped at once. A key that is simply missing (the bucket was lost in a
+// NATS restart, or expired while this node could not hear) is given a new
+// TTL instead: its node, if alive, writes it again at its first heartbeat
+// after reconnecting, and then nothing changes for local members; if it is
+// dead, the sweep drops it. So a NATS restart does not make every member
+// leave and join again.
 func (b *Broker) reconcile(entries []jetstream.KeyValueEntry) {
 	type rn struct{ room, node string }
 	now := time.Now()
 	cur := make(map[rn]*remoteEntry, len(entries))
+	deleted := make(map[rn]bool)
 	var maxRev uint64
 	var ownStale []string
 	for _, e := range entries {
 		maxRev = max(maxRev, e.Revision())
 		room, node, ok := splitPresenceKey(e.Key())
-		if !ok || e.Operation() != jetstream.KeyValuePut {
+		if !ok {
+			continue
+		}
+		if e.Operation() != jetstream.KeyValuePut {
+			deleted[rn{room, node}] = true
 			continue
 		}
 		if node == b.cfg.NodeID {
@@ -383,9 +394,15 @@ func (b *Broker) reconcile(entries []jetstream.KeyValueEntry) {
 	var batches []presenceBatch
 	b.mu.Lock()
 	for room, byNode := range b.remote {
-		for node := range byNode {
-			if cur[rn{room, node}] == nil {
+		for node, e := range byNode {
+			k := rn{room, node}
+			switch {
+			case deleted[k]:
 				batches = append(batches, b.setRemoteLocked(room, node, nil, false, now))
+			case cur[k] == nil:
+				e.seen = now
+			case cur[k].seen.Before(e.seen):
+				cur[k].seen = e.seen
 			}
 		}
 	}

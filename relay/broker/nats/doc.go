@@ -1,0 +1,47 @@
+// Package natsbroker is a relay.Broker on NATS: several relay nodes behind a
+// load balancer share their rooms through a NATS server or cluster, with
+// JetStream for the retained frames and for presence. It builds no cluster
+// protocol of its own. docs/cluster.md is the operator's guide.
+//
+// # Subjects, stream and bucket
+//
+//	relay.v1.room.<room>.frame.<client>  a client's frames (core fan-out, and kept by the stream)
+//	relay.v1.room.<room>.event           chat and game events (core only)
+//	RELAY_LAYERS                         stream on relay.v1.room.*.frame.*, MaxMsgsPerSubject=1,
+//	                                     MaxAge (24 h) and MaxBytes (1 GiB), discard old
+//	relay_presence                       KV bucket, key <room>.<node>, value: that node's members
+//	                                     of the room; TTL = PresenceTTL (15 s), memory storage
+//
+// A room or client id becomes one subject token: bytes other than
+// A-Z a-z 0-9 _ - are escaped as =XX (a room may contain dots).
+//
+// # Flow
+//
+//	node A                         NATS                          node B
+//	Subscribe(room)  ── SUB relay.v1.room.<room>.> ──►   ◄── SUB (one per room with local members)
+//	Publish(frame)   ── JS publish ...frame.<client> ─► stored as the client's layer, and
+//	                 ◄──────────── delivered ─────────┴────────► to every room subscription,
+//	                                                             A's own included
+//	Publish(chat)    ── PUB ...event ───────────────────────────► likewise, without storage
+//	Join/Leave       ── KV put <room>.A = [members] ──► watch ─► B: count, join/leave events
+//	heartbeat        ── KV put every TTL/3 ───────────► a key not rewritten within the TTL
+//	                                                     is a dead node: B makes its leaves
+//	Layers(room)     ── consumer, last per subject of relay.v1.room.<room>.frame.* ─► fetch
+//
+// Local members get everything from the room's subscription, as remote ones
+// do; nothing received is published again; a bounded window of message ids
+// drops duplicates. Presence is the exception: the room's own presence
+// events are delivered locally, and other nodes make theirs from the
+// bucket, so counts converge after a node dies or NATS restarts.
+//
+// # Failures
+//
+// While NATS is unreachable, Publish delivers to local members directly,
+// Join and Leave count the other nodes as last seen, Layers fails (the
+// late joiner gets no layers), and Healthy returns ErrDisconnected, so the
+// relay's /readyz answers 503. nats.go reconnects by itself; the room
+// subscriptions resume, the broker re-creates the stream and the bucket if
+// they were lost, watches the bucket again and rewrites its keys. Frames
+// published during the outage reached local members only and are not
+// retained. There is no reconnect buffer: nothing piles up.
+package natsbroker
