@@ -106,8 +106,12 @@ func TestNATSRestart(t *testing.T) {
 	if got := runtime.NumGoroutine(); got > goroutines+10 {
 		t.Errorf("got %d goroutines after 9 messages during the outage, had %d", got, goroutines)
 	}
-	if st := a.b.Stats(); st.Fallbacks < 9 {
-		t.Errorf("got %d local fallbacks, want at least 9", st.Fallbacks)
+	a.srv.Registry().MustRegister(a.b)
+	if got := metric(t, a, "canvasrelay_broker_local_fallbacks_total"); got < 9 {
+		t.Errorf("got %v local fallbacks, want at least 9", got)
+	}
+	if got := metric(t, a, "canvasrelay_broker_nats_connected"); got != 0 {
+		t.Errorf("got canvasrelay_broker_nats_connected %v during the outage, want 0", got)
 	}
 
 	ns.start()
@@ -116,6 +120,9 @@ func TestNATSRestart(t *testing.T) {
 	})
 	if got := a.readyz(t); got != http.StatusOK {
 		t.Errorf("readyz after the outage: got %d, want 200", got)
+	}
+	if got := metric(t, a, "canvasrelay_broker_nats_connected"); got != 1 {
+		t.Errorf("got canvasrelay_broker_nats_connected %v after the outage, want 1", got)
 	}
 	waitFor(t, 5*time.Second, "both nodes count 3 again", func() bool { return a.count("o") == 3 && b.count("o") == 3 })
 	// The restart lost the presence bucket (memory storage); the nodes wrote
@@ -146,4 +153,25 @@ func TestNATSRestart(t *testing.T) {
 	// still its frame from before.
 	c1.expectFrame("a1", img0)
 	c1.expectFrame("b1", img2)
+}
+
+// metric reads one unlabelled metric from the node's registry.
+func metric(t *testing.T, n *node, name string) float64 {
+	t.Helper()
+	mfs, err := n.srv.Registry().Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name || len(mf.GetMetric()) != 1 {
+			continue
+		}
+		m := mf.GetMetric()[0]
+		if c := m.GetCounter(); c != nil {
+			return c.GetValue()
+		}
+		return m.GetGauge().GetValue()
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
