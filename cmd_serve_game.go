@@ -25,8 +25,10 @@ func (g *gameOptions) register(fs *flag.FlagSet) {
 
 // factory returns the relay's game factory, or nil when games are off. A
 // bad word file is an error naming the file and the line: the server must
-// not start with it.
-func (g *gameOptions) factory(log *slog.Logger) (relay.GameFactory, error) {
+// not start with it. clustered says that rooms span nodes (a NATS broker):
+// a game is refereed by one node for the members it sees, so games are off
+// there until cross-node refereeing exists, with a warning in the log.
+func (g *gameOptions) factory(log *slog.Logger, clustered bool) (relay.GameFactory, error) {
 	if !g.enabled {
 		if g.words != "" {
 			return nil, usageError(errors.New("--game-words needs games on (drop --games=false)"))
@@ -45,6 +47,10 @@ func (g *gameOptions) factory(log *slog.Logger) (relay.GameFactory, error) {
 	f, err := game.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("games: %w", err)
+	}
+	if clustered {
+		log.Warn("games are off: with a NATS broker a room spans nodes, and games are not refereed across nodes yet (docs/game.md)")
+		return nil, nil
 	}
 	return f, nil
 }

@@ -27,15 +27,18 @@ func TestGameOptions(t *testing.T) {
 	tests := []struct {
 		name    string
 		args    []string
+		cluster bool
 		on      bool
 		errPart string // "" = no error
 	}{
-		{"on by default", nil, true, ""},
-		{"off", []string{"--games=false"}, false, ""},
-		{"own words", []string{"--game-words", good}, true, ""},
-		{"bad words name the line", []string{"--game-words", bad}, false, bad + ":3:"},
-		{"missing file", []string{"--game-words", filepath.Join(dir, "nope.txt")}, false, "nope.txt"},
-		{"words with games off", []string{"--games=false", "--game-words", good}, false, "needs games on"},
+		{"on by default", nil, false, true, ""},
+		{"off", []string{"--games=false"}, false, false, ""},
+		{"own words", []string{"--game-words", good}, false, true, ""},
+		{"bad words name the line", []string{"--game-words", bad}, false, false, bad + ":3:"},
+		{"bad words stop a cluster node too", []string{"--game-words", bad}, true, false, bad + ":3:"},
+		{"missing file", []string{"--game-words", filepath.Join(dir, "nope.txt")}, false, false, "nope.txt"},
+		{"words with games off", []string{"--games=false", "--game-words", good}, false, false, "needs games on"},
+		{"off in a cluster", nil, true, false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,7 +49,7 @@ func TestGameOptions(t *testing.T) {
 			if err := fs.Parse(tt.args); err != nil {
 				t.Fatalf("parse %v: %v", tt.args, err)
 			}
-			f, err := g.factory(log)
+			f, err := g.factory(log, tt.cluster)
 			if tt.errPart != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.errPart) {
 					t.Fatalf("got error %v, want one containing %q", err, tt.errPart)

@@ -262,3 +262,34 @@ func TestAwayPlayerPassedOver(t *testing.T) {
 	}
 	f.waitIdle()
 }
+
+// TestDrawerTwoTabs: every connection of the drawer's client gets the
+// word; one of them closing is not the drawer leaving; the starter's other
+// connection may stop the game.
+func TestDrawerTwoTabs(t *testing.T) {
+	cfg := testConfig("giraffe")
+	cfg.Second = 100 * time.Millisecond // 18 s turns: nothing times out here
+	f := startRelay(t, cfg)
+	a := f.join("tabs", "alice", "Alice")
+	a2 := f.join("tabs", "alice", "Alice")
+	b := f.join("tabs", "bob", "Bob")
+	a.start(`,"seconds":180`)
+	for _, x := range []*client{a, a2, b} {
+		st := x.expectGame("start")
+		if ps, _ := st.ev["players"].([]any); len(ps) != 2 {
+			t.Errorf("%s: got %s, want two players (one per client)", x.name, st)
+		}
+		tm := x.expectGame("turn")
+		if w, has := tm.ev["word"]; (x == b) == has || (x != b && w != "giraffe") {
+			t.Errorf("%s: got %s, want the word in alice's two connections only", x.name, tm)
+		}
+	}
+	a.close()
+	b.expectNothing(200 * time.Millisecond) // alice is still here: no reveal
+	a2.send(`{"type":"game","action":"stop"}`)
+	for _, x := range []*client{a2, b} {
+		x.expectGame("reveal")
+		x.expectGame("over")
+	}
+	f.waitIdle()
+}
