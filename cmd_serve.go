@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -61,6 +62,10 @@ type serveOptions struct {
 	byteRate        byteSize
 	chatRate        float64
 	maxPerIP        int
+	metricsAddr     string
+	pprofAddr       string
+	drainDelay      time.Duration
+	accessLog       bool
 }
 
 func serveFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
@@ -98,6 +103,10 @@ func serveFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&o.byteRate, "byte-rate", "image bytes per second one connection may send (`size`)")
 	fs.Float64Var(&o.chatRate, "chat-rate", 5, "chat lines per second one connection may send (bursts of 10; -1 = unlimited)")
 	fs.IntVar(&o.maxPerIP, "max-conns-per-ip", 100, "connections from one client address at most (HTTP 429 beyond)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics on this separate `host:port` instead of the main listener")
+	fs.StringVar(&o.pprofAddr, "pprof", "", "serve Go profiling (/debug/pprof/) on this `host:port`; off by default, never on the main listener")
+	fs.DurationVar(&o.drainDelay, "drain-delay", 0, "on shutdown, answer /readyz 503 for this long before closing connections (for load balancers)")
+	fs.BoolVar(&o.accessLog, "access-log", true, "log every HTTP request at info level")
 	o.broker.register(fs)
 	fs.Usage = flagUsage(fs, serveHelp)
 	return fs
@@ -203,16 +212,48 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ByteRate:          float64(o.byteRate),
 		ChatRate:          o.chatRate,
 		MaxConnsPerIP:     o.maxPerIP,
+		DrainDelay:        o.drainDelay,
 	}, log)
 	if err != nil {
 		return usageError(err)
 	}
 	mux := http.NewServeMux()
 	rh := srv.Handler()
-	for _, p := range []string{"/ws/", "/healthz", "/readyz", "/metrics"} {
+	for _, p := range []string{"/ws/", "/healthz", "/readyz", "/api/rooms"} {
 		mux.Handle(p, rh)
 	}
+	if o.metricsAddr == "" {
+		mux.Handle("/metrics", rh)
+	}
 	mux.Handle("/", web.Handler())
+	var handler http.Handler = mux
+	if o.accessLog {
+		handler = accessLog(mux, log)
+	}
+	var side []*http.Server // the metrics and pprof listeners
+	if o.metricsAddr != "" {
+		m := http.NewServeMux()
+		m.Handle("/metrics", srv.MetricsHandler())
+		hs, err := listenSide(o.metricsAddr, m, log, "metrics")
+		if err != nil {
+			_ = srv.Shutdown(context.Background())
+			return err
+		}
+		side = append(side, hs)
+	}
+	if o.pprofAddr != "" {
+		hs, err := listenSide(o.pprofAddr, pprofMux(), log, "pprof")
+		if err != nil {
+			_ = srv.Shutdown(context.Background())
+			return err
+		}
+		side = append(side, hs)
+	}
+	defer func() {
+		for _, hs := range side {
+			_ = hs.Close()
+		}
+	}()
 
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
@@ -220,7 +261,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("listen: %w", err)
 	}
 	hs := &http.Server{
-		Handler:           mux,
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -267,6 +308,28 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// listenSide serves h on addr (metrics, pprof) with server timeouts.
+func listenSide(addr string, h http.Handler, log *slog.Logger, what string) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s on %s: %w", what, addr, err)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	log.Info("listening", "what", what, "addr", ln.Addr().String())
+	return hs, nil
+}
+
+func pprofMux() *http.ServeMux {
+	m := http.NewServeMux()
+	m.HandleFunc("/debug/pprof/", pprof.Index)
+	m.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	m.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	m.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	m.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return m
 }
 
 // byteSize is a flag holding a size in bytes: 8388608, 8MiB, 512KiB, 2MB.

@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -159,5 +162,48 @@ func TestParseSize(t *testing.T) {
 		if _, err := parseSize(bad); err == nil {
 			t.Errorf("parseSize(%q): got no error", bad)
 		}
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestSideListeners: --metrics-addr moves /metrics off the main listener,
+// and --pprof is only on its own address.
+func TestSideListeners(t *testing.T) {
+	maddr, paddr := freePort(t), freePort(t)
+	_, addr := startBinary(t, "--addr", "127.0.0.1:0", "--metrics-addr", maddr, "--pprof", paddr, "--log-level", "error")
+	if code, _ := httpGet(t, "http://"+addr+"/metrics"); code != http.StatusNotFound {
+		t.Errorf("/metrics on the main listener: got %d, want 404", code)
+	}
+	if code, body := httpGet(t, "http://"+maddr+"/metrics"); code != 200 || !strings.Contains(body, "canvasrelay_connections") {
+		t.Errorf("/metrics on --metrics-addr: got %d", code)
+	}
+	if code, _ := httpGet(t, "http://"+addr+"/debug/pprof/"); code == 200 {
+		t.Errorf("pprof answers on the main listener")
+	}
+	if code, _ := httpGet(t, "http://"+paddr+"/debug/pprof/"); code != 200 {
+		t.Errorf("pprof on --pprof: got %d, want 200", code)
+	}
+	if code, body := httpGet(t, "http://"+addr+"/api/rooms"); code != 200 || !strings.Contains(body, `"rooms"`) {
+		t.Errorf("/api/rooms: got %d %s", code, body)
 	}
 }
