@@ -315,8 +315,10 @@ function wireControls() {
     }
     if (await send({ type: "chat", text })) {
       // The relay does not echo our own lines; a right guess comes back as
-      // "guessed" for everyone instead of this line.
-      addLine("line-chat mine", (state.name || "Anonymous") + " (you)", text);
+      // "guessed" for everyone instead of this line. A drawer's line with
+      // the word is refused (an error says so): it is not shown as sent.
+      const refused = game.phase === "drawing" && game.word && text.toLowerCase().includes(game.word.toLowerCase());
+      if (!refused) addLine("line-chat mine", (state.name || "Anonymous") + " (you)", text);
       input.value = "";
       updateSendLabel();
     }
