@@ -1,6 +1,7 @@
 package natsbroker
 
 import (
+	"context"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -44,72 +45,83 @@ func benchDial(b *testing.B, base, room, client string, h gws.Event) *gws.Conn {
 	return ws
 }
 
-// memoryPerFrame is the memory run's time per frame, for the nats run's
-// ratio (sub-benchmarks run in order).
-var memoryPerFrame time.Duration
+// fanoutRig is one topology of the benchmark: a publisher and subscribers
+// that count what they read.
+type fanoutRig struct {
+	pub   *gws.Conn
+	c     *benchCounter
+	total int64
+	sent  int64
+}
+
+func newFanoutRig(b *testing.B, bases []string, subs int) *fanoutRig {
+	r := &fanoutRig{c: &benchCounter{done: make(chan struct{}, 1)}, total: int64(subs)}
+	for i := range subs {
+		benchDial(b, bases[i%len(bases)], "bench", "s"+strconv.Itoa(i), benchSub{c: r.c})
+	}
+	r.pub = benchDial(b, bases[0], "bench", "pub", &gws.BuiltinEventHandler{})
+	return r
+}
+
+// send publishes img and waits until every subscriber has it.
+func (r *fanoutRig) send(b *testing.B, img []byte) time.Duration {
+	start := time.Now()
+	r.sent++
+	r.c.want.Store(r.total * r.sent)
+	if err := r.pub.WriteMessage(gws.OpcodeBinary, img); err != nil {
+		b.Fatal(err)
+	}
+	select {
+	case <-r.c.done:
+	case <-time.After(20 * time.Second):
+		b.Fatalf("frame %d: %d of %d deliveries after 20s", r.sent, r.c.got.Load()-r.total*(r.sent-1), r.total)
+	}
+	return time.Since(start)
+}
 
 // BenchmarkFanout100KB sends one 100 KB frame at a time from one publisher
-// and waits until all 200 subscribers have it, over real sockets.
+// and waits until all 200 subscribers have it, over real sockets, through
+// two topologies built side by side in the same process:
 //
-//   - broker=memory: one relay node with the in-memory broker, 200
-//     subscribers.
-//   - broker=nats: two relay nodes on one embedded NATS server, 100
-//     subscribers on each, the publisher on the first. Every frame crosses
-//     NATS (and is stored in the layer stream) before any delivery.
+//   - memory: one relay node with the in-memory broker, 200 subscribers;
+//   - nats: two relay nodes on one embedded NATS server, 100 subscribers on
+//     each, the publisher on the first. Every frame crosses NATS (and is
+//     stored in the layer stream) before any delivery.
 //
-// The nats run reports x_memory: its time per frame over the memory run's,
-// measured in the same run.
+// Each iteration sends one frame through each, alternately, so both see the
+// same machine load. It reports the time per frame of each (memory_ms,
+// nats_ms) and nats/memory, the ratio of the two.
 func BenchmarkFanout100KB(b *testing.B) {
 	img := noisePNG(b, 100<<10, 1)
 	const subsPerNode, nodes = 100, 2
-	for _, mode := range []string{"memory", "nats"} {
-		b.Run("broker="+mode, func(b *testing.B) {
-			var bases []string
-			if mode == "memory" {
-				srv, err := relay.New(nodeRelayConfig(nil, "m", Config{MaxBytes: 4 << 20}), nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				hs := httptest.NewServer(srv.Handler())
-				b.Cleanup(func() { _ = srv.Shutdown(b.Context()); hs.Close() })
-				base := "ws" + strings.TrimPrefix(hs.URL, "http")
-				bases = []string{base, base}
-			} else {
-				ns := startNATS(b, 0)
-				for i := range nodes {
-					n := startNode(b, ns, "n"+strconv.Itoa(i))
-					bases = append(bases, n.ws)
-				}
-			}
-			c := &benchCounter{done: make(chan struct{}, 1)}
-			for i := range nodes * subsPerNode {
-				benchDial(b, bases[i%nodes], "bench", "s"+strconv.Itoa(i), benchSub{c: c})
-			}
-			pub := benchDial(b, bases[0], "bench", "pub", &gws.BuiltinEventHandler{})
-			time.Sleep(500 * time.Millisecond) // let the joins and their presence settle
-			total := int64(nodes * subsPerNode)
-			b.SetBytes(int64(len(img)) * total)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := range b.N {
-				c.want.Store(total * int64(i+1))
-				if err := pub.WriteMessage(gws.OpcodeBinary, img); err != nil {
-					b.Fatal(err)
-				}
-				select {
-				case <-c.done:
-				case <-time.After(20 * time.Second):
-					b.Fatalf("frame %d: %d of %d deliveries after 20s", i, c.got.Load()-total*int64(i), total)
-				}
-			}
-			b.StopTimer()
-			perFrame := b.Elapsed() / time.Duration(b.N)
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "frames/s")
-			if mode == "memory" {
-				memoryPerFrame = perFrame
-			} else if memoryPerFrame > 0 {
-				b.ReportMetric(float64(perFrame)/float64(memoryPerFrame), "x_memory")
-			}
-		})
+
+	srv, err := relay.New(nodeRelayConfig(nil, "m", Config{MaxBytes: 4 << 20}), nil)
+	if err != nil {
+		b.Fatal(err)
 	}
+	hs := httptest.NewServer(srv.Handler())
+	b.Cleanup(func() { _ = srv.Shutdown(context.Background()); hs.Close() })
+	memory := newFanoutRig(b, []string{"ws" + strings.TrimPrefix(hs.URL, "http")}, nodes*subsPerNode)
+
+	ns := startNATS(b, 0)
+	var bases []string
+	for i := range nodes {
+		bases = append(bases, startNode(b, ns, "n"+strconv.Itoa(i)).ws)
+	}
+	viaNATS := newFanoutRig(b, bases, nodes*subsPerNode)
+	time.Sleep(500 * time.Millisecond) // let the joins and their presence settle
+
+	b.SetBytes(2 * int64(len(img)) * nodes * subsPerNode)
+	b.ReportAllocs()
+	b.ResetTimer()
+	var tm, tn time.Duration
+	for range b.N {
+		tm += memory.send(b, img)
+		tn += viaNATS.send(b, img)
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	b.ReportMetric(tm.Seconds()*1000/n, "memory_ms")
+	b.ReportMetric(tn.Seconds()*1000/n, "nats_ms")
+	b.ReportMetric(float64(tn)/float64(tm), "nats/memory")
 }
