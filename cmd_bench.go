@@ -70,6 +70,7 @@ func benchFlags(b *benchOptions, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.Concurrency, "concurrency", 0, "connections dialed at once (default 8)")
 	fs.DurationVar(&o.WriteTimeout, "write-timeout", 0, "the relay's write timeout: in-process, set it; with --url, say what the server uses (default 10s)")
 	fs.DurationVar(&o.CloseGrace, "close-grace", 0, "in-process relay's close grace after a cut-off (default 2s)")
+	fs.IntVar(&o.Repeat, "repeat", 0, "run the scenario `N` times, alternating the order of the runs, and report medians (default 1)")
 	fs.BoolVar(&o.Quick, "quick", false, "small defaults, a few seconds per scenario (CI smoke test)")
 	fs.StringVar(&o.Room, "room", "bench", "room name `prefix`; each run adds a random suffix")
 	fs.BoolVar(&b.json, "json", false, "print the report as JSON")

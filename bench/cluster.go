@@ -105,10 +105,19 @@ func runClusterScenario(ctx context.Context, o *Options, rep *Report) error {
 			errs = append(errs, err)
 		}
 	}
-	run("single", implRelay, func() (*target, error) { return startLocalRelay(o, nil, "") }, nil)
-	run("nats", implRelay, func() (*target, error) { return startCluster(ctx, o, 2) },
-		[]subGroup{{name: "node a (publisher's)"}, {name: "node b", base: clusterNodeB}})
-	run(implFloor, implFloor, func() (*target, error) { return startFloor(o) }, nil)
+	type step struct {
+		name, impl string
+		start      func() (*target, error)
+		groups     []subGroup
+	}
+	for _, s := range inOrder(o, []step{
+		{"single", implRelay, func() (*target, error) { return startLocalRelay(o, nil, "") }, nil},
+		{"nats", implRelay, func() (*target, error) { return startCluster(ctx, o, 2) },
+			[]subGroup{{name: "node a (publisher's)"}, {name: "node b", base: clusterNodeB}}},
+		{implFloor, implFloor, func() (*target, error) { return startFloor(o) }, nil},
+	}) {
+		run(s.name, s.impl, s.start, s.groups)
+	}
 	if s, n := rep.run("single"), rep.run("nats"); s != nil && n != nil {
 		rep.Relay = "single: " + s.Where + "; nats: " + n.Where
 	}

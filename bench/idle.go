@@ -154,7 +154,7 @@ func runIdleScenario(ctx context.Context, o *Options, rep *Report) error {
 	rep.Params.PerRoom = o.PerRoom
 	rep.rows = idleRows
 	var errs []error
-	for _, impl := range []string{implRelay, implFloor} {
+	for _, impl := range inOrder(o, []string{implRelay, implFloor}) {
 		o.Logger.Info("run", "name", impl)
 		where, err := withTarget(o, impl, func(t *target) error {
 			res, err := runIdle(ctx, t, o, o.roomName("idle"))
@@ -191,11 +191,11 @@ func runIdleScenario(ctx context.Context, o *Options, rep *Report) error {
 			rep.Ratios = append(rep.Ratios, Ratio{Name: "connect rate, relay/floor", Value: ratio(a.ConnectRate, b.ConnectRate)})
 		}
 		if a.RSSPerConn != 0 {
-			rep.Targets = append(rep.Targets, Target{
-				Name:    "idle: server RSS per connection at 10,000 connections",
-				Want:    "<= 16 KiB",
-				Got:     iec(a.RSSPerConn),
-				Met:     a.RSSPerConn <= 16<<10,
+			rep.addTarget(Target{
+				Name:  "idle: server RSS per connection at 10,000 connections",
+				Want:  "<= 16 KiB",
+				Got:   iec(a.RSSPerConn),
+				Value: a.RSSPerConn, Cmp: "<=", Limit: 16 << 10, Unit: "bytes",
 				Applies: o.Conns >= 10000,
 			})
 		}

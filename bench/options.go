@@ -81,8 +81,17 @@ type Options struct {
 	// closes thousands of connections at once, which the relay logs).
 	ServerLogger *slog.Logger
 
-	profiled bool // the CPU profile has been taken
+	// Repeat runs the scenario this many times, alternating the order of
+	// its runs, and reports the median of each ratio and target (default 1).
+	Repeat int
+
+	prof    *profileState // shared by the repeats
+	reverse bool          // run the plan backwards (odd repeats)
 }
+
+// profileState says whether the CPU profile has been taken: it covers the
+// first relay run only.
+type profileState struct{ done bool }
 
 // defaults fills zero fields for scenario.
 func (o Options) defaults(scenario string) Options {
@@ -148,6 +157,10 @@ func (o Options) defaults(scenario string) Options {
 	setI(&o.Concurrency, pick(8, 4))
 	setD(&o.WriteTimeout, 10*time.Second)
 	setD(&o.CloseGrace, 2*time.Second)
+	setI(&o.Repeat, 1)
+	if o.prof == nil {
+		o.prof = &profileState{}
+	}
 	if o.Room == "" {
 		o.Room = "bench"
 	}
@@ -183,6 +196,8 @@ func (o *Options) validate() error {
 		return bad("%d connections: at most 100,000", o.Conns)
 	case o.Concurrency > 256:
 		return bad("concurrency %d: at most 256", o.Concurrency)
+	case o.Repeat > 50:
+		return bad("repeat %d: at most 50", o.Repeat)
 	case o.PID < 0 || o.FloorPID < 0:
 		return bad("pid must be positive")
 	}
@@ -215,13 +230,13 @@ func (o *Options) roomName(run string) string {
 // startProfile starts the CPU profile for the first relay run and returns
 // the function that stops it.
 func (o *Options) startProfile(impl string) func() {
-	if o.CPUProfile == nil || o.profiled || impl != implRelay {
+	if o.CPUProfile == nil || o.prof == nil || o.prof.done || impl != implRelay {
 		return func() {}
 	}
+	o.prof.done = true
 	if err := pprof.StartCPUProfile(o.CPUProfile); err != nil {
 		o.Logger.Warn("cpu profile", "err", err)
 		return func() {}
 	}
-	o.profiled = true
 	return pprof.StopCPUProfile
 }

@@ -111,14 +111,13 @@ type ProcResult struct {
 // sampler reads /proc/PID every interval until stop, keeping the first,
 // the last and the highest RSS.
 type sampler struct {
-	pid      int
-	first    ProcSample
-	stopCh   chan struct{}
-	done     chan struct{}
-	mu       sync.Mutex // guards max, n
-	max      int64
-	n        int
-	firstErr error
+	pid    int
+	first  ProcSample
+	stopCh chan struct{}
+	done   chan struct{}
+	mu     sync.Mutex // guards max, n
+	max    int64
+	n      int
 }
 
 // startSampler takes a first sample at once. pid 0 returns nil (nothing to

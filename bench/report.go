@@ -27,6 +27,10 @@ type Report struct {
 	Ratios   []Ratio     `json:"ratios"`
 	Targets  []Target    `json:"targets,omitempty"`
 	Notes    []string    `json:"notes,omitempty"`
+	// Repeats lists every repeat's ratios when the scenario ran more than
+	// once (--repeat); Ratios and Targets are then their medians, and Runs
+	// are those of the median repeat.
+	Repeats []Repeat `json:"repeats,omitempty"`
 
 	rows func(*Report) []row // the human table, per scenario
 }
@@ -79,14 +83,47 @@ type Ratio struct {
 
 // Target is one of the goals of issue 9, checked against this run.
 type Target struct {
-	Name string `json:"name"`
-	Want string `json:"want"`
-	Got  string `json:"got"`
-	Met  bool   `json:"met"`
+	Name  string  `json:"name"`
+	Want  string  `json:"want"`
+	Got   string  `json:"got"`
+	Value float64 `json:"value"` // what was measured, in Unit
+	Limit float64 `json:"limit"`
+	Cmp   string  `json:"cmp"`            // how Value must compare with Limit: ">=", "<=" or "=="
+	Unit  string  `json:"unit,omitempty"` // "x" (a ratio), "bytes", or "" (a plain number)
+	Met   bool    `json:"met"`
 	// Applies is false when the run's parameters are not those the target is
 	// defined at: the check is then only indicative.
 	Applies bool   `json:"applies"`
 	Note    string `json:"note,omitempty"`
+}
+
+// check sets Met from Value, Cmp and Limit.
+func (t *Target) check() {
+	switch t.Cmp {
+	case ">=":
+		t.Met = t.Value >= t.Limit
+	case "<=":
+		t.Met = t.Value <= t.Limit
+	default:
+		t.Met = t.Value == t.Limit
+	}
+}
+
+// format prints v in the target's unit.
+func (t *Target) format(v float64) string {
+	switch t.Unit {
+	case "x":
+		return fmt.Sprintf("%.2fx", v)
+	case "bytes":
+		return iec(v)
+	}
+	return fmt.Sprintf("%.3f", v)
+}
+
+// addTarget checks t and adds it.
+func (r *Report) addTarget(t Target) {
+	t.check()
+	r.Targets = append(r.Targets, t)
 }
 
 type row struct {
@@ -181,6 +218,22 @@ func (r *Report) WriteText(w io.Writer) error {
 			if t.Note != "" {
 				fmt.Fprintf(bw, "    %s\n", t.Note)
 			}
+		}
+	}
+	if len(r.Repeats) > 0 {
+		fmt.Fprintf(bw, "\nrepeats (%d, alternating the order of the runs):\n", len(r.Repeats))
+		for _, rp := range r.Repeats {
+			fmt.Fprintf(bw, "  #%d  load %s  %.1fs", rp.Index+1, rp.LoadAvg, rp.Seconds)
+			for i, x := range rp.Ratios {
+				if i == 3 {
+					break
+				}
+				fmt.Fprintf(bw, "  %s %.3f", x.Name, x.Value)
+			}
+			if rp.Error != "" {
+				fmt.Fprintf(bw, "  FAILED: %s", rp.Error)
+			}
+			fmt.Fprintln(bw)
 		}
 	}
 	if len(r.Notes) > 0 {

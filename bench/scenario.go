@@ -54,6 +54,9 @@ func Run(ctx context.Context, scenario string, o Options) (*Report, error) {
 			return nil, err
 		}
 	}
+	if o.Repeat > 1 {
+		return repeatScenario(ctx, scenario, run, &o)
+	}
 	rep := newReport(scenario, &o)
 	err := run(ctx, &o, rep)
 	rep.Seconds = time.Since(rep.Started).Seconds()
@@ -117,7 +120,7 @@ func runFanoutScenario(ctx context.Context, o *Options, rep *Report) error {
 	setFanoutParams(rep, o, 0)
 	rep.rows = fanoutRows
 	var errs []error
-	for _, impl := range []string{implRelay, implFloor} {
+	for _, impl := range inOrder(o, []string{implRelay, implFloor}) {
 		ld := fanoutLoad(o, o.roomName("fanout"), 0)
 		ld.img = img
 		if err := fanoutRun(ctx, o, rep, impl, impl, ld); err != nil {
@@ -141,11 +144,11 @@ func runFanoutScenario(ctx context.Context, o *Options, rep *Report) error {
 			rep.Ratios = append(rep.Ratios, Ratio{Name: "CPU per published frame, relay/floor", Value: ratio(a.CPUPerFrameMS, b.CPUPerFrameMS), Note: "lower is better"})
 		}
 		got := ratio(a.DeliveredMBps, b.DeliveredMBps)
-		rep.Targets = append(rep.Targets, Target{
-			Name:    "fanout 100 KB frames to 100 subscribers",
-			Want:    ">= 0.80x the floor's delivered MB/s",
-			Got:     fmt.Sprintf("%.2fx (%.0f vs %.0f MB/s)", got, a.DeliveredMBps, b.DeliveredMBps),
-			Met:     got >= 0.8,
+		rep.addTarget(Target{
+			Name:  "fanout 100 KB frames to 100 subscribers",
+			Want:  ">= 0.80x the floor's delivered MB/s",
+			Got:   fmt.Sprintf("%.2fx (%.0f vs %.0f MB/s)", got, a.DeliveredMBps, b.DeliveredMBps),
+			Value: got, Cmp: ">=", Limit: 0.8, Unit: "x",
 			Applies: o.Subscribers == 100 && o.Size >= 100_000 && o.Size <= 102_400 && o.Rate == 0,
 		})
 		if o.Rate == 0 {
@@ -167,17 +170,18 @@ func runStalledScenario(ctx context.Context, o *Options, rep *Report) error {
 	setFanoutParams(rep, o, o.Stalled)
 	rep.Params.WriteTimeout = o.WriteTimeout.Seconds()
 	rep.rows = fanoutRows
-	plan := []struct {
+	type step struct {
 		name, impl string
 		stalled    int
-	}{
+	}
+	plan := []step{
 		{"relay", implRelay, 0},
 		{"relay+stalled", implRelay, o.Stalled},
 		{"floor", implFloor, 0},
 		{"floor+stalled", implFloor, o.Stalled},
 	}
 	var errs []error
-	for _, p := range plan {
+	for _, p := range inOrder(o, plan) {
 		ld := fanoutLoad(o, o.roomName("stalled"), p.stalled)
 		ld.img = img
 		if err := fanoutRun(ctx, o, rep, p.name, p.impl, ld); err != nil {
@@ -209,22 +213,22 @@ func stalledRatios(rep *Report, o *Options) {
 		p99 := ratio(rs.Latency.P99, rn.Latency.P99)
 		rep.Ratios = append(rep.Ratios, Ratio{Name: "relay fast p99, stalled/no stalls", Value: p99, Note: "lower is better"})
 		frac := float64(o.Stalled) / float64(o.Stalled+o.Subscribers)
-		rep.Targets = append(rep.Targets, Target{
-			Name:    "stalled: fast subscribers' p99 latency",
-			Want:    "<= 1.25x the run without stalls",
-			Got:     fmt.Sprintf("%.2fx (%.1f vs %.1f ms)", p99, rs.Latency.P99, rn.Latency.P99),
-			Met:     p99 <= 1.25,
+		rep.addTarget(Target{
+			Name:  "stalled: fast subscribers' p99 latency",
+			Want:  "<= 1.25x the run without stalls",
+			Got:   fmt.Sprintf("%.2fx (%.1f vs %.1f ms)", p99, rs.Latency.P99, rn.Latency.P99),
+			Value: p99, Cmp: "<=", Limit: 1.25, Unit: "x",
 			Applies: frac >= 0.09 && frac <= 0.11 && o.Size >= 100_000 && o.Size <= 102_400,
 		})
 		if pn != nil && ps != nil && o.Stalled > 0 {
 			per := float64(ps.RSSGrowth-pn.RSSGrowth) / float64(o.Stalled)
 			limit := float64(2*o.Size + relayEventCap)
 			rep.Ratios = append(rep.Ratios, Ratio{Name: "relay RSS growth per stalled subscriber, bytes", Value: per, Note: "(growth with stalls - growth without) / K"})
-			rep.Targets = append(rep.Targets, Target{
-				Name:    "stalled: server memory per stalled subscriber",
-				Want:    fmt.Sprintf("<= 2 x frame + event cap = %s", iec(limit)),
-				Got:     iec(per),
-				Met:     per <= limit,
+			rep.addTarget(Target{
+				Name:  "stalled: server memory per stalled subscriber",
+				Want:  fmt.Sprintf("<= 2 x frame + event cap = %s", iec(limit)),
+				Got:   iec(per),
+				Value: per, Cmp: "<=", Limit: limit, Unit: "bytes",
 				Applies: o.Size >= 100_000 && o.Size <= 102_400,
 				Note:    "from /proc RSS, which moves with GC and, in-process, with the clients: noisy at this scale; see the queued-bytes peak too",
 			})

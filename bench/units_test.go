@@ -259,3 +259,33 @@ func TestMakeCanvasPNG(t *testing.T) {
 		t.Error("8x8 canvas: got no error, want one")
 	}
 }
+
+func TestCombineRepeats(t *testing.T) {
+	mk := func(mbps, mem float64) *Report {
+		r := &Report{Runs: []RunResult{{Name: "relay"}}}
+		r.Ratios = []Ratio{{Name: "delivered MB/s, relay/floor", Value: mbps}}
+		r.addTarget(Target{Name: "throughput", Value: mbps, Cmp: ">=", Limit: 0.8, Unit: "x"})
+		r.addTarget(Target{Name: "memory", Value: mem, Cmp: "<=", Limit: 1000, Unit: "bytes"})
+		return r
+	}
+	got := combine([]*Report{mk(0.7, 2000), mk(1.2, 500), mk(0.9, 900)})
+	if len(got.Repeats) != 3 {
+		t.Fatalf("repeats: got %d, want 3", len(got.Repeats))
+	}
+	if got.Ratios[0].Value != 0.9 {
+		t.Errorf("median ratio: got %g, want 0.9", got.Ratios[0].Value)
+	}
+	if tg := got.Targets[0]; tg.Value != 0.9 || !tg.Met {
+		t.Errorf("throughput target: got %g met %v, want 0.9 met", tg.Value, tg.Met)
+	}
+	if tg := got.Targets[1]; tg.Value != 900 || !tg.Met {
+		t.Errorf("memory target: got %g met %v, want 900 met (one repeat over the limit does not decide)", tg.Value, tg.Met)
+	}
+	if m := median([]float64{4, 1, 3, 2}); m != 2.5 {
+		t.Errorf("median of 1..4: got %g, want 2.5", m)
+	}
+	o := &Options{reverse: true}
+	if got := inOrder(o, []string{"relay", "floor"}); got[0] != "floor" {
+		t.Errorf("reversed order: got %v, want floor first", got)
+	}
+}
