@@ -1,6 +1,7 @@
 package natsbroker
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -217,8 +218,16 @@ func TestLayersKeepTheNewestMaxLayers(t *testing.T) {
 		p.close()
 	}
 	late := dial(t, a, "few", "late")
-	// The first publishers' joins and frames reach late only as layers.
 	late.expectFrame("p1", imgs[1])
 	late.expectFrame("p2", imgs[2])
 	late.expectNothing(300 * time.Millisecond)
+	// The oldest layer was purged from the stream: the room is back within
+	// its bound, and the next joiner reads two frames only.
+	_, pending, err := a.b.fetchLast(context.Background(), "few", true, 0)
+	if err != nil || pending != 2 {
+		t.Errorf("got %d layers in the stream (%v), want 2", pending, err)
+	}
+	again := dial(t, a, "few", "again")
+	again.expectFrame("p1", imgs[1])
+	again.expectFrame("p2", imgs[2])
 }

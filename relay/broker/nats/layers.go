@@ -26,15 +26,45 @@ func (b *Broker) Layers(ctx context.Context, room string) ([]*relay.Envelope, er
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
 	defer cancel()
+	msgs, pending, err := b.fetchLast(ctx, room, false, b.cfg.MaxLayers)
+	if err != nil {
+		return nil, fmt.Errorf("natsbroker: layers of %s: %w", room, err)
+	}
+	if pending > b.cfg.MaxLayers {
+		return b.layersTrimmed(ctx, room)
+	}
+	out := make([]*relay.Envelope, 0, len(msgs))
+	for _, m := range msgs {
+		if env := b.decodeLayer(room, m.Data()); env != nil {
+			out = append(out, env)
+		}
+	}
+	return out, nil
+}
+
+func (b *Broker) decodeLayer(room string, data []byte) *relay.Envelope {
+	env, err := decodeEnvelope(room, data)
+	if err != nil || env.Kind != relay.KindFrame {
+		b.badMessages.Add(1)
+		return nil
+	}
+	return env
+}
+
+// fetchLast reads the last message of each frame subject of room, in stream
+// order, with headers only if asked. If there are more than limit (0: no
+// limit), it reads none and only returns how many there are.
+func (b *Broker) fetchLast(ctx context.Context, room string, headersOnly bool, limit int) ([]jetstream.Msg, int, error) {
 	cons, err := b.js.CreateConsumer(ctx, b.cfg.Stream, jetstream.ConsumerConfig{
 		FilterSubject:     layerFilter(room),
 		DeliverPolicy:     jetstream.DeliverLastPerSubjectPolicy,
 		AckPolicy:         jetstream.AckNonePolicy,
+		HeadersOnly:       headersOnly,
 		MemoryStorage:     true,
-		InactiveThreshold: time.Minute, // the server removes it if Delete below is lost
+		InactiveThreshold: time.Minute, // the server removes it if the delete below is lost
 	})
 	if err != nil {
-		return nil, fmt.Errorf("natsbroker: layers of %s: consumer: %w", room, err)
+		return nil, 0, fmt.Errorf("consumer: %w", err)
 	}
 	info := cons.CachedInfo()
 	defer func() {
@@ -43,36 +73,77 @@ func (b *Broker) Layers(ctx context.Context, room string) ([]*relay.Envelope, er
 		_ = b.js.DeleteConsumer(dctx, b.cfg.Stream, info.Name)
 	}()
 	pending := int(info.NumPending)
-	if pending == 0 {
-		return nil, nil
+	if pending == 0 || (limit > 0 && pending > limit) {
+		return nil, pending, nil
 	}
-	deadline, _ := ctx.Deadline()
-	batch, err := cons.Fetch(pending, jetstream.FetchMaxWait(time.Until(deadline)))
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(b.cfg.RequestTimeout)
+	}
+	out := make([]jetstream.Msg, 0, pending)
+	for len(out) < pending {
+		batch, err := cons.Fetch(min(pending-len(out), 256), jetstream.FetchMaxWait(time.Until(deadline)))
+		if err != nil {
+			return out, pending, fmt.Errorf("fetch: %w", err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			out = append(out, m)
+			n++
+		}
+		if n == 0 {
+			if err := batch.Error(); err != nil {
+				return out, pending, fmt.Errorf("fetch: %w", err)
+			}
+			break // replaced or expired meanwhile
+		}
+	}
+	return out, pending, nil
+}
+
+// layersTrimmed serves a room that holds more layers than MaxLayers (many
+// client ids published in it): it reads only the headers of all of them,
+// gets the newest MaxLayers by sequence, and purges the older ones from the
+// stream, so the room is back within its bound and the next joiner reads
+// MaxLayers frames only.
+func (b *Broker) layersTrimmed(ctx context.Context, room string) ([]*relay.Envelope, error) {
+	heads, _, err := b.fetchLast(ctx, room, true, 0)
 	if err != nil {
-		return nil, fmt.Errorf("natsbroker: layers of %s: fetch: %w", room, err)
-	}
-	// Messages come in stream order, least recently updated first; keep
-	// the last MaxLayers.
-	keep := make([]jetstream.Msg, 0, min(pending, b.cfg.MaxLayers))
-	for m := range batch.Messages() {
-		if len(keep) == b.cfg.MaxLayers {
-			copy(keep, keep[1:])
-			keep = keep[:len(keep)-1]
-		}
-		keep = append(keep, m)
-	}
-	out := make([]*relay.Envelope, 0, len(keep))
-	for _, m := range keep {
-		env, err := decodeEnvelope(room, m.Data())
-		if err != nil || env.Kind != relay.KindFrame {
-			b.badMessages.Add(1)
-			continue
-		}
-		out = append(out, env)
-	}
-	if err := batch.Error(); err != nil && len(out) == 0 {
 		return nil, fmt.Errorf("natsbroker: layers of %s: %w", room, err)
 	}
+	type ref struct {
+		subject string
+		seq     uint64
+	}
+	refs := make([]ref, 0, len(heads))
+	for _, m := range heads {
+		if md, err := m.Metadata(); err == nil {
+			refs = append(refs, ref{m.Subject(), md.Sequence.Stream})
+		}
+	}
+	cut := max(0, len(refs)-b.cfg.MaxLayers)
+	st, err := b.js.Stream(ctx, b.cfg.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("natsbroker: layers of %s: %w", room, err)
+	}
+	out := make([]*relay.Envelope, 0, len(refs)-cut)
+	for _, r := range refs[cut:] {
+		raw, err := st.GetMsg(ctx, r.seq)
+		if err != nil {
+			continue // replaced by a newer frame meanwhile, which arrives live
+		}
+		if env := b.decodeLayer(room, raw.Data); env != nil {
+			out = append(out, env)
+		}
+	}
+	purged := 0
+	for _, r := range refs[:cut] {
+		// Up to this sequence only: a frame the client publishes now stays.
+		if err := st.Purge(ctx, jetstream.WithPurgeSubject(r.subject), jetstream.WithPurgeSequence(r.seq+1)); err == nil {
+			purged++
+		}
+	}
+	b.log.Info("room over its layer bound: purged the oldest", "room", room, "layers", len(refs), "purged", purged, "max_layers", b.cfg.MaxLayers)
 	return out, nil
 }
 
