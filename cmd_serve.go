@@ -22,7 +22,8 @@ import (
 const serveHelp = `Usage: canvasrelay [serve] [flags]
 
 Runs the relay: WebSocket rooms at /ws/{room}, the whiteboard at /r/{room},
-the viewer at /v/{room}, /healthz, /readyz and /metrics.
+the viewer at /v/{room}, the draw-and-guess game at /g/{room}, /healthz,
+/readyz, /metrics and /api/rooms.
 
 Examples:
   canvasrelay                                  # listen on :8080
@@ -47,6 +48,7 @@ type serveOptions struct {
 	maxRooms        int
 	maxMembers      int
 	broker          brokerOptions
+	game            gameOptions
 	ingest          string
 	ingestMaxW      int
 	ingestMaxH      int
@@ -108,6 +110,7 @@ func serveFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.drainDelay, "drain-delay", 0, "on shutdown, answer /readyz 503 for this long before closing connections (for load balancers)")
 	fs.BoolVar(&o.accessLog, "access-log", true, "log every HTTP request at info level")
 	o.broker.register(fs)
+	o.game.register(fs)
 	fs.Usage = flagUsage(fs, serveHelp)
 	return fs
 }
@@ -189,7 +192,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer closeBroker()
+	games, err := o.game.factory(log, broker != nil)
+	if err != nil {
+		return err
+	}
 	srv, err := relay.New(relay.Config{
+		Game:              games,
 		Broker:            broker,
 		MaxBytes:          int(o.maxBytes),
 		MaxPixels:         int64(o.maxPixels),

@@ -175,6 +175,9 @@ func (r *room) leave(c *conn) {
 		return
 	}
 	s := r.srv
+	if r.game != nil {
+		defer r.game.Left(c.player())
+	}
 	count, err := s.broker.Leave(s.ctx, r.name, Member{Conn: c.id, Client: c.client, Name: c.name})
 	if err != nil {
 		c.log.Warn("presence leave", "err", err)
@@ -182,9 +185,6 @@ func (r *room) leave(c *conn) {
 	}
 	if err := r.publishPresence(c, "leave", count); err != nil {
 		c.log.Warn("publish leave", "err", err)
-	}
-	if r.game != nil {
-		r.game.Left(c.player())
 	}
 }
 
