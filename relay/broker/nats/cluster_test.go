@@ -2,8 +2,11 @@ package natsbroker
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/canvasrelay/canvasrelay/relay"
 )
 
 // TestFrameCrossesNodesExactlyOnce: a frame published on A reaches members
@@ -230,4 +233,76 @@ func TestLayersKeepTheNewestMaxLayers(t *testing.T) {
 	again := dial(t, a, "few", "again")
 	again.expectFrame("p1", imgs[1])
 	again.expectFrame("p2", imgs[2])
+}
+
+// TestClearLayers: after ClearLayers a late joiner gets no layer of the room,
+// and other rooms keep theirs.
+func TestClearLayers(t *testing.T) {
+	ns := startNATS(t, 0)
+	a, b := startNode(t, ns, "a"), startNode(t, ns, "b")
+	img := noisePNG(t, 1200, 21)
+	p := dial(t, a, "turn", "p")
+	p.sendFrame(img)
+	q := dial(t, a, "other", "q")
+	q.sendFrame(img)
+	if err := a.b.ClearLayers(context.Background(), "turn"); err != nil {
+		t.Fatalf("ClearLayers: %v", err)
+	}
+	dial(t, b, "turn", "late").expectNothing(300 * time.Millisecond)
+	dial(t, b, "other", "late").expectFrame("q", img)
+}
+
+// TestEnvelopeFieldsCrossNodes: an addressed, private game envelope crosses
+// brokers whole, and reaches the publishing node's own subscription once,
+// through NATS.
+func TestEnvelopeFieldsCrossNodes(t *testing.T) {
+	ns := startNATS(t, 0)
+	ctx := context.Background()
+	brokers := make([]*Broker, 2)
+	got := make([]chan *relay.Envelope, 2)
+	for i := range brokers {
+		b, err := New(ctx, testConfig(ns.url(), "n"+strconv.Itoa(i)))
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		brokers[i] = b
+		got[i] = make(chan *relay.Envelope, 8)
+		ch := got[i]
+		sub, err := b.Subscribe("g", func(env *relay.Envelope) { ch <- env })
+		if err != nil {
+			t.Fatalf("Subscribe: %v", err)
+		}
+		t.Cleanup(func() { _ = sub.Close() })
+	}
+	if err := brokers[0].nc.Flush(); err != nil { // the subscriptions are in place
+		t.Fatal(err)
+	}
+	if err := brokers[1].nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	sent := &relay.Envelope{
+		ID: "n0-1", Kind: relay.KindGame, Room: "g", Origin: "n0-c1", Client: "drawer", TS: 123,
+		Event: []byte(`{"type":"game","event":"turn"}`), To: []string{"drawer", "x"},
+		PrivateFor: "drawer", Private: []byte(`{"type":"game","event":"turn","word":"cat"}`),
+	}
+	if err := brokers[0].Publish(ctx, sent); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	for i, ch := range got {
+		select {
+		case env := <-ch:
+			if env.ID != sent.ID || env.Kind != sent.Kind || env.Origin != sent.Origin || env.PrivateFor != sent.PrivateFor ||
+				string(env.Private) != string(sent.Private) || string(env.Event) != string(sent.Event) || len(env.To) != 2 || env.To[1] != "x" {
+				t.Errorf("node %d: got %+v, want %+v", i, env, sent)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("node %d: nothing within 5s", i)
+		}
+		select {
+		case env := <-ch:
+			t.Errorf("node %d: got a second copy %+v, want one", i, env)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
