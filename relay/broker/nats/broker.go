@@ -44,6 +44,8 @@ type Broker struct {
 	revCh   chan struct{} // closed when applied moves
 	ready   atomic.Bool   // the presence watch has its initial values
 
+	lastEcho atomic.Int64 // unix nanos when the watch last brought back one of this node's writes
+
 	fallbacks, duplicates, badMessages, publishErrors atomic.Uint64
 	presenceID                                        atomic.Uint64
 }
@@ -457,6 +459,7 @@ func (b *Broker) shutdown(goodbye bool) {
 				keys = append(keys, presenceKey(rs.name, b.cfg.NodeID))
 			}
 		}
+		keys = append(keys, b.aliveKey())
 		b.mu.Unlock()
 		for _, s := range subs {
 			_ = s.Unsubscribe()

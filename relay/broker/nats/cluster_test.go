@@ -219,6 +219,7 @@ func TestLayersKeepTheNewestMaxLayers(t *testing.T) {
 		imgs[i] = noisePNG(t, 1000+100*i, uint64(10+i))
 		p.sendFrame(imgs[i])
 		p.close()
+		waitFor(t, 5*time.Second, "the room empty again", func() bool { return a.count("few") == 0 })
 	}
 	late := dial(t, a, "few", "late")
 	late.expectFrame("p1", imgs[1])

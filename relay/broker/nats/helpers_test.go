@@ -97,7 +97,7 @@ func testConfig(url, name string) Config {
 		URLs:           []string{url},
 		NodeID:         name,
 		MaxBytes:       4 << 20,
-		PresenceTTL:    2 * time.Second,
+		PresenceTTL:    3 * time.Second,
 		ReconnectWait:  100 * time.Millisecond,
 		RequestTimeout: 2 * time.Second,
 	}

@@ -332,7 +332,11 @@ func (b *Broker) watchOnce() error {
 func (b *Broker) apply(e jetstream.KeyValueEntry) {
 	defer b.markApplied(e.Revision(), false)
 	room, node, ok := splitPresenceKey(e.Key())
-	if !ok || node == b.cfg.NodeID {
+	if e.Key() == b.aliveKey() || (ok && node == b.cfg.NodeID) {
+		b.lastEcho.Store(time.Now().UnixNano()) // the watch is keeping up
+		return
+	}
+	if !ok {
 		return
 	}
 	var members []relay.Member
@@ -423,6 +427,7 @@ func (b *Broker) reconcile(entries []jetstream.KeyValueEntry) {
 	for _, p := range batches {
 		p.deliver()
 	}
+	b.lastEcho.Store(now.UnixNano())
 	b.markApplied(maxRev, true)
 	if len(stale) > 0 {
 		signal(b.reconnected) // the heartbeat loop deletes them
@@ -467,6 +472,10 @@ func (b *Broker) waitApplied(ctx context.Context, rev uint64) {
 
 // --- the heartbeat ---
 
+// aliveKey is rewritten by every heartbeat, even with no rooms, so that the
+// node sees its own writes come back through the watch (see sweep).
+func (b *Broker) aliveKey() string { return "node." + escapeToken(b.cfg.NodeID) + ".alive" }
+
 // heartbeatLoop is the broker's one timer: every PresenceTTL/6 it drops the
 // other nodes' keys not rewritten within 5/6 of the TTL, and every other
 // tick it rewrites this node's keys. After a reconnect it makes sure the
@@ -497,11 +506,17 @@ func (b *Broker) heartbeatLoop() {
 	}
 }
 
-// heartbeat rewrites this node's presence keys, and deletes the keys of
-// rooms that emptied while NATS was unreachable.
+// heartbeat rewrites this node's alive key and presence keys, and deletes
+// the keys of rooms that emptied while NATS was unreachable.
 func (b *Broker) heartbeat() {
 	if !b.nc.IsConnected() {
 		return
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.RequestTimeout)
+	_, err := b.kv.Put(ctx, b.aliveKey(), nil)
+	cancel()
+	if err != nil {
+		b.log.Debug("heartbeat", "err", err)
 	}
 	b.mu.Lock()
 	rooms := make([]*roomState, 0, len(b.rooms))
@@ -548,9 +563,16 @@ func (b *Broker) heartbeat() {
 }
 
 // sweep drops the other nodes' entries not rewritten within 5/6 of the TTL:
-// their node is gone. It does nothing while this node cannot hear the others.
+// their node is gone. It does nothing while this node cannot judge: while it
+// cannot hear the others, and while its own heartbeat has not come back
+// through the watch within half the TTL (the watch lags: this node, or its
+// path to NATS, is overloaded).
 func (b *Broker) sweep(now time.Time) {
 	if !b.nc.IsConnected() || !b.ready.Load() {
+		return
+	}
+	if lag := now.Sub(time.Unix(0, b.lastEcho.Load())); lag > b.cfg.PresenceTTL/2 {
+		b.log.Debug("no sweep: the presence watch lags", "lag", lag)
 		return
 	}
 	limit := b.cfg.PresenceTTL - b.cfg.PresenceTTL/6
