@@ -11,6 +11,7 @@
 //	                                     MaxAge (24 h) and MaxBytes (1 GiB), discard old
 //	relay_presence                       KV bucket, key <room>.<node>, value: that node's members
 //	                                     of the room; TTL = PresenceTTL (15 s), memory storage
+//	                                     (and node.<node>.alive, rewritten by each heartbeat)
 //
 // A room or client id becomes one subject token: bytes other than
 // A-Z a-z 0-9 _ - are escaped as =XX (a room may contain dots).
