@@ -216,6 +216,10 @@ type uploader struct {
 	results []fileResult
 	start   time.Time
 	sent    int64 // bytes of accepted files
+	// gap paces sends after the relay answered rate_limited: it doubles on
+	// each such answer and shrinks by a tenth on each accepted file.
+	gap      time.Duration
+	lastSend time.Time
 }
 
 const maxTries = 3 // sends of one file with --retry
@@ -325,6 +329,15 @@ func (u *uploader) stopReason(ctx context.Context) error {
 
 var errInterrupted = errors.New("interrupted")
 
+// maxRateLimitedTries bounds how often one file is sent again after the
+// relay answered rate_limited.
+const maxRateLimitedTries = 12
+
+func isRateLimited(err error) bool {
+	var re *client.RejectError
+	return errors.As(err, &re) && re.Code == "rate_limited"
+}
+
 // sendFile sends one file and waits for its receipt (trying again after a
 // reconnect with --retry).
 func (u *uploader) sendFile(ctx context.Context, path string) fileResult {
@@ -335,7 +348,15 @@ func (u *uploader) sendFile(ctx context.Context, path string) fileResult {
 		return r
 	}
 	r.bytes = len(data)
+	limited := 0 // rate_limited answers for this file so far
 	for try := 1; ; try++ {
+		if wait := time.Until(u.lastSend.Add(u.gap)); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+			}
+		}
+		u.lastSend = time.Now()
 		sctx, cancel := context.WithTimeout(ctx, u.o.timeout)
 		p, err := u.c.SendAsync(sctx, data)
 		if err == nil {
@@ -346,7 +367,17 @@ func (u *uploader) sendFile(ctx context.Context, path string) fileResult {
 		switch {
 		case err == nil:
 			r.outcome, r.err = accepted, nil
+			if u.gap = u.gap * 9 / 10; u.gap < time.Millisecond {
+				u.gap = 0
+			}
 			return r
+		case isRateLimited(err) && limited < maxRateLimitedTries && ctx.Err() == nil:
+			// The relay's per-connection rate limit: the file is fine, so
+			// slow down and send it again, rather than call it rejected.
+			limited++
+			try--
+			u.gap = min(max(2*u.gap, 50*time.Millisecond), 3*time.Second)
+			continue
 		case errors.Is(err, client.ErrRejected):
 			r.outcome, r.err = rejected, err
 			return r

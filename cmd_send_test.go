@@ -384,3 +384,25 @@ func TestSendRetryFinishesOnNewServer(t *testing.T) {
 		t.Fatalf("layer on the new server: got client %q (%d bytes), want retrier with the last file", f.Info.Client, len(f.Data))
 	}
 }
+
+// TestSendSlowsDownWhenRateLimited: a folder bigger than the relay's burst
+// is uploaded completely: rate_limited answers make send slow down and send
+// the file again, not call it rejected (nor get cut off with 1008).
+func TestSendSlowsDownWhenRateLimited(t *testing.T) {
+	r := startRelay(t, relay.Config{FrameRate: 20, FrameBurst: 5, MaxViolations: 10})
+	dir := t.TempDir()
+	img, err := os.ReadFile("testdata/photo-64x48.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 30
+	for i := 0; i < n; i++ {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%02d.jpg", i)), img, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stdout, stderr, code := runCmd(t, "send", r.url("limited"), dir)
+	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("%d accepted, 0 rejected", n)) {
+		t.Fatalf("exit %d\n%s\n%s\nwant all %d accepted", code, stdout, stderr, n)
+	}
+}

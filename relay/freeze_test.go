@@ -16,7 +16,12 @@ import (
 func TestFrozenSubscriberDoesNotStallOthers(t *testing.T) {
 	const (
 		writeTimeout = time.Second
-		latencyBound = time.Second // stated bound for the readers, under -race on a shared machine
+		// Stated bound: the readers' p90 latency stays under the write
+		// timeout. Were the frozen subscriber to stall the publisher or the
+		// fan-out, every frame after its buffers filled would wait for the
+		// write timeout, and the p90 would be over it. (p90, not p99: a
+		// loaded 2-core CI machine under -race has single-frame hiccups.)
+		latencyBound = writeTimeout
 	)
 	srv, url := startServer(t, Config{WriteTimeout: writeTimeout, ShutdownGrace: 200 * time.Millisecond, FrameRate: -1, ByteRate: -1})
 	img := readTestdata(t, "canvas-1920x1080.png") // ≈390 KB
@@ -80,11 +85,11 @@ func TestFrozenSubscriberDoesNotStallOthers(t *testing.T) {
 		t.Fatalf("the frozen subscriber was not cut off within %s", writeTimeout+3*time.Second)
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	p99 := lat[len(lat)*99/100]
-	t.Logf("%d frames: reader latency p50 %s, p99 %s, max %s; frozen queue max %d frames, %d event bytes",
-		len(lat), lat[len(lat)/2], p99, lat[len(lat)-1], maxFrames, maxEvBytes)
-	if p99 > latencyBound {
-		t.Errorf("reader p99 latency: got %s, want under %s", p99, latencyBound)
+	p90 := lat[len(lat)*9/10]
+	t.Logf("%d frames: reader latency p50 %s, p90 %s, max %s; frozen queue max %d frames, %d event bytes",
+		len(lat), lat[len(lat)/2], p90, lat[len(lat)-1], maxFrames, maxEvBytes)
+	if p90 > latencyBound {
+		t.Errorf("reader p90 latency: got %s, want under %s", p90, latencyBound)
 	}
 	if maxFrames > 1 {
 		t.Errorf("frozen subscriber's pending frames: got %d, want at most 1 (one source)", maxFrames)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -143,6 +144,10 @@ func tryDial(t testing.TB, base, room string, o dialOpt) (*tclient, *http.Respon
 		Addr:               u,
 		RequestHeader:      o.header,
 		ReadMaxPayloadSize: 64 << 20,
+		HandshakeTimeout:   30 * time.Second, // a loaded CI machine can be slow
+		NewDialer: func() (gws.Dialer, error) {
+			return &net.Dialer{Timeout: 30 * time.Second}, nil
+		},
 	})
 	if err != nil {
 		return nil, resp, err

@@ -18,7 +18,7 @@ func Test500ClientsOneRoom(t *testing.T) {
 	_, url := startServer(t, Config{MaxConnsPerIP: 2 * n})
 	clients := make([]*tclient, n)
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 32)
+	sem := make(chan struct{}, 16)
 	errs := make(chan error, n)
 	for i := range clients {
 		wg.Add(1)

@@ -256,7 +256,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("hijack failed", "room", name, "err", err)
 		return
 	}
-	nc := &lockedConn{Conn: raw, linger: s.cfg.ShutdownGrace, lingering: &s.linger}
+	nc := &lockedConn{Conn: raw, linger: min(s.cfg.ShutdownGrace, maxLinger), lingering: &s.linger}
 	socket, err := up.UpgradeFromConn(nc, brw.Reader, r)
 	if err != nil {
 		s.release(rm, nil, ip)
@@ -451,7 +451,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	// Lingering closes each end within ShutdownGrace; they may start while
 	// we wait, so poll rather than use a WaitGroup.
-	for end := time.Now().Add(2 * s.cfg.ShutdownGrace); s.linger.Load() > 0 && time.Now().Before(end); {
+	for end := time.Now().Add(2 * maxLinger); s.linger.Load() > 0 && time.Now().Before(end); {
 		time.Sleep(10 * time.Millisecond)
 	}
 	s.cancel()

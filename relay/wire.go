@@ -111,5 +111,9 @@ func (c *lockedConn) Close() error {
 	return nil
 }
 
+// maxLinger bounds how long a closing socket waits for its peer: long
+// enough for a close frame to reach a peer that is still sending.
+const maxLinger = time.Second
+
 // maxLingerBytes bounds what a lingering close reads and drops.
 const maxLingerBytes = 64 << 20
