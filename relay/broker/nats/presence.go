@@ -300,7 +300,23 @@ func (b *Broker) watchOnce() error {
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
-	defer func() { _ = w.Stop() }()
+	defer func() {
+		// The watcher's handler blocks while its channel is full: drain it
+		// until the stopped subscription closes it, so nothing is left stuck.
+		_ = w.Stop()
+		timeout := time.NewTimer(b.cfg.RequestTimeout)
+		defer timeout.Stop()
+		for {
+			select {
+			case _, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+			case <-timeout.C:
+				return
+			}
+		}
+	}()
 	var initial []jetstream.KeyValueEntry
 	initDone := false
 	for {
