@@ -228,6 +228,11 @@ func (b *Broker) ensure(ctx context.Context) error {
 // NodeID is the node's name in presence keys.
 func (b *Broker) NodeID() string { return b.cfg.NodeID }
 
+// JetStream is the broker's JetStream context, for features that need a
+// stream or bucket of their own on the same connection (for example a game
+// referee that claims a room with a KV create).
+func (b *Broker) JetStream() jetstream.JetStream { return b.js }
+
 // Healthy implements relay.HealthChecker: it fails while the NATS
 // connection is down or the presence watch has not caught up.
 func (b *Broker) Healthy() error {
