@@ -134,7 +134,6 @@ func (b *brokerOptions) open(ctx context.Context, maxBytes int, log *slog.Logger
 		}
 		return nil, nil, fmt.Errorf("--broker: %w", err)
 	}
-	log.Info("cluster broker", "broker", "nats", "node", nb.NodeID(), "urls", strings.Join(urls, ","))
 	return nb, func() {
 		_ = nb.Close()
 		stopEmbedded()

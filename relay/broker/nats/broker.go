@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -99,7 +100,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), b.natsOptions()...)
 	if err != nil {
-		return nil, fmt.Errorf("natsbroker: connect to %s: %w", strings.Join(cfg.URLs, ","), err)
+		return nil, fmt.Errorf("natsbroker: connect to %s: %w", redactURLs(cfg.URLs), err)
 	}
 	b.nc = nc
 	if err := checkPayload(nc.MaxPayload(), cfg.MaxBytes); err != nil {
@@ -134,6 +135,19 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	b.log.Info("connected to NATS", "url", nc.ConnectedUrlRedacted(), "max_payload", nc.MaxPayload(),
 		"stream", cfg.Stream, "bucket", cfg.Bucket, "presence_ttl", cfg.PresenceTTL)
 	return b, nil
+}
+
+// redactURLs lists urls without their passwords, for messages.
+func redactURLs(urls []string) string {
+	out := make([]string, len(urls))
+	for i, s := range urls {
+		if u, err := url.Parse(s); err == nil {
+			out[i] = u.Redacted()
+		} else {
+			out[i] = "(bad url)"
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 func (b *Broker) natsOptions() []nats.Option {

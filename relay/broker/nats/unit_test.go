@@ -152,3 +152,10 @@ func TestDiffMembers(t *testing.T) {
 		t.Errorf("got gone %v added %v, want gone [a c] added [d]", gone, added)
 	}
 }
+
+func TestRedactURLs(t *testing.T) {
+	got := redactURLs([]string{"nats://user:secret@h1:4222", "tls://h2:4222"})
+	if strings.Contains(got, "secret") || !strings.Contains(got, "user:xxxxx@h1:4222") || !strings.Contains(got, "tls://h2:4222") {
+		t.Errorf("got %q, want both urls without the password", got)
+	}
+}
