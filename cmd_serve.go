@@ -17,6 +17,7 @@ import (
 	"github.com/canvasrelay/canvasrelay/imageproc"
 	"github.com/canvasrelay/canvasrelay/relay"
 	"github.com/canvasrelay/canvasrelay/web"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 const serveHelp = `Usage: canvasrelay [serve] [flags]
@@ -197,6 +198,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	srv, err := relay.New(relay.Config{
+		NodeID:            o.broker.nodeID,
 		Game:              games,
 		Broker:            broker,
 		MaxBytes:          int(o.maxBytes),
@@ -224,6 +226,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}, log)
 	if err != nil {
 		return usageError(err)
+	}
+	if c, ok := broker.(prometheus.Collector); ok {
+		srv.Registry().MustRegister(c)
 	}
 	mux := http.NewServeMux()
 	rh := srv.Handler()

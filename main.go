@@ -29,6 +29,9 @@ Usage:
   canvasrelay [serve] [flags]        run the relay server (the default)
   canvasrelay send URL FILE|DIR...   upload images, one receipt per file
   canvasrelay watch URL              record a room's frames and events
+  canvasrelay token --room ROOM ...  mint a room token (with --auth-secret)
+  canvasrelay nats                   run a NATS server for a relay cluster
+  canvasrelay bench SCENARIO         measure the relay against a raw gws floor
   canvasrelay version                print the version
 
 Run "canvasrelay COMMAND --help" for a command's flags.
