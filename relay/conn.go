@@ -18,6 +18,7 @@ type conn struct {
 	srv    *Server
 	ws     *gws.Conn
 	nc     *lockedConn // the socket under ws; every write goes through it
+	prog   progress    // is a message in progress, and since when
 	id     string      // server-assigned, unique across nodes
 	client string      // stable client id from the query, or made up
 	name   string      // display name

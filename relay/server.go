@@ -257,7 +257,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	nc := &lockedConn{Conn: raw, linger: min(s.cfg.ShutdownGrace, maxLinger), lingering: &s.linger}
-	socket, err := up.UpgradeFromConn(nc, brw.Reader, r)
+	rd, br := newCountingReader(nc, brw.Reader)
+	socket, err := up.UpgradeFromConn(nc, br, r)
 	if err != nil {
 		s.release(rm, nil, ip)
 		s.log.Debug("upgrade failed", "room", name, "err", err)
@@ -267,6 +268,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		srv:    s,
 		ws:     socket,
 		nc:     nc,
+		prog:   progress{rd: rd, br: br},
 		id:     s.nextID(),
 		client: client,
 		name:   display,
@@ -283,6 +285,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.limits = newConnLimits(s.cfg)
 	c.log = s.log.With("room", name, "conn", c.id, "client", client)
 	c.touch()
+	c.prog.messageDone(time.Now())
 	socket.Session().Store("conn", c)
 	s.mu.Lock()
 	s.pending--
@@ -405,6 +408,10 @@ func (s *Server) pingLoop() {
 			for _, c := range s.snapshot() {
 				if !c.expires.IsZero() && now.After(c.expires) {
 					c.closeAfterFlush(ClosePolicy, reasonPolicy, "token expired: reconnect with a fresh token")
+					continue
+				}
+				if c.prog.stalled(now, s.cfg.ReadTimeout) {
+					c.closeWith(ClosePingTimeout, reasonReadTimeout, "a message stayed incomplete past the read timeout")
 					continue
 				}
 				if now.Sub(time.Unix(0, c.lastRead.Load())) > s.cfg.ReadTimeout {
@@ -543,18 +550,25 @@ func classifyClose(c *conn, err error) (string, int) {
 func (s *Server) OnPing(socket *gws.Conn, payload []byte) {
 	c := connOf(socket)
 	c.touch()
+	c.prog.control(len(payload))
 	c.push(outItem{wire: encodeFrame(opPong, payload), size: len(payload) + itemOverhead}, false)
 }
 
 // OnPong notes that the peer is alive.
-func (s *Server) OnPong(socket *gws.Conn, _ []byte) { connOf(socket).touch() }
+func (s *Server) OnPong(socket *gws.Conn, payload []byte) {
+	c := connOf(socket)
+	c.touch()
+	c.prog.control(len(payload))
+}
 
 // OnMessage handles one message from the peer. gws reuses its buffer after
 // this returns.
 func (s *Server) OnMessage(socket *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
 	c := connOf(socket)
-	c.touch()
+	now := time.Now()
+	c.lastRead.Store(now.UnixNano())
+	c.prog.messageDone(now)
 	if c.closing.Load() {
 		return
 	}
