@@ -166,6 +166,24 @@ func TestQuickScenarios(t *testing.T) {
 	})
 }
 
+// TestQuickLiteDeliveryPaced runs fanout with the lite reader and the
+// delivery-paced publisher, the other measuring modes.
+func TestQuickLiteDeliveryPaced(t *testing.T) {
+	o := quickOptions(t)
+	o.Reader, o.Pace, o.Window = ReaderLite, PaceDelivery, 1
+	rep, err := Run(context.Background(), "fanout", o)
+	if err != nil {
+		t.Fatalf("fanout --reader lite --pace delivery: %v", err)
+	}
+	for _, name := range []string{implRelay, implFloor} {
+		f := mustRun(t, rep, name).Fanout
+		if f.DeliveryRatio != 1 || f.Duplicates != 0 || f.GotLast != f.Subscribers {
+			t.Errorf("%s: delivery ratio %.3f, %d duplicates, %d/%d got the last; want 1, 0, all (window 1 leaves nothing to supersede)",
+				name, f.DeliveryRatio, f.Duplicates, f.GotLast, f.Subscribers)
+		}
+	}
+}
+
 func TestRunRefuses(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
@@ -182,6 +200,8 @@ func TestRunRefuses(t *testing.T) {
 		{"frame too big", "fanout", Options{Size: 9 << 20}, ErrBadOptions},
 		{"frame too small", "fanout", Options{Size: 10}, ErrBadOptions},
 		{"negative rate", "fanout", Options{Rate: -1}, ErrBadOptions},
+		{"bad pace", "fanout", Options{Pace: "fast"}, ErrBadOptions},
+		{"bad reader", "fanout", Options{Reader: "quick"}, ErrBadOptions},
 		{"bad room", "fanout", Options{Room: "bad room"}, ErrBadOptions},
 	}
 	for _, tt := range tests {

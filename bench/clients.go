@@ -52,9 +52,10 @@ func forEach(n, conc int, f func(i int) error) error {
 	return first
 }
 
-// dialSubscribers connects n fast subscribers with the project's client.
+// dialSubscribers connects n fast subscribers, like proto, with the
+// project's client or the lite reader (o.Reader), and starts their readers.
 // On error it returns those that connected, for the caller to close.
-func dialSubscribers(ctx context.Context, base, path string, n int, groups []subGroup, o *Options) ([]*subscriber, error) {
+func dialSubscribers(ctx context.Context, base, path string, n int, groups []subGroup, proto *subscriber, o *Options) ([]*subscriber, error) {
 	subs := make([]*subscriber, n)
 	err := forEach(n, o.Concurrency, func(i int) error {
 		u := base + path
@@ -68,9 +69,20 @@ func dialSubscribers(ctx context.Context, base, path string, n int, groups []sub
 				u += "?" + rend.Query
 			}
 		}
+		s := &subscriber{byOrder: proto.byOrder, limit: proto.limit, moved: proto.moved, rend: rend, done: make(chan struct{})}
+		id := fmt.Sprintf("bench-sub-%d", i)
+		if o.Reader == ReaderLite {
+			lc, err := dialLite(ctx, u, id, s)
+			if err != nil {
+				return fmt.Errorf("%w: dial subscriber %d: %w", ErrScenarioFailed, i, err)
+			}
+			s.conn = lc
+			subs[i] = s
+			return nil
+		}
 		c, err := client.Dial(ctx, client.Config{
 			URL:         u,
-			ClientID:    fmt.Sprintf("bench-sub-%d", i),
+			ClientID:    id,
 			Window:      1,
 			FrameBuffer: 1024, // the reader only records; it never falls this far behind
 			Logger:      o.Logger,
@@ -78,7 +90,14 @@ func dialSubscribers(ctx context.Context, base, path string, n int, groups []sub
 		if err != nil {
 			return fmt.Errorf("%w: dial subscriber %d: %w", ErrScenarioFailed, i, err)
 		}
-		subs[i] = &subscriber{c: c, rend: rend, done: make(chan struct{})}
+		s.conn = clientConn{c}
+		subs[i] = s
+		go func() {
+			defer close(s.done)
+			for f := range c.Frames() {
+				s.record(f.Info, len(f.Data), f.Received)
+			}
+		}()
 		return nil
 	})
 	out := subs[:0]
@@ -96,7 +115,7 @@ func closeClients(subs []*subscriber, o *Options) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = forEach(len(subs), max(o.Concurrency, 16), func(i int) error { return subs[i].c.Close() })
+		_ = forEach(len(subs), max(o.Concurrency, 16), func(i int) error { return subs[i].conn.Close() })
 	}()
 	select {
 	case <-done:
@@ -104,6 +123,12 @@ func closeClients(subs []*subscriber, o *Options) {
 		o.Logger.Warn("closing subscribers took too long; going on")
 	}
 }
+
+// clientConn is a subscriber on the project's client.
+type clientConn struct{ c *client.Client }
+
+func (c clientConn) Close() error    { return c.c.Close() }
+func (c clientConn) Dropped() uint64 { return c.c.Stats().DroppedFrames }
 
 // stalledConn is a subscriber that never reads.
 type stalledConn struct {

@@ -15,8 +15,9 @@ type load struct {
 	subs       int           // fast subscribers (they read everything)
 	stalled    int           // subscribers that never read
 	img        []byte        // the frame every publish sends
-	rate       float64       // frames/s; 0: as fast as the ack window allows
+	rate       float64       // frames/s; 0: as fast as the window allows
 	window     int           // frames in flight (sent, not yet acked)
+	byDelivery bool          // window counts frames not yet at every fast subscriber, not acks
 	frames     int           // at most this many publishes
 	duration   time.Duration // and at most this long publishing
 	drain      time.Duration // wait at most this long for acks and deliveries after publishing
@@ -55,7 +56,10 @@ type FanoutResult struct {
 	ClientDropped   uint64  `json:"client_dropped,omitempty"` // frames dropped inside the bench's own clients
 	Latency         Latency `json:"latency"`
 	CPUPerFrameMS   float64 `json:"cpu_ms_per_frame,omitempty"` // server CPU per published frame
-	CutOff          *CutOff `json:"cutoff,omitempty"`
+	// QueuedPeak is the highest canvasrelay_queued_bytes seen (relay only,
+	// sampled every 100 ms): what waits in all subscriber queues.
+	QueuedPeak float64 `json:"queued_bytes_peak,omitempty"`
+	CutOff     *CutOff `json:"cutoff,omitempty"`
 	// Duplicates counts frames a subscriber received again, or out of order
 	// (a seq not above the last one it had).
 	Duplicates int `json:"duplicates"`
@@ -89,47 +93,64 @@ type CutOff struct {
 
 // subscriber is one fast subscriber and what it received.
 type subscriber struct {
-	c      *client.Client
-	rend   *rendSpec // the rendition it asked for, nil for the original
-	bad    int       // frames that do not match rend
-	badMsg string    // the first of them
-	dups   int       // frames whose seq was not above the last one
-	seqs   []int64   // owned by the reader goroutine until done is closed
+	// Static after dial.
+	conn    subConn
+	rend    *rendSpec       // the rendition it asked for, nil for the original
+	byOrder bool            // number frames by arrival (the floor sends no frame events)
+	limit   int             // record at most this many frames
+	moved   chan<- struct{} // poked when maxSeq rises (cap 1, shared)
+	done    chan struct{}   // closed when the reader has stopped
+
+	// Owned by the reader until done is closed.
+	n      int64 // frames received
+	bad    int   // frames that do not match rend
+	badMsg string
+	dups   int // frames whose seq was not above the last one
+	seqs   []int64
 	at     []time.Time
 	bytes  int64
+
 	maxSeq atomic.Int64
-	done   chan struct{}
 }
 
-// read records every frame: its seq (from the frame event, or its order
-// when frames come without events, as from the floor) and when it arrived.
-func (s *subscriber) read(byOrder bool, limit int) {
-	defer close(s.done)
-	var n int64
-	for f := range s.c.Frames() {
-		n++
-		seq := f.Info.Seq
-		if byOrder || f.Info.Format == "" {
-			seq = n
-		}
-		s.bytes += int64(len(f.Data))
-		if s.rend != nil {
-			if msg := s.rend.mismatch(f.Info); msg != "" {
-				if s.bad == 0 {
-					s.badMsg = msg
-				}
-				s.bad++
+// subConn is a subscriber's connection: the project's client, or the
+// bench's lite reader.
+type subConn interface {
+	Close() error
+	// Dropped counts frames dropped inside the reader (it was too slow).
+	Dropped() uint64
+}
+
+// record notes one received frame: its seq (from the frame event, or its
+// order when frames come without events, as from the floor), its size and
+// when it arrived.
+func (s *subscriber) record(info client.FrameInfo, size int, at time.Time) {
+	s.n++
+	seq := info.Seq
+	if s.byOrder || info.Format == "" {
+		seq = s.n
+	}
+	s.bytes += int64(size)
+	if s.rend != nil {
+		if msg := s.rend.mismatch(info); msg != "" {
+			if s.bad == 0 {
+				s.badMsg = msg
 			}
+			s.bad++
 		}
-		if len(s.seqs) < limit {
-			s.seqs = append(s.seqs, seq)
-			s.at = append(s.at, f.Received)
+	}
+	if len(s.seqs) < s.limit {
+		s.seqs = append(s.seqs, seq)
+		s.at = append(s.at, at)
+	}
+	if seq > s.maxSeq.Load() {
+		s.maxSeq.Store(seq)
+		select {
+		case s.moved <- struct{}{}:
+		default:
 		}
-		if seq > s.maxSeq.Load() {
-			s.maxSeq.Store(seq)
-		} else {
-			s.dups++
-		}
+	} else {
+		s.dups++
 	}
 }
 
@@ -141,13 +162,12 @@ func runFanout(ctx context.Context, t *target, ld load, o *Options) (*FanoutResu
 	roomURL := t.base + "/ws/" + ld.room
 	byOrder := t.impl == implFloor
 
-	subs, err := dialSubscribers(ctx, t.base, "/ws/"+ld.room, ld.subs, ld.groups, o)
+	moved := make(chan struct{}, 1)
+	proto := subscriber{byOrder: byOrder, limit: ld.frames, moved: moved}
+	subs, err := dialSubscribers(ctx, t.base, "/ws/"+ld.room, ld.subs, ld.groups, &proto, o)
 	defer closeClients(subs, o)
 	if err != nil {
 		return nil, nil, err
-	}
-	for _, s := range subs {
-		go s.read(byOrder, ld.frames)
 	}
 	stalled, err := dialStalled(ctx, t.host, "/ws/"+ld.room, ld.stalled, o.Concurrency)
 	defer func() {
@@ -172,7 +192,7 @@ func runFanout(ctx context.Context, t *target, ld load, o *Options) (*FanoutResu
 		return nil, nil, err
 	}
 	var watch *cutoffWatch
-	if ld.stalled > 0 && t.metrics {
+	if t.metrics {
 		watch = startCutoffWatch(ctx, t.host)
 	}
 	var before map[string]float64
@@ -201,6 +221,9 @@ func runFanout(ctx context.Context, t *target, ld load, o *Options) (*FanoutResu
 				break
 			}
 		}
+		if ld.byDelivery && !waitSlowest(pubCtx, subs, moved, int64(sent+1-ld.window)) {
+			break
+		}
 		p, err := pub.SendAsync(pubCtx, ld.img)
 		if err != nil {
 			if pubCtx.Err() == nil {
@@ -226,7 +249,7 @@ func runFanout(ctx context.Context, t *target, ld load, o *Options) (*FanoutResu
 	acks.wait(drainCtx)
 	last := acks.lastSeq // the newest frame the server took
 	res.DrainTimedOut = !waitDelivered(drainCtx, subs, last)
-	if watch != nil {
+	if watch != nil && ld.stalled > 0 {
 		waitCtx, cancel := context.WithDeadline(ctx, endPub.Add(max(ld.cutoffWait, ld.drain)))
 		watch.waitFor(waitCtx, ld.stalled)
 		cancel()
@@ -234,7 +257,11 @@ func runFanout(ctx context.Context, t *target, ld load, o *Options) (*FanoutResu
 	stopProfile()
 	proc, perr := smp.stop()
 	if watch != nil {
-		res.CutOff = watch.stop(start)
+		co := watch.stop(start)
+		res.QueuedPeak = co.QueuedBytesMax
+		if ld.stalled > 0 {
+			res.CutOff = co
+		}
 	}
 	res.CutOff = drainStalled(stalled, t.impl == implRelay, res.CutOff, ld.stalled)
 	if before != nil {
@@ -276,7 +303,7 @@ func runFanout(ctx context.Context, t *target, ld load, o *Options) (*FanoutResu
 		<-s.done
 		res.Delivered += len(s.seqs)
 		res.DeliveredBytes += s.bytes
-		res.ClientDropped += s.c.Stats().DroppedFrames
+		res.ClientDropped += s.conn.Dropped()
 		if last > 0 && s.maxSeq.Load() >= last {
 			res.GotLast++
 		}
@@ -358,6 +385,28 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 		return true
 	case <-ctx.Done():
 		return false
+	}
+}
+
+// waitSlowest waits until every subscriber has frame seq (or a later one),
+// woken by moved. It reports false when ctx ended first.
+func waitSlowest(ctx context.Context, subs []*subscriber, moved <-chan struct{}, seq int64) bool {
+	for {
+		low := true
+		for _, s := range subs {
+			if s.maxSeq.Load() < seq {
+				low = false
+				break
+			}
+		}
+		if low {
+			return true
+		}
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return false
+		}
 	}
 }
 

@@ -37,9 +37,14 @@ type Options struct {
 	// Rate is the publish rate in frames/s. 0: as fast as the ack window
 	// allows (fanout default); stalled defaults to 20.
 	Rate float64
-	// Window is how many frames may be in flight, sent and not yet acked
-	// (default 4).
+	// Window is how many frames may be in flight (default 4): sent and not
+	// yet acked, or with Pace "delivery", not yet at every fast subscriber.
 	Window int
+	// Pace is what the window counts: PaceAck (default) or PaceDelivery.
+	Pace string
+	// Reader is how fast subscribers read: ReaderClient (default, the
+	// project's client) or ReaderLite.
+	Reader string
 	// Frames bounds the frames published per run (default 2000).
 	Frames int
 	// Duration bounds the publishing time per run (fanout default 10 s,
@@ -92,6 +97,12 @@ type Options struct {
 // profileState says whether the CPU profile has been taken: it covers the
 // first relay run only.
 type profileState struct{ done bool }
+
+// Publisher pacing: what the window of frames in flight counts.
+const (
+	PaceAck      = "ack"      // frames sent and not yet acked (issue 9's rate 0)
+	PaceDelivery = "delivery" // frames not yet received by every fast subscriber
+)
 
 // defaults fills zero fields for scenario.
 func (o Options) defaults(scenario string) Options {
@@ -150,6 +161,12 @@ func (o Options) defaults(scenario string) Options {
 		setD(&o.Duration, pickD(10*time.Second, time.Second))
 	}
 	setI(&o.Window, 4)
+	if o.Pace == "" {
+		o.Pace = PaceAck
+	}
+	if o.Reader == "" {
+		o.Reader = ReaderClient
+	}
 	setI(&o.Frames, pick(2000, 300))
 	setD(&o.Drain, pickD(30*time.Second, 5*time.Second))
 	setI(&o.Conns, pick(5000, 100))
@@ -196,6 +213,10 @@ func (o *Options) validate() error {
 		return bad("%d connections: at most 100,000", o.Conns)
 	case o.Concurrency > 256:
 		return bad("concurrency %d: at most 256", o.Concurrency)
+	case o.Pace != PaceAck && o.Pace != PaceDelivery:
+		return bad("pace %q: want ack or delivery", o.Pace)
+	case o.Reader != ReaderClient && o.Reader != ReaderLite:
+		return bad("reader %q: want client or lite", o.Reader)
 	case o.Repeat > 50:
 		return bad("repeat %d: at most 50", o.Repeat)
 	case o.PID < 0 || o.FloorPID < 0:

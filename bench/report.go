@@ -43,6 +43,8 @@ type Params struct {
 	Canvas       string  `json:"canvas,omitempty"` // renditions: the source's width x height
 	Rate         float64 `json:"rate"`
 	Window       int     `json:"window,omitempty"`
+	Pace         string  `json:"pace,omitempty"`
+	Reader       string  `json:"reader,omitempty"`
 	Frames       int     `json:"max_frames,omitempty"`
 	Duration     float64 `json:"max_duration_seconds,omitempty"`
 	Drain        float64 `json:"max_drain_seconds,omitempty"`
@@ -260,10 +262,12 @@ func (p Params) String() string {
 		if p.Rate > 0 {
 			parts = append(parts, fmt.Sprintf("rate=%g/s", p.Rate))
 		} else {
-			parts = append(parts, "rate=ack-paced")
+			parts = append(parts, "rate=max")
 		}
 	}
 	add(p.Window > 0, "window=%d", p.Window)
+	add(p.Pace != "", "pace=%s", p.Pace)
+	add(p.Reader != "", "reader=%s", p.Reader)
 	add(p.Frames > 0, "frames<=%d", p.Frames)
 	add(p.Duration > 0, "duration<=%gs", p.Duration)
 	add(p.Conns > 0, "conns=%d", p.Conns)

@@ -289,3 +289,20 @@ func TestCombineRepeats(t *testing.T) {
 		t.Errorf("reversed order: got %v, want floor first", got)
 	}
 }
+
+func TestSeqOf(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+	}{
+		{`{"type":"frame","client":"a","seq":42,"format":"png"}`, 42},
+		{`{"type":"frame","seq":7}`, 7},
+		{`{"type":"frame","client":"seq"}`, 0},
+		{`{"type":"frame"}`, 0},
+	}
+	for _, tt := range tests {
+		if got := seqOf([]byte(tt.in)); got != tt.want {
+			t.Errorf("seqOf(%s): got %d, want %d", tt.in, got, tt.want)
+		}
+	}
+}
