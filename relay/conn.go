@@ -77,7 +77,7 @@ func (c *conn) onBinary(data []byte) {
 
 	if !c.canPublish {
 		m.framesBad.WithLabelValues(CodeForbidden).Inc()
-		c.sendEvent(errorEvent(CodeForbidden, "this token does not allow publishing", seq))
+		c.reply(errorEvent(CodeForbidden, "this token does not allow publishing", seq))
 		return
 	}
 	if !c.limits.allowFrame(time.Now(), len(data)) {
@@ -89,12 +89,12 @@ func (c *conn) onBinary(data []byte) {
 	if err != nil {
 		code := imageproc.Code(err)
 		m.framesBad.WithLabelValues(code).Inc()
-		c.sendEvent(errorEvent(code, err.Error(), seq))
+		c.reply(errorEvent(code, err.Error(), seq))
 		return
 	}
 	if g := c.room.game; g != nil && !g.AllowFrame(c.player()) {
 		m.framesBad.WithLabelValues(CodeForbidden).Inc()
-		c.sendEvent(errorEvent(CodeForbidden, "only the drawer may draw during a turn", seq))
+		c.reply(errorEvent(CodeForbidden, "only the drawer may draw during a turn", seq))
 		return
 	}
 	data, info, err = c.ingest(data, info)
@@ -108,7 +108,7 @@ func (c *conn) onBinary(data []byte) {
 			code, msg = CodeInternal, "the relay is shutting down"
 		}
 		m.framesBad.WithLabelValues(code).Inc()
-		c.sendEvent(errorEvent(code, msg, seq))
+		c.reply(errorEvent(code, msg, seq))
 		return
 	}
 	ts := nowMillis()
@@ -124,11 +124,11 @@ func (c *conn) onBinary(data []byte) {
 	if err := c.srv.broker.Publish(c.srv.ctx, env); err != nil {
 		m.framesBad.WithLabelValues(CodeInternal).Inc()
 		c.log.Error("publish frame", "err", err)
-		c.sendEvent(errorEvent(CodeInternal, "the relay could not publish this frame; try again", seq))
+		c.reply(errorEvent(CodeInternal, "the relay could not publish this frame; try again", seq))
 		return
 	}
 	m.framesOK.Inc()
-	c.sendEvent(mustJSON(AckEvent{
+	c.reply(mustJSON(AckEvent{
 		Type: TypeAck, Seq: seq, Format: string(info.Format),
 		Width: info.Width, Height: info.Height, Bytes: info.Bytes,
 	}))
@@ -143,11 +143,11 @@ func (c *conn) onText(data []byte) {
 		c.closeAfterFlush(CloseInvalidData, reasonInvalidUTF8, "text frame is not valid UTF-8")
 		return
 	case err != nil:
-		c.sendEvent(errorEvent(CodeBadRequest, err.Error(), 0))
+		c.reply(errorEvent(CodeBadRequest, err.Error(), 0))
 		return
 	}
 	if !c.canPublish {
-		c.sendEvent(errorEvent(CodeForbidden, "this token does not allow chat or commands", 0))
+		c.reply(errorEvent(CodeForbidden, "this token does not allow chat or commands", 0))
 		return
 	}
 	if !c.limits.chat.Allow() {
@@ -160,23 +160,23 @@ func (c *conn) onText(data []byte) {
 	case TypeGame:
 		g := c.room.game
 		if g == nil {
-			c.sendEvent(errorEvent(CodeBadRequest, "games are not enabled on this relay", 0))
+			c.reply(errorEvent(CodeBadRequest, "games are not enabled on this relay", 0))
 			return
 		}
 		err := g.Command(c.player(), GameCommand{Action: cmd.Action, Rounds: cmd.Rounds, Seconds: cmd.Seconds})
 		c.sendGameError(err)
 	default:
-		c.sendEvent(errorEvent(CodeBadRequest, fmt.Sprintf("unsupported command %q", cmd.Type), 0))
+		c.reply(errorEvent(CodeBadRequest, fmt.Sprintf("unsupported command %q", cmd.Type), 0))
 	}
 }
 
 func (c *conn) onChat(text string) {
 	if len(text) > c.srv.cfg.MaxChatBytes {
-		c.sendEvent(errorEvent(CodeBadRequest, fmt.Sprintf("chat text is %d bytes; the limit is %d", len(text), c.srv.cfg.MaxChatBytes), 0))
+		c.reply(errorEvent(CodeBadRequest, fmt.Sprintf("chat text is %d bytes; the limit is %d", len(text), c.srv.cfg.MaxChatBytes), 0))
 		return
 	}
 	if len(bytes.TrimSpace([]byte(text))) == 0 {
-		c.sendEvent(errorEvent(CodeBadRequest, "chat text is empty", 0))
+		c.reply(errorEvent(CodeBadRequest, "chat text is empty", 0))
 		return
 	}
 	if g := c.room.game; g != nil {
@@ -200,7 +200,7 @@ func (c *conn) onChat(text string) {
 	env.Event = mustJSON(ChatEvent{Type: TypeChat, Client: c.client, Name: c.name, Text: text, TS: env.TS})
 	if err := c.srv.broker.Publish(c.srv.ctx, env); err != nil {
 		c.log.Error("publish chat", "err", err)
-		c.sendEvent(errorEvent(CodeInternal, "the relay could not publish this chat line; try again", 0))
+		c.reply(errorEvent(CodeInternal, "the relay could not publish this chat line; try again", 0))
 		return
 	}
 	c.srv.metrics.chats.Inc()
@@ -213,11 +213,11 @@ func (c *conn) sendGameError(err error) {
 	}
 	var ge *GameError
 	if errors.As(err, &ge) {
-		c.sendEvent(errorEvent(ge.Code, ge.Message, 0))
+		c.reply(errorEvent(ge.Code, ge.Message, 0))
 		return
 	}
 	c.log.Error("game", "err", err)
-	c.sendEvent(errorEvent(CodeInternal, "the game failed to handle this", 0))
+	c.reply(errorEvent(CodeInternal, "the game failed to handle this", 0))
 }
 
 // sendEvent queues a text event for this connection only.
@@ -238,6 +238,21 @@ func (c *conn) push(it outItem, front bool) {
 	}
 	if kick {
 		go c.writeLoop()
+	}
+}
+
+// reply queues an answer (ack or error) to this connection's own message.
+// It runs on the connection's read goroutine: when the writer is idle, that
+// goroutine writes the answer itself rather than start a writer goroutine.
+// Blocking there only slows this connection's own reading.
+func (c *conn) reply(payload []byte) {
+	kick, overflow := c.q.pushEvent(outItem{wire: encodeFrame(opText, payload), size: len(payload) + itemOverhead}, false)
+	if overflow {
+		c.closeWith(CloseQueueOverflow, reasonQueueOverflow, "outbound event queue over its cap")
+		return
+	}
+	if kick {
+		c.drain(1)
 	}
 }
 

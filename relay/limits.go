@@ -68,7 +68,7 @@ func (c *conn) rateLimited(seq uint64, what string) {
 		c.closeAfterFlush(ClosePolicy, reasonPolicy, "rate limit exceeded again and again")
 		return
 	}
-	c.sendEvent(errorEvent(CodeRateLimited, "slow down: over the "+what+" rate limit", seq))
+	c.reply(errorEvent(CodeRateLimited, "slow down: over the "+what+" rate limit", seq))
 }
 
 // clientIP is the address a connection counts against for MaxConnsPerIP.

@@ -220,6 +220,19 @@ func (q *outQueue) pop() (it outItem, ok bool) {
 	return outItem{}, false
 }
 
+// releaseIfIdle gives up the writer token if nothing is pending (or the
+// queue is closed) and reports whether it did; otherwise the caller keeps
+// the token and must keep writing.
+func (q *outQueue) releaseIfIdle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed || (q.evHead == len(q.events) && len(q.order) == 0) {
+		q.running = false
+		return true
+	}
+	return false
+}
+
 func (q *outQueue) compactLocked() {
 	if q.evHead > 0 {
 		n := copy(q.events, q.events[q.evHead:])

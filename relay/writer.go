@@ -11,10 +11,14 @@ import (
 // idle connection has no writer goroutine. outQueue.running makes sure only
 // one runs per connection. Each write has a deadline; a subscriber that does
 // not take a write within Config.WriteTimeout is cut off.
-func (c *conn) writeLoop() {
+func (c *conn) writeLoop() { c.drain(-1) }
+
+// drain writes at most limit items (all, if limit < 0) while holding the
+// writer token; if items remain after limit, a writer goroutine takes over.
+func (c *conn) drain(limit int) {
 	m := c.srv.metrics
 	timeout := c.srv.cfg.WriteTimeout
-	for {
+	for n := 0; limit < 0 || n < limit; n++ {
 		it, ok := c.q.pop()
 		if !ok {
 			return
@@ -39,6 +43,9 @@ func (c *conn) writeLoop() {
 			m.deliveries.Inc()
 			m.publishWrite.Observe(time.Since(time.UnixMilli(it.env.TS)).Seconds())
 		}
+	}
+	if !c.q.releaseIfIdle() {
+		go c.writeLoop()
 	}
 }
 
