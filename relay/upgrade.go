@@ -1,0 +1,211 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// serveWS is GET /ws/{room}: every check that can refuse a client happens
+// here, with an HTTP status, before the upgrade: room name (400), method
+// (405), shutdown (503), origin (403), token (401/403), client id and
+// rendition (400), capacity (429/503).
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, "/ws/")
+	if !ValidRoom(name) {
+		s.httpError(w, http.StatusBadRequest, "bad room name: use 1 to 64 characters from A-Z a-z 0-9 . _ -")
+		return
+	}
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		s.httpError(w, http.StatusMethodNotAllowed, "use GET with a WebSocket upgrade")
+		return
+	}
+	if s.closing.Load() {
+		s.httpError(w, http.StatusServiceUnavailable, "server is shutting down")
+		return
+	}
+	if !s.originAllowed(r) {
+		s.httpError(w, http.StatusForbidden, "origin not allowed")
+		return
+	}
+	claims := Claims{Publish: true, Subscribe: true}
+	if len(s.cfg.AuthSecret) > 0 {
+		c, err := VerifyToken(s.cfg.AuthSecret, tokenFrom(r), time.Now())
+		switch {
+		case err != nil:
+			s.metrics.authFailures.WithLabelValues(authReason(err)).Inc()
+			w.Header().Set("WWW-Authenticate", `Bearer realm="canvasrelay"`)
+			s.httpError(w, http.StatusUnauthorized, err.Error()+": pass a room token as ?token= or Authorization: Bearer")
+			return
+		case !c.AllowsRoom(name):
+			s.metrics.authFailures.WithLabelValues("room").Inc()
+			s.httpError(w, http.StatusForbidden, ErrTokenRoom.Error())
+			return
+		case !c.Publish && !c.Subscribe:
+			s.metrics.authFailures.WithLabelValues("rights").Inc()
+			s.httpError(w, http.StatusForbidden, "token grants neither publish nor subscribe")
+			return
+		}
+		claims = c
+	}
+	q := r.URL.Query()
+	client := q.Get("client")
+	if client == "" {
+		client = randomID(10)
+	} else if !validToken(client, 64) {
+		s.httpError(w, http.StatusBadRequest, "bad client id: use 1 to 64 characters from A-Z a-z 0-9 . _ -")
+		return
+	}
+	rend, err := parseRendition(q)
+	if err != nil {
+		s.httpError(w, http.StatusBadRequest, "bad rendition: "+err.Error())
+		return
+	}
+	display := cleanName(q.Get("name"))
+	if display == "" {
+		display = "guest-" + client[:min(4, len(client))]
+	}
+
+	ip := s.clientIP(r)
+	rm, err := s.acquire(name, rend, ip)
+	if err != nil {
+		status := http.StatusServiceUnavailable
+		if errors.Is(err, ErrTooManyFromIP) {
+			status = http.StatusTooManyRequests
+		}
+		s.httpError(w, status, err.Error())
+		return
+	}
+	up := s.upPlain
+	if offersSubprotocol(r.Header, Subprotocol) {
+		up = s.upProto
+	}
+	// Hijack here rather than in gws, so that every write to the socket,
+	// gws's close frames included, goes through one lock.
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		s.release(rm, nil, ip)
+		s.httpError(w, http.StatusInternalServerError, "connection cannot be upgraded")
+		return
+	}
+	raw, brw, err := hj.Hijack()
+	if err != nil {
+		s.release(rm, nil, ip)
+		s.log.Debug("hijack failed", "room", name, "err", err)
+		return
+	}
+	nc := &lockedConn{Conn: raw, linger: min(s.cfg.ShutdownGrace, maxLinger), lingering: &s.linger}
+	rd, br := newCountingReader(nc, brw.Reader)
+	socket, err := up.UpgradeFromConn(nc, br, r)
+	if err != nil {
+		s.release(rm, nil, ip)
+		s.log.Debug("upgrade failed", "room", name, "err", err)
+		return
+	}
+	c := &conn{
+		srv:    s,
+		ws:     socket,
+		nc:     nc,
+		prog:   progress{rd: rd, br: br},
+		id:     s.nextID(),
+		client: client,
+		name:   display,
+		room:   rm,
+		rend:   rend,
+		ip:     ip,
+		q:      newOutQueue(s.cfg.EventQueueMaxBytes, s.cfg.QueueMaxBytes),
+		start:  time.Now(),
+	}
+	c.canPublish, c.canSubscribe = claims.Publish, claims.Subscribe
+	if claims.Expires > 0 {
+		c.expires = time.Unix(claims.Expires, 0)
+	}
+	c.limits = newConnLimits(s.cfg)
+	c.log = s.log.With("room", name, "conn", c.id, "client", client)
+	c.touch()
+	c.prog.messageDone(time.Now())
+	socket.Session().Store("conn", c)
+	s.mu.Lock()
+	s.pending--
+	s.registry[c] = struct{}{}
+	s.mu.Unlock()
+	s.metrics.connections.Inc()
+	s.conns.Add(1)
+	go socket.ReadLoop()
+}
+
+func offersSubprotocol(h http.Header, want string) bool {
+	for _, v := range h.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(v, ",") {
+			if strings.TrimSpace(p) == want {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// acquire reserves a place in room name for an upgrade in progress.
+func (s *Server) acquire(name string, rend *rendition, ip string) (*room, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.registry)+s.pending >= s.cfg.MaxConns {
+		return nil, ErrTooManyConns
+	}
+	if s.perIP[ip] >= s.cfg.MaxConnsPerIP {
+		return nil, ErrTooManyFromIP
+	}
+	rm := s.rooms[name]
+	if rm == nil {
+		if len(s.rooms) >= s.cfg.MaxRooms {
+			return nil, ErrTooManyRooms
+		}
+		rm = newRoom(s, name)
+		sub, err := s.broker.Subscribe(name, rm.deliver)
+		if err != nil {
+			return nil, fmt.Errorf("relay: subscribe room %q: %w", name, err)
+		}
+		rm.sub = sub
+		s.rooms[name] = rm
+		s.metrics.rooms.Inc()
+	} else if rm.refs >= s.cfg.MaxMembersPerRoom {
+		return nil, ErrRoomFull
+	} else if !rm.hasRoomFor(rend, s.cfg.MaxRenditionsPerRoom) {
+		return nil, ErrTooManyRenditions
+	}
+	rm.refs++
+	s.pending++
+	s.perIP[ip]++
+	return rm, nil
+}
+
+// release gives back a place taken by acquire; c is nil when the upgrade
+// failed. The last one out closes the room's subscription.
+func (s *Server) release(rm *room, c *conn, ip string) {
+	s.mu.Lock()
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+	if c == nil {
+		s.pending--
+	} else {
+		delete(s.registry, c)
+	}
+	rm.refs--
+	var sub Subscription
+	if rm.refs == 0 {
+		delete(s.rooms, rm.name)
+		sub = rm.sub
+		s.metrics.rooms.Dec()
+	}
+	s.mu.Unlock()
+	if sub != nil {
+		_ = sub.Close()
+		if rm.game != nil {
+			rm.game.Close()
+		}
+	}
+}
