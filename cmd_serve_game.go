@@ -26,8 +26,9 @@ func (g *gameOptions) register(fs *flag.FlagSet) {
 // factory returns the relay's game factory, or nil when games are off. A
 // bad word file is an error naming the file and the line: the server must
 // not start with it. clustered says that rooms span nodes (a NATS broker):
-// a game is refereed by one node for the members it sees, so games are off
-// there until cross-node refereeing exists, with a warning in the log.
+// games stay on, and each game is refereed by the one node that claims its
+// room in the broker's game bucket (docs/game.md, "Several nodes"). The
+// nodes of a cluster should load the same words.
 func (g *gameOptions) factory(log *slog.Logger, clustered bool) (relay.GameFactory, error) {
 	if !g.enabled {
 		if g.words != "" {
@@ -49,8 +50,7 @@ func (g *gameOptions) factory(log *slog.Logger, clustered bool) (relay.GameFacto
 		return nil, fmt.Errorf("games: %w", err)
 	}
 	if clustered {
-		log.Warn("games are off: with a NATS broker a room spans nodes, and games are not refereed across nodes yet (docs/game.md)")
-		return nil, nil
+		log.Info("games are refereed across nodes: one node per game, claimed through NATS")
 	}
 	return f, nil
 }

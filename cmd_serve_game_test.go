@@ -38,7 +38,8 @@ func TestGameOptions(t *testing.T) {
 		{"bad words stop a cluster node too", []string{"--game-words", bad}, true, false, bad + ":3:"},
 		{"missing file", []string{"--game-words", filepath.Join(dir, "nope.txt")}, false, false, "nope.txt"},
 		{"words with games off", []string{"--games=false", "--game-words", good}, false, false, "needs games on"},
-		{"off in a cluster", nil, true, false, ""},
+		{"on in a cluster", nil, true, true, ""},
+		{"off in a cluster when asked", []string{"--games=false"}, true, false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

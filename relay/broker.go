@@ -13,6 +13,10 @@ const (
 	KindChat                     // a chat event
 	KindPresence                 // a presence event (join or leave)
 	KindGame                     // a game event
+	// KindGameInput is a game input from one node's game to the room's
+	// games on every node (see ClusterRoom.SendInput). The relay hands it
+	// to the room's Game (GameListener.Input) and never to members.
+	KindGameInput
 )
 
 // Envelope is one message between a room's publish and its delivery. It is
@@ -48,6 +52,10 @@ type Envelope struct {
 	PrivateFor string
 	// Private is the event PrivateFor's connections get.
 	Private []byte
+	// ToConn, when set, restricts delivery to the one connection with this
+	// id, on whichever node holds it (a game answers one member on another
+	// node).
+	ToConn string
 
 	wireOnce sync.Once
 	wire     []byte // the encoded frames, shared by every subscriber

@@ -1,6 +1,9 @@
 package relay
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Games: a room may host a game (the draw-and-guess game of package
 // relay/game). The relay owns the sockets and the fan-out; the game decides.
@@ -14,6 +17,14 @@ import "context"
 //
 // Game events are KindGame envelopes on the broker, delivered to every
 // member, the sender included.
+//
+// Across nodes (a clustered broker), a room's game runs on every node that
+// has members in it, and exactly one of them referees: the one holding the
+// room's claim (GameClaims). The others pass their members' commands, chat,
+// joins and leaves to it as KindGameInput envelopes (ClusterRoom.SendInput,
+// GameListener.Input), watch its events (GameListener.Observe), and the
+// referee answers one member on any node with SendTo (an envelope with
+// ToConn).
 
 // Player is one member (one connection) as a game sees it.
 type Player struct {
@@ -71,7 +82,8 @@ type GameRoom interface {
 	// BroadcastSplit sends public to every member except the connections of
 	// client, which get private instead (a secret only they may see).
 	BroadcastSplit(public []byte, client string, private []byte)
-	// SendTo sends an event to one connection.
+	// SendTo sends an event to one connection: directly when it is on this
+	// node, otherwise through the broker to the node that has it.
 	SendTo(conn string, event []byte)
 	// RelayChat relays a chat line from p, as a normal chat event, to the
 	// connections of the given clients only (nil: everyone). p's own
@@ -93,12 +105,90 @@ type LayerClearer interface {
 	ClearLayers(ctx context.Context, room string) error
 }
 
+// ClusterRoom is what a game refereed across nodes needs beyond GameRoom.
+// The relay's GameRoom always implements it; on a single node AllPlayers is
+// Players and Claims is nil.
+type ClusterRoom interface {
+	GameRoom
+	// AllPlayers lists the room's members on every node: this node's in
+	// join order, then the other nodes' as the broker's presence knows them
+	// (MemberLister), node by node, each in join order.
+	AllPlayers() []Player
+	// BroadcastLocal sends an event to this node's members only.
+	BroadcastLocal(event []byte)
+	// DropLocalFrames drops the frames not yet sent to this node's
+	// members (ClearLayers without the broker's part).
+	DropLocalFrames()
+	// SendInput publishes a game input to the room's game on every node,
+	// this one included (GameListener.Input). Members never get it.
+	SendInput(input []byte)
+	// Claims are the broker's game claims; nil when the broker has none
+	// (it serves a single node).
+	Claims() GameClaims
+}
+
+// GameListener is implemented by games that play across nodes. The relay
+// calls it from the room's broker callback: it must not block.
+type GameListener interface {
+	// Input is a game input that the room's game on some node (this one
+	// included) published with ClusterRoom.SendInput.
+	Input(input []byte)
+	// Observe sees each game event the room receives from the broker,
+	// before this node's members get it: addressed ones (To, ToConn) too,
+	// whoever they are for. It gets the public Event, never Private.
+	Observe(event []byte)
+}
+
+// GameClaims let exactly one node referee each room's game. A claim is a
+// key per room that one node creates, that lives TTL unless renewed, and
+// that names the node holding it. Revisions make every change
+// compare-and-set. The NATS broker implements it with a JetStream KV
+// bucket.
+type GameClaims interface {
+	// Node is this node's id, the value of the claims it holds.
+	Node() string
+	// TTL is how long a claim lives without a renewal.
+	TTL() time.Duration
+	// Claim creates room's claim for this node. ok is false when another
+	// claim exists.
+	Claim(ctx context.Context, room string) (rev uint64, ok bool, err error)
+	// Renew rewrites room's claim at revision rev for this node, so that it
+	// lives another TTL. The holder renews its own claim this way, and a
+	// node takes over a claim that was handed to it. ok is false when the
+	// claim is no longer at rev (it expired, or another node changed it).
+	Renew(ctx context.Context, room string, rev uint64) (newRev uint64, ok bool, err error)
+	// Release deletes room's claim if it is still at rev.
+	Release(ctx context.Context, room string, rev uint64) error
+	// Holder is the node that holds room's claim, "" when none does.
+	Holder(ctx context.Context, room string) (node string, err error)
+}
+
+// GameClaimer is implemented by brokers that span nodes and can give games
+// their claims.
+type GameClaimer interface {
+	GameClaims() GameClaims
+}
+
+// MemberLister is implemented by brokers that know the members a room has
+// on other nodes.
+type MemberLister interface {
+	// RemoteMembers lists room's members on other nodes, node by node, each
+	// node's in join order.
+	RemoteMembers(room string) []Member
+}
+
+// GameErrorEvent is the error event a member gets for a game's refusal that
+// reaches it later, or on another node, than its command.
+func GameErrorEvent(code, message string) []byte { return errorEvent(code, message, 0) }
+
 // --- the relay's side ---
 
 func (c *conn) player() Player { return Player{Conn: c.id, Client: c.client, Name: c.name} }
 
 // gameRoom is a room as its game sees it.
 type gameRoom struct{ r *room }
+
+var _ ClusterRoom = gameRoom{}
 
 func (g gameRoom) Name() string { return g.r.name }
 
@@ -131,8 +221,55 @@ func (g gameRoom) SendTo(connID string, event []byte) {
 	for _, c := range g.r.view.Load().members {
 		if c.id == connID {
 			c.sendEvent(event)
+			return
 		}
 	}
+	// Not a member here: perhaps one on another node.
+	g.publish(&Envelope{Kind: KindGame, Event: event, ToConn: connID})
+}
+
+func (g gameRoom) AllPlayers() []Player {
+	out := g.Players()
+	ml, ok := g.r.srv.broker.(MemberLister)
+	if !ok {
+		return out
+	}
+	local := make(map[string]bool, len(out))
+	for _, p := range out {
+		local[p.Conn] = true
+	}
+	for _, m := range ml.RemoteMembers(g.r.name) {
+		if !local[m.Conn] {
+			out = append(out, Player{Conn: m.Conn, Client: m.Client, Name: m.Name})
+		}
+	}
+	return out
+}
+
+func (g gameRoom) BroadcastLocal(event []byte) {
+	wire := encodeFrame(opText, event)
+	for _, c := range g.r.view.Load().members {
+		if c.canSubscribe {
+			c.push(outItem{wire: wire, size: len(event) + itemOverhead}, false)
+		}
+	}
+}
+
+func (g gameRoom) DropLocalFrames() {
+	for _, c := range g.r.view.Load().members {
+		c.q.dropFrames()
+	}
+}
+
+func (g gameRoom) SendInput(input []byte) {
+	g.publish(&Envelope{Kind: KindGameInput, Event: input})
+}
+
+func (g gameRoom) Claims() GameClaims {
+	if gc, ok := g.r.srv.broker.(GameClaimer); ok {
+		return gc.GameClaims()
+	}
+	return nil
 }
 
 func (g gameRoom) RelayChat(p Player, text string, toClients []string) {

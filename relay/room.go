@@ -42,12 +42,28 @@ func newRoom(s *Server, name string) *room {
 }
 
 // deliver is the room's broker callback: it queues env for every local
-// member except its sender, and schedules the renditions members asked
-// for. It never blocks.
+// member except its sender (or for the one connection env.ToConn names),
+// and schedules the renditions members asked for. A game input goes to the
+// room's game only, and the game sees each game event first (see
+// GameListener). It never blocks.
 func (r *room) deliver(env *Envelope) {
+	switch env.Kind {
+	case KindGameInput:
+		if gl, ok := r.game.(GameListener); ok {
+			gl.Input(env.Event)
+		}
+		return // never for members
+	case KindGame:
+		if gl, ok := r.game.(GameListener); ok {
+			gl.Observe(env.Event)
+		}
+	}
 	v := r.view.Load()
 	for _, c := range v.members {
 		if c.id == env.Origin || !c.canSubscribe || !env.addressedTo(c.client) || (c.rend != nil && env.Kind == KindFrame) {
+			continue
+		}
+		if env.ToConn != "" && env.ToConn != c.id {
 			continue
 		}
 		if env.PrivateFor != "" && env.PrivateFor == c.client {

@@ -95,7 +95,9 @@ func (c Config) Validate() error {
 }
 
 // New returns the factory that gives each room of a relay its referee, or
-// the error of cfg.Validate. Plug it in as relay.Config.Game.
+// the error of cfg.Validate. Plug it in as relay.Config.Game. When the
+// relay's broker spans nodes (it gives relay.GameClaims), each room gets a
+// coordinator instead, which referees on one node only (see cluster.go).
 func New(cfg Config) (relay.GameFactory, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -103,7 +105,14 @@ func New(cfg Config) (relay.GameFactory, error) {
 	cfg = cfg.withDefaults()
 	words := append([]string(nil), cfg.Words...)
 	cfg.Words = words
-	return func(room relay.GameRoom) relay.Game { return newReferee(room, &cfg) }, nil
+	return func(room relay.GameRoom) relay.Game {
+		if cr, ok := room.(relay.ClusterRoom); ok {
+			if claims := cr.Claims(); claims != nil {
+				return newCoordinator(cr, claims, &cfg)
+			}
+		}
+		return newReferee(room, &cfg)
+	}, nil
 }
 
 // Factory is New for a config known to be good; it panics on a bad one.

@@ -101,3 +101,9 @@ func badRequest(format string, a ...any) error {
 func forbidden(format string, a ...any) error {
 	return &relay.GameError{Code: relay.CodeForbidden, Message: fmt.Sprintf(format, a...)}
 }
+
+func alreadyRunning() error {
+	return badRequest("a game is already running in this room; the member who started it can stop it")
+}
+
+func noGame() error { return badRequest("no game is running in this room") }

@@ -51,6 +51,7 @@ type match struct {
 	reveal     []byte          // the last reveal event, for late joiners in a pause
 	clock      uint64          // counts score changes
 	used       map[string]bool // words drawn in this game
+	told       map[string]bool // connections that were members at the start: they got it with everyone
 }
 
 func newMatch(by string, rounds, seconds int, turnLen time.Duration, members []*player) *match {
@@ -63,6 +64,7 @@ func newMatch(by string, rounds, seconds int, turnLen time.Duration, members []*
 		drawn:   map[string]bool{},
 		guessed: map[string]bool{},
 		used:    map[string]bool{},
+		told:    map[string]bool{},
 	}
 	for _, p := range members {
 		m.players[p.client] = p

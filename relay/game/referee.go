@@ -19,6 +19,14 @@ type referee struct {
 	room relay.GameRoom
 	cfg  *Config
 	log  *slog.Logger
+	// ended, when set, is called (holding mu) when a game ends with its
+	// over event; it must not block or call back (the cluster coordinator
+	// releases the room's claim).
+	ended func()
+	// mayStart, when set, is asked (holding mu) before a valid start
+	// begins a game; false refuses it with errUnclaimed (the cluster
+	// coordinator lets a game start only under a fresh claim).
+	mayStart func() bool
 
 	mu     sync.Mutex // guards everything below
 	m      *match     // the running game; nil when none runs
@@ -54,34 +62,20 @@ func (r *referee) startLocked(p relay.Player, cmd relay.GameCommand, now time.Ti
 		return badRequest("the room is closing")
 	}
 	if r.m != nil {
-		return badRequest("a game is already running in this room; the member who started it can stop it")
+		return alreadyRunning()
 	}
-	rounds, seconds := DefaultRounds, DefaultSeconds
-	if cmd.Rounds != nil {
-		rounds = *cmd.Rounds
-		if rounds < MinRounds || rounds > MaxRounds {
-			return badRequest("rounds is %d: want %d to %d", rounds, MinRounds, MaxRounds)
-		}
+	present := r.room.Players()
+	rounds, seconds, members, err := checkStart(cmd, present)
+	if err != nil {
+		return err
 	}
-	if cmd.Seconds != nil {
-		seconds = *cmd.Seconds
-		if seconds < MinSeconds || seconds > MaxSeconds {
-			return badRequest("seconds is %d: want %d to %d", seconds, MinSeconds, MaxSeconds)
-		}
-	}
-	var members []*player
-	seen := map[string]bool{}
-	for _, q := range r.room.Players() {
-		if seen[q.Client] {
-			continue
-		}
-		seen[q.Client] = true
-		members = append(members, &player{client: q.Client, name: q.Name, in: true, joined: len(members)})
-	}
-	if len(members) < 2 {
-		return badRequest("a game needs at least 2 players (distinct clients) in the room; there is %d", len(members))
+	if r.mayStart != nil && !r.mayStart() {
+		return errUnclaimed
 	}
 	m := newMatch(p.Client, rounds, seconds, time.Duration(seconds)*r.cfg.Second, members)
+	for _, q := range present {
+		m.told[q.Conn] = true
+	}
 	m.timer = time.AfterFunc(time.Hour, func() { r.tick(m) }) // set by scheduleLocked
 	r.m = m
 	r.room.Broadcast(mustJSON(m.startEvent()))
@@ -90,10 +84,40 @@ func (r *referee) startLocked(p relay.Player, cmd relay.GameCommand, now time.Ti
 	return nil
 }
 
+// checkStart checks a start command against the contract and the room's
+// members, and returns its rounds, seconds and players.
+func checkStart(cmd relay.GameCommand, in []relay.Player) (rounds, seconds int, members []*player, err error) {
+	rounds, seconds = DefaultRounds, DefaultSeconds
+	if cmd.Rounds != nil {
+		rounds = *cmd.Rounds
+		if rounds < MinRounds || rounds > MaxRounds {
+			return 0, 0, nil, badRequest("rounds is %d: want %d to %d", rounds, MinRounds, MaxRounds)
+		}
+	}
+	if cmd.Seconds != nil {
+		seconds = *cmd.Seconds
+		if seconds < MinSeconds || seconds > MaxSeconds {
+			return 0, 0, nil, badRequest("seconds is %d: want %d to %d", seconds, MinSeconds, MaxSeconds)
+		}
+	}
+	seen := map[string]bool{}
+	for _, q := range in {
+		if seen[q.Client] {
+			continue
+		}
+		seen[q.Client] = true
+		members = append(members, &player{client: q.Client, name: q.Name, in: true, joined: len(members)})
+	}
+	if len(members) < 2 {
+		return 0, 0, nil, badRequest("a game needs at least 2 players (distinct clients) in the room; there is %d", len(members))
+	}
+	return rounds, seconds, members, nil
+}
+
 func (r *referee) stopLocked(p relay.Player, now time.Time) error {
 	m := r.m
 	if m == nil {
-		return badRequest("no game is running in this room")
+		return noGame()
 	}
 	if p.Client != m.by {
 		return forbidden("only the member who started the game may stop it")
@@ -169,6 +193,13 @@ func (r *referee) Joined(p relay.Player) {
 	}
 	now := time.Now()
 	pl := m.join(p)
+	if m.told[p.Conn] {
+		// It was a member when the game started, and got start and the
+		// first turn with everyone: its Joined comes late (a join racing
+		// the start; across nodes, a joined input behind it).
+		r.scheduleLocked(now)
+		return
+	}
 	r.room.SendTo(p.Conn, mustJSON(m.startEvent()))
 	if m.turn > 0 {
 		r.room.SendTo(p.Conn, mustJSON(m.turnEvent(pl == m.drawer)))
@@ -193,7 +224,7 @@ func (r *referee) Left(p relay.Player) {
 		return
 	}
 	for _, q := range r.room.Players() {
-		if q.Client == p.Client {
+		if q.Client == p.Client && q.Conn != p.Conn {
 			return // another connection of the same client is still here
 		}
 	}
@@ -304,14 +335,50 @@ func (r *referee) endGameLocked(reason string, now time.Time) {
 		r.revealLocked()
 	}
 	scores := m.scores()
-	winner := ""
-	if len(scores) > 0 && scores[0].Score > 0 {
-		winner = scores[0].Client
-	}
-	r.room.Broadcast(mustJSON(OverEvent{Type: relay.TypeGame, Event: EventOver, Scores: scores, Winner: winner}))
+	r.room.Broadcast(overEvent(scores))
 	m.timer.Stop()
 	r.m = nil
-	r.log.Info("game over", "reason", reason, "turns", m.turn, "winner", winner, "took", now.Sub(m.started).Round(time.Millisecond))
+	r.log.Info("game over", "reason", reason, "turns", m.turn, "winner", winner(scores), "took", now.Sub(m.started).Round(time.Millisecond))
+	if r.ended != nil {
+		r.ended()
+	}
+}
+
+// overEvent is the over event for scores, listed highest first: the winner
+// is the first, unless nobody scored.
+func overEvent(scores []Score) []byte {
+	return mustJSON(OverEvent{Type: relay.TypeGame, Event: EventOver, Scores: scores, Winner: winner(scores)})
+}
+
+func winner(scores []Score) string {
+	if len(scores) > 0 && scores[0].Score > 0 {
+		return scores[0].Client
+	}
+	return ""
+}
+
+// running reports whether a game runs.
+func (r *referee) running() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m != nil
+}
+
+// abort ends the game without telling anyone, and returns its over event
+// for the caller to deliver (nil when no game ran). The cluster
+// coordinator uses it when it has lost the room's claim: other nodes have
+// ended the game already.
+func (r *referee) abort(reason string) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.m
+	if m == nil {
+		return nil
+	}
+	m.timer.Stop()
+	r.m = nil
+	r.log.Warn("game over", "reason", reason, "turns", m.turn)
+	return overEvent(m.scores())
 }
 
 // dropLocked takes a player out of the game: a drawer who leaves ends the

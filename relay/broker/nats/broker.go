@@ -26,6 +26,7 @@ type Broker struct {
 	js     jetstream.JetStream
 	kv     jetstream.KeyValue
 	seen   *dedupe
+	claims *gameClaims     // the room game claims (gameclaim.go)
 	ctx    context.Context // ends when Close begins
 	cancel context.CancelFunc
 	loops  sync.WaitGroup // watchLoop and heartbeatLoop
@@ -98,6 +99,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		staleKeys:    make(map[string]struct{}),
 		revCh:        make(chan struct{}),
 	}
+	b.claims = &gameClaims{b: b}
 	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), b.natsOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("natsbroker: connect to %s: %w", redactURLs(cfg.URLs), err)

@@ -110,15 +110,23 @@ func unescapeToken(s string) (string, error) {
 
 // Message layout on NATS (all integers are varints):
 //
-//	version 1 | kind | len id | id | len origin | origin | len client | client
+//	version | kind | len id | id | len origin | origin | len client | client
 //	| ts | seq | len event | event | to | len privateFor | privateFor
-//	| len private | private | image (the rest; frames only)
+//	| len private | private | [len toConn | toConn] | image (the rest; frames only)
 //
 // to is the number of addressed clients plus one (0: everyone), then each
-// as len | client.
+// as len | client. toConn is there in version 2 only.
 //
 // The room is the subject's.
-const codecVersion = 1
+//
+// A message is written as version 1 unless it needs version 2 (an
+// envelope for one connection, or a game input), so that nodes of the
+// version before games crossed nodes still read everything else: a
+// cluster can be upgraded node by node.
+const (
+	codecVersion  = 1
+	codecVersion2 = 2
+)
 
 func encodeEnvelope(env *relay.Envelope) []byte {
 	n := 2 + 8*binary.MaxVarintLen64 + len(env.ID) + len(env.Origin) + len(env.Client) + len(env.Event) +
@@ -126,8 +134,13 @@ func encodeEnvelope(env *relay.Envelope) []byte {
 	for _, c := range env.To {
 		n += binary.MaxVarintLen64 + len(c)
 	}
+	version := byte(codecVersion)
+	if env.ToConn != "" || env.Kind == relay.KindGameInput {
+		version = codecVersion2
+		n += binary.MaxVarintLen64 + len(env.ToConn)
+	}
 	b := make([]byte, 0, n)
-	b = append(b, codecVersion, byte(env.Kind))
+	b = append(b, version, byte(env.Kind))
 	b = appendString(b, env.ID)
 	b = appendString(b, env.Origin)
 	b = appendString(b, env.Client)
@@ -146,6 +159,9 @@ func encodeEnvelope(env *relay.Envelope) []byte {
 	b = appendString(b, env.PrivateFor)
 	b = binary.AppendUvarint(b, uint64(len(env.Private)))
 	b = append(b, env.Private...)
+	if version == codecVersion2 {
+		b = appendString(b, env.ToConn)
+	}
 	if env.Kind == relay.KindFrame {
 		b = append(b, env.Image...)
 	}
@@ -162,8 +178,9 @@ func appendString(b []byte, s string) []byte {
 // reference to data, which NATS allocates for each message.
 func decodeEnvelope(room string, data []byte) (*relay.Envelope, error) {
 	d := decoder{b: data}
-	if v := d.byte(); v != codecVersion {
-		return nil, fmt.Errorf("%w: version %d", ErrBadMessage, v)
+	version := d.byte()
+	if version != codecVersion && version != codecVersion2 {
+		return nil, fmt.Errorf("%w: version %d", ErrBadMessage, version)
 	}
 	kind := relay.Kind(d.byte())
 	id := d.string()
@@ -185,6 +202,10 @@ func decodeEnvelope(room string, data []byte) (*relay.Envelope, error) {
 	}
 	privateFor := d.string()
 	private := d.bytes()
+	toConn := ""
+	if version == codecVersion2 {
+		toConn = d.string()
+	}
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -192,13 +213,13 @@ func decodeEnvelope(room string, data []byte) (*relay.Envelope, error) {
 	switch kind {
 	case relay.KindFrame:
 		env = relay.NewFrameEnvelope(event, d.b)
-	case relay.KindChat, relay.KindPresence, relay.KindGame:
+	case relay.KindChat, relay.KindPresence, relay.KindGame, relay.KindGameInput:
 		env = &relay.Envelope{Kind: kind, Event: event}
 	default:
 		return nil, fmt.Errorf("%w: kind %d", ErrBadMessage, kind)
 	}
 	env.ID, env.Room, env.Origin, env.Client, env.TS, env.Seq = id, room, origin, client, ts, seq
-	env.To, env.PrivateFor = to, privateFor
+	env.To, env.PrivateFor, env.ToConn = to, privateFor, toConn
 	if len(private) > 0 {
 		env.Private = private
 	}

@@ -61,6 +61,10 @@ type Config struct {
 	Stream string
 	// Bucket is the JetStream KV bucket of presence. Default "relay_presence".
 	Bucket string
+	// GameBucket is the JetStream KV bucket of game claims: which node
+	// referees each room's game (see gameclaim.go). It is made at the first
+	// claim, with a TTL of 5/6 of PresenceTTL. Default "relay_games".
+	GameBucket string
 
 	// ReconnectWait is the pause between reconnect attempts. Default 1 s.
 	ReconnectWait time.Duration
@@ -112,6 +116,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Bucket == "" {
 		c.Bucket = "relay_presence"
+	}
+	if c.GameBucket == "" {
+		c.GameBucket = "relay_games"
 	}
 	if c.ReconnectWait <= 0 {
 		c.ReconnectWait = time.Second
