@@ -22,6 +22,11 @@ import (
 // been silent for the claim's TTL and its claim is gone, they tell their
 // own members the game is over.
 //
+// Goroutines: none while no game runs and nothing is being claimed. A
+// start claims in one goroutine (one at a time per room), a release and a
+// take-over each run in one, every one bounded by the broker's request
+// timeout; the lease's renewal and the watchdog are timers.
+//
 // Locking: mu guards plain state only. Nothing is called while holding
 // it: not the referee, not the room, not the claims. The referee calls the
 // coordinator (ended, mayStart) while holding its own mutex, so the order
@@ -34,9 +39,8 @@ type coordinator struct {
 	log    *slog.Logger
 	node   string
 	ttl    time.Duration
-	ctx    context.Context // ends with Close
+	ctx    context.Context // ends with Close: claims in flight give up
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // claims in flight (start, renewal, release, take-over)
 
 	mu       sync.Mutex // guards everything below
 	closed   bool

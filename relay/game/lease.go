@@ -64,14 +64,12 @@ func (c *coordinator) start(p relay.Player, cmd relay.GameCommand) error {
 		return badRequest("a game is being started in this room")
 	}
 	c.claiming = true
-	c.wg.Add(1)
 	c.mu.Unlock()
 	go c.claimAndStart(p, cmd)
 	return nil
 }
 
 func (c *coordinator) claimAndStart(p relay.Player, cmd relay.GameCommand) {
-	defer c.wg.Done()
 	rev, ok, err := c.claim()
 	c.mu.Lock()
 	c.claiming = false
@@ -162,9 +160,7 @@ func (c *coordinator) gameEnded() {
 // release deletes the claim at rev, in the background (it is a network
 // call, and the game may end under the referee's lock).
 func (c *coordinator) release(rev uint64) {
-	c.wg.Add(1)
 	go func() {
-		defer c.wg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), c.ttl)
 		defer cancel()
 		if err := c.claims.Release(ctx, c.room.Name(), rev); err != nil {
@@ -247,10 +243,8 @@ func (c *coordinator) takeOver(in *input) {
 		return
 	}
 	c.taking = true
-	c.wg.Add(1)
 	c.mu.Unlock()
 	go func() {
-		defer c.wg.Done()
 		rev, ok, err := c.claims.Renew(c.ctx, c.room.Name(), in.Rev)
 		c.mu.Lock()
 		c.taking = false
