@@ -62,7 +62,7 @@ func benchFlags(b *benchOptions, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.Window, "window", 0, "frames in flight (default 4): sent and not yet acked, or with --pace delivery not yet at every subscriber")
 	fs.StringVar(&o.Reader, "reader", "client", "how subscribers read: `client` (the project's relay/client: copies each frame, parses each event) or lite (bare gws noting seq, size and time only, leaving more CPU to the server)")
 	fs.StringVar(&o.Pace, "pace", "ack", "what the window counts: `ack` (issue 9's rate 0) or delivery (publish at most --window frames ahead of the slowest subscriber)")
-	fs.IntVar(&o.Frames, "frames", 0, "publish at most `N` frames per run (default 2000)")
+	fs.IntVar(&o.Frames, "frames", 0, "publish at most `N` frames per run (default 20000, stalled 2000, renditions 20)")
 	fs.DurationVar(&o.Duration, "duration", 0, "publish for at most this long per run (fanout 10s, stalled 20s)")
 	fs.DurationVar(&o.Drain, "drain", 0, "wait at most this long for deliveries after publishing (default 30s)")
 	fs.IntVar(&o.Width, "width", 0, "renditions: source canvas width in pixels (default 1920)")

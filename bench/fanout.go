@@ -56,6 +56,9 @@ type FanoutResult struct {
 	ClientDropped   uint64  `json:"client_dropped,omitempty"` // frames dropped inside the bench's own clients
 	Latency         Latency `json:"latency"`
 	CPUPerFrameMS   float64 `json:"cpu_ms_per_frame,omitempty"` // server CPU per published frame
+	// CPUPerGB is the server's CPU seconds per 10^9 bytes delivered: its
+	// cost per byte of fan-out, whatever limited the rate.
+	CPUPerGB float64 `json:"cpu_seconds_per_gb,omitempty"`
 	// QueuedPeak is the highest canvasrelay_queued_bytes seen (relay only,
 	// sampled every 100 ms): what waits in all subscriber queues.
 	QueuedPeak float64 `json:"queued_bytes_peak,omitempty"`
@@ -333,6 +336,9 @@ func runFanout(ctx context.Context, t *target, ld load, o *Options) (*FanoutResu
 	res.DeliveryRatio = ratio(float64(res.Delivered), float64(res.Published*ld.subs))
 	if proc != nil && res.Published > 0 {
 		res.CPUPerFrameMS = proc.CPUSeconds * 1000 / float64(res.Published)
+	}
+	if proc != nil && res.DeliveredBytes > 0 {
+		res.CPUPerGB = proc.CPUSeconds / (float64(res.DeliveredBytes) / 1e9)
 	}
 	if pubErr == nil {
 		pubErr = perr

@@ -45,7 +45,8 @@ type Options struct {
 	// Reader is how fast subscribers read: ReaderClient (default, the
 	// project's client) or ReaderLite.
 	Reader string
-	// Frames bounds the frames published per run (default 2000).
+	// Frames bounds the frames published per run (fanout and cluster
+	// default 20000, so that Duration is what ends a run; stalled 2000).
 	Frames int
 	// Duration bounds the publishing time per run (fanout default 10 s,
 	// stalled 20 s).
@@ -154,12 +155,13 @@ func (o Options) defaults(scenario string) Options {
 		setI(&o.Subscribers, pick(200, 4)) // 100 per node, as in issue 8
 		setI(&o.Size, pick(100<<10, 16<<10))
 		setD(&o.Duration, pickD(10*time.Second, time.Second))
-		setI(&o.Frames, pick(2000, 100))
+		setI(&o.Frames, pick(20000, 100))
 	default:
 		setI(&o.Subscribers, pick(100, 4))
 		setI(&o.Size, pick(100<<10, 16<<10))
 		setD(&o.Duration, pickD(10*time.Second, time.Second))
 	}
+	setI(&o.Frames, pick(20000, 300)) // fanout: the duration is what bounds a run
 	setI(&o.Window, 4)
 	if o.Pace == "" {
 		o.Pace = PaceAck
@@ -167,7 +169,6 @@ func (o Options) defaults(scenario string) Options {
 	if o.Reader == "" {
 		o.Reader = ReaderClient
 	}
-	setI(&o.Frames, pick(2000, 300))
 	setD(&o.Drain, pickD(30*time.Second, 5*time.Second))
 	setI(&o.Conns, pick(5000, 100))
 	setI(&o.PerRoom, pick(100, 20))

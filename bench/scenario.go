@@ -145,6 +145,13 @@ func runFanoutScenario(ctx context.Context, o *Options, rep *Report) error {
 		if a.CPUPerFrameMS > 0 && b.CPUPerFrameMS > 0 {
 			rep.Ratios = append(rep.Ratios, Ratio{Name: "CPU per published frame, relay/floor", Value: ratio(a.CPUPerFrameMS, b.CPUPerFrameMS), Note: "lower is better"})
 		}
+		if a.CPUPerGB > 0 && b.CPUPerGB > 0 {
+			note := "lower is better"
+			if strings.HasPrefix(rep.Relay, "in-process") {
+				note += "; in-process this counts the bench's clients too"
+			}
+			rep.Ratios = append(rep.Ratios, Ratio{Name: "CPU per delivered byte, relay/floor", Value: ratio(a.CPUPerGB, b.CPUPerGB), Note: note})
+		}
 		got := ratio(a.DeliveredMBps, b.DeliveredMBps)
 		how := "ack-paced, as issue 9 defines rate 0"
 		if o.Pace == PaceDelivery {
@@ -312,6 +319,12 @@ func fanoutRows(rep *Report) []row {
 			return "-"
 		}
 		return fmt.Sprintf("%.2f", f.CPUPerFrameMS)
+	})
+	add("server CPU s per GB out", func(f *FanoutResult, p *ProcResult) string {
+		if p == nil || f.CPUPerGB == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.3f", f.CPUPerGB)
 	})
 	add("server RSS start", func(_ *FanoutResult, p *ProcResult) string {
 		if p == nil {
