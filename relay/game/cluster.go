@@ -49,6 +49,7 @@ type coordinator struct {
 	lease    *lease      // this node holds the room's claim
 	view     view        // a game refereed on another node
 	watchdog *time.Timer // while view.running: fires when the referee has been silent for ttl
+	suspects []string    // players with no connection in the room at the last renewal
 }
 
 // lease is this node's claim on the room. Guarded by coordinator.mu.

@@ -400,3 +400,35 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestCoordinatorDropsPlayersOfDeadNodes: a player whose node died without
+// a word (no left input) drops out of presence; the referee takes it out
+// of the game after two renewals without it, so the turn it held up ends.
+func TestCoordinatorDropsPlayersOfDeadNodes(t *testing.T) {
+	s := &claimStore{}
+	ttl := 150 * time.Millisecond
+	carol := relay.Player{Conn: "c-1", Client: "carol", Name: "Carol"}
+	c, room := newFakeNode(t, s, "a", ttl, []relay.Player{alice}, []relay.Player{bob, carol})
+	if err := c.Command(alice, relay.GameCommand{Action: ActionStart}); err != nil {
+		t.Fatal(err)
+	}
+	room.waitSent(t, "split", `"event":"turn"`, wait)
+	c.Input(mustJSON(&input{Op: opChat, Node: "b", To: "a", P: toWire(bob), Text: "giraffe"}))
+	room.waitSent(t, "all", `"event":"guessed"`, wait)
+	time.Sleep(ttl) // carol is still there: nothing happens
+	if n := room.count("all", `"event":"reveal"`); n != 0 {
+		t.Fatalf("got a reveal while carol plays, want none")
+	}
+	room.mu.Lock()
+	room.remote = []relay.Player{bob} // carol's node died: presence dropped her
+	room.mu.Unlock()
+	gone := time.Now()
+	room.waitSent(t, "all", `"event":"reveal"`, wait) // everyone left has guessed
+	if took := time.Since(gone); took > ttl {
+		t.Errorf("reveal %s after carol vanished, want within two renewals (%s)", took, 2*ttl/3)
+	}
+	m := room.waitSent(t, "split", `"turn":2`, wait)
+	if !strings.Contains(string(m.data), `"turns":2`) {
+		t.Errorf("got %s, want turn 2 of 2: carol is out", m.data)
+	}
+}

@@ -3,6 +3,7 @@ package game
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/canvasrelay/canvasrelay/relay"
@@ -90,6 +91,7 @@ func (c *coordinator) claimAndStart(p relay.Player, cmd relay.GameCommand) {
 	}
 	l := &lease{rev: rev, fresh: true, lastOK: time.Now()}
 	c.lease = l
+	c.suspects = nil
 	c.stopWatchdogLocked()
 	c.view.reset()
 	c.armRenewalLocked(l, c.ttl/3)
@@ -207,6 +209,7 @@ func (c *coordinator) renew(l *lease) {
 		c.armRenewalLocked(l, c.ttl/3)
 		c.mu.Unlock()
 		c.sendAlive()
+		c.reconcile()
 		return
 	case err != nil && now.Sub(l.lastOK) < c.ttl:
 		c.log.Warn("game claim not renewed; retrying", "err", err)
@@ -219,6 +222,23 @@ func (c *coordinator) renew(l *lease) {
 	c.log.Warn("game claim lost: the game ends here", "err", err)
 	if over := c.ref.abort("claim lost"); over != nil {
 		c.room.BroadcastLocal(over)
+	}
+}
+
+// reconcile takes out of the game the players that have had no connection
+// in the room, as presence knows it, at two renewals in a row: their node
+// died without a word (a node that leaves cleanly sends left inputs). Two
+// in a row, because a joined input may come before the joiner's presence.
+func (c *coordinator) reconcile() {
+	absent := c.ref.absent(c.room.AllPlayers())
+	c.mu.Lock()
+	before := c.suspects
+	c.suspects = absent
+	c.mu.Unlock()
+	for _, client := range absent {
+		if slices.Contains(before, client) {
+			c.ref.gone(client)
+		}
 	}
 }
 
@@ -257,6 +277,7 @@ func (c *coordinator) takeOver(in *input) {
 		}
 		l := &lease{rev: rev, lastOK: time.Now()}
 		c.lease = l
+		c.suspects = nil
 		c.stopWatchdogLocked()
 		c.view.reset()
 		c.armRenewalLocked(l, c.ttl/3)

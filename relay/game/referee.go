@@ -237,6 +237,50 @@ func (r *referee) Left(p relay.Player) {
 	r.scheduleLocked(now)
 }
 
+// absent lists the clients that play (in the drawing order, not away)
+// but have no connection among present.
+func (r *referee) absent(present []relay.Player) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		return nil
+	}
+	here := make(map[string]bool, len(present))
+	for _, q := range present {
+		here[q.Client] = true
+	}
+	var out []string
+	for _, pl := range r.m.order {
+		if pl.goneAt.IsZero() && !here[pl.client] {
+			out = append(out, pl.client)
+		}
+	}
+	return out
+}
+
+// gone notes that client has no connection left, as Left does for its last
+// one: its node died without telling (see coordinator.reconcile).
+func (r *referee) gone(client string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.m
+	if m == nil {
+		return
+	}
+	pl := m.players[client]
+	if pl == nil || !pl.in || !pl.goneAt.IsZero() {
+		return
+	}
+	now := time.Now()
+	r.log.Info("player gone without a word", "client", client)
+	if r.cfg.LeaveGrace < 0 {
+		r.dropLocked(pl, now)
+	} else {
+		pl.goneAt = now
+	}
+	r.scheduleLocked(now)
+}
+
 // Close ends the game without a word: the room is gone.
 func (r *referee) Close() {
 	r.mu.Lock()

@@ -335,3 +335,42 @@ func TestGameHandover(t *testing.T) {
 		x.expectGame("turn")
 	}
 }
+
+// TestGameOtherNodeDies: a node that does not referee dies mid-turn,
+// without a word for its players. The referee takes them out of the game
+// once presence has dropped them: the turn they held up ends (everyone
+// still here has guessed), and the game goes on without them.
+func TestGameOtherNodeDies(t *testing.T) {
+	ns := startNATS(t, 0)
+	gcfg := gameConfig(100*time.Millisecond, "giraffe", "volcano") // 18 s turns: only the drop can end this one
+	a, b := startGameNode(t, ns, "a", gcfg), startGameNode(t, ns, "b", gcfg)
+	ttl := a.b.cfg.PresenceTTL
+	alice := join(t, a, "o", "alice", "Alice")
+	dave := join(t, a, "o", "dave", "Dave")
+	bob := join(t, b, "o", "bob", "Bob")
+	waitCount(t, "o", 3, a, b)
+
+	alice.send(`{"type":"game","action":"start","seconds":180}`) // a referees; Alice draws
+	for _, x := range []*player{alice, dave, bob} {
+		x.expectGame("start")
+		x.expectGame("turn")
+	}
+	dave.chat("giraffe")
+	for _, x := range []*player{alice, dave, bob} {
+		x.expectGame("guessed")
+	}
+	killed := time.Now()
+	b.kill()
+	for _, x := range []*player{alice, dave} {
+		x.expectGame("reveal")
+		m := x.expectGame("turn")
+		if str(m.ev, "drawer") != "dave" || num(m.ev, "turns") != 2 {
+			t.Errorf("%s: got %s, want Dave drawing turn 2 of 2: Bob is out", x.name, describe(m))
+		}
+	}
+	took := time.Since(killed)
+	t.Logf("the dead node's player was out after %s (presence TTL %s)", took.Round(time.Millisecond), ttl)
+	if limit := ttl + 2*ttl*5/6/3 + time.Second; took > limit {
+		t.Errorf("Bob out after %s, want within the presence TTL and two claim renewals (%s)", took, limit)
+	}
+}
