@@ -122,18 +122,19 @@ func BenchmarkFanout(b *testing.B) {
 		for _, impl := range []string{"floor", "relay"} {
 			b.Run(fmt.Sprintf("impl=%s/subs=%d", impl, subs), func(b *testing.B) {
 				var base string
+				var srv *Server
 				if impl == "floor" {
 					base = startFloor(b)
 				} else {
-					_, base = startServer(b, Config{MaxMembersPerRoom: 2000, MaxConnsPerIP: 2000, FrameRate: -1, ByteRate: -1})
+					srv, base = startServer(b, Config{MaxMembersPerRoom: 2000, MaxConnsPerIP: 2000, FrameRate: -1, ByteRate: -1})
 				}
-				benchFanout(b, base, subs, img)
+				benchFanout(b, base, subs, img, srv)
 			})
 		}
 	}
 }
 
-func benchFanout(b *testing.B, base string, subs int, img []byte) {
+func benchFanout(b *testing.B, base string, subs int, img []byte, srv *Server) {
 	cnt := &benchCounter{done: make(chan struct{}, 1)}
 	cnt.want.Store(-1)
 	var conns []*gws.Conn
@@ -155,7 +156,18 @@ func benchFanout(b *testing.B, base string, subs int, img []byte) {
 			_ = c.WriteClose(1000, nil)
 		}
 	})
-	time.Sleep(50 * time.Millisecond) // let the joins settle
+	// Let the joins settle: N joins make N²/2 presence events, which must
+	// not be measured as fan-out.
+	settled, deadline := 0, time.Now().Add(60*time.Second)
+	for settled < 5 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		if srv == nil || srv.queuedBytes() == 0 {
+			settled++
+		} else {
+			settled = 0
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
 	b.SetBytes(int64(len(img) * subs))
 	b.ReportAllocs()
 	b.ResetTimer()
