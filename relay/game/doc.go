@@ -14,6 +14,14 @@
 // of the pause, a player's leave grace) and stopped when the game ends or
 // the room empties.
 //
+// When the relay's broker spans nodes (it gives relay.GameClaims: the NATS
+// broker does), each room gets a coordinator instead (cluster.go): exactly
+// one node referees a running game, the one that claimed the room when a
+// member there sent start; the others pass their members' commands, chat,
+// joins and leaves to it as game inputs, follow the game from its events,
+// and end it for their members if the referee's claim expires. See
+// docs/game.md, "Several nodes".
+//
 // Game flow (every event is {"type":"game","event":…}):
 //
 //	client: {"type":"game","action":"start","rounds":R,"seconds":S}

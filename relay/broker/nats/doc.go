@@ -12,6 +12,8 @@
 //	relay_presence                       KV bucket, key <room>.<node>, value: that node's members
 //	                                     of the room; TTL = PresenceTTL (15 s), memory storage
 //	                                     (and node.<node>.alive, rewritten by each heartbeat)
+//	relay_games                          KV bucket, key <room>, value: the node refereeing its game;
+//	                                     TTL 5/6 of PresenceTTL, memory storage (gameclaim.go)
 //
 // A room or client id becomes one subject token: bytes other than
 // A-Z a-z 0-9 _ - are escaped as =XX (a room may contain dots).
@@ -24,6 +26,7 @@
 //	                 ◄──────────── delivered ─────────┴────────► to every room subscription,
 //	                                                             A's own included
 //	Publish(chat)    ── PUB ...event ───────────────────────────► likewise, without storage
+//	                                                             (game events and game inputs too)
 //	Join/Leave       ── KV put <room>.A = [members] ──► watch ─► B: count, join/leave events
 //	heartbeat        ── KV put every TTL/3 ───────────► a key not rewritten within the TTL
 //	                                                     is a dead node: B makes its leaves
