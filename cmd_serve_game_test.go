@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/canvasrelay/canvasrelay/relay/game"
 )
@@ -67,5 +68,59 @@ func TestGameOptions(t *testing.T) {
 				t.Fatalf("factory: got non-nil %v, want %v", f != nil, tt.on)
 			}
 		})
+	}
+}
+
+// TestServeGamesAcrossNodes: with `serve --broker`, games stay on and a
+// room whose members sit on two nodes plays one game: a start on one node
+// reaches the other, and the starter's stop ends it everywhere.
+func TestServeGamesAcrossNodes(t *testing.T) {
+	nc := startCmd(t, 90*time.Second, "nats", "--nats-addr", "127.0.0.1:0", "--nats-store", t.TempDir(), "--log-level", "warn")
+	url := listenLine(t, nc, "canvasrelay nats listening on ")
+	var addrs []string
+	var nodes []*cmdRun
+	for _, id := range []string{"g1", "g2"} {
+		s := startCmd(t, 90*time.Second, "serve", "--addr", "127.0.0.1:0", "--broker", url, "--node-id", id, "--log-level", "warn")
+		addrs = append(addrs, listenLine(t, s, "canvasrelay listening on http://"))
+		nodes = append(nodes, s)
+	}
+	_, x := dialNatsText(t, addrs[0], "play", "x")
+	x.nextEvent(t, "hello")
+	yws, y := dialNatsText(t, addrs[1], "play", "y")
+	y.nextEvent(t, "hello")
+	x.nextEvent(t, "presence")
+	if err := yws.WriteString(`{"type":"game","action":"start","seconds":15}`); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*natsTextClient{"x": x, "y": y} {
+		ev := c.nextEvent(t, "game")
+		if ev["event"] != "start" || ev["by"] != "y" {
+			t.Fatalf("%s: got %v, want the start of y's game", name, ev)
+		}
+		if players, _ := ev["players"].([]any); len(players) != 2 {
+			t.Fatalf("%s: got players %v, want x and y", name, ev["players"])
+		}
+	}
+	if err := yws.WriteString(`{"type":"game","action":"stop"}`); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*natsTextClient{"x": x, "y": y} {
+		for {
+			ev := c.nextEvent(t, "game")
+			if ev["event"] == "over" {
+				break
+			}
+			if ev["event"] != "turn" && ev["event"] != "reveal" {
+				t.Fatalf("%s: got %v, want turn, reveal, then over", name, ev)
+			}
+		}
+	}
+	for i, s := range nodes {
+		if code := s.interrupt(t); code != 0 {
+			t.Errorf("serve node %d: got exit code %d, want 0", i, code)
+		}
+	}
+	if code := nc.interrupt(t); code != 0 {
+		t.Errorf("nats: got exit code %d, want 0", code)
 	}
 }
