@@ -80,11 +80,15 @@ func (c *coordinator) claimAndStart(p relay.Player, cmd relay.GameCommand) {
 		return
 	}
 	if err != nil || !ok {
+		closed := c.closed
 		c.mu.Unlock()
-		if err != nil {
+		switch {
+		case closed:
+			// The room emptied here while claiming: nobody to answer.
+		case err != nil:
 			c.log.Warn("game claim failed", "err", err)
 			c.answer(p, &relay.GameError{Code: relay.CodeInternal, Message: "the game could not be started (the cluster did not answer); try again"})
-		} else {
+		default:
 			c.answer(p, alreadyRunning())
 		}
 		return
