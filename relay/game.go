@@ -240,7 +240,7 @@ func (g gameRoom) AllPlayers() []Player {
 	}
 	for _, m := range ml.RemoteMembers(g.r.name) {
 		if !local[m.Conn] {
-			out = append(out, Player{Conn: m.Conn, Client: m.Client, Name: m.Name})
+			out = append(out, Player(m))
 		}
 	}
 	return out

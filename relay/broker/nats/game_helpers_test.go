@@ -157,23 +157,6 @@ func (p *player) expectNext(typ, code string) tmsg {
 	return m
 }
 
-// expectQuiet checks that nothing but presence arrives within d.
-func (p *player) expectQuiet(d time.Duration) {
-	p.t.Helper()
-	deadline := time.After(d)
-	for {
-		select {
-		case m := <-p.msgs:
-			if m.typ == "presence" {
-				continue
-			}
-			p.t.Fatalf("%s: got %s, want nothing", p.name, describe(m))
-		case <-deadline:
-			return
-		}
-	}
-}
-
 func (p *player) send(s string) {
 	p.t.Helper()
 	if err := p.ws.WriteString(s); err != nil {
