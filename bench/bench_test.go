@@ -138,8 +138,9 @@ func TestQuickScenarios(t *testing.T) {
 		rep := runQuick(t, "cluster")
 		for _, name := range []string{"single", "nats", implFloor} {
 			f := mustRun(t, rep, name).Fanout
-			if f.Published == 0 || f.GotLast != f.Subscribers || f.Duplicates != 0 {
-				t.Errorf("%s: published %d, %d/%d got the last frame, %d duplicates; want > 0, all, none", name, f.Published, f.GotLast, f.Subscribers, f.Duplicates)
+			if f.Published == 0 || f.GotLast != f.Subscribers || f.Duplicates != 0 || f.OutOfOrder != 0 {
+				t.Errorf("%s: published %d, %d/%d got the last frame, %d duplicates, %d out of order; want > 0, all, none, none",
+					name, f.Published, f.GotLast, f.Subscribers, f.Duplicates, f.OutOfOrder)
 			}
 		}
 		groups := mustRun(t, rep, "nats").Fanout.Groups

@@ -63,9 +63,12 @@ type FanoutResult struct {
 	// sampled every 100 ms): what waits in all subscriber queues.
 	QueuedPeak float64 `json:"queued_bytes_peak,omitempty"`
 	CutOff     *CutOff `json:"cutoff,omitempty"`
-	// Duplicates counts frames a subscriber received again, or out of order
-	// (a seq not above the last one it had).
-	Duplicates int `json:"duplicates"`
+	// Duplicates counts frames a subscriber received twice in a row (the
+	// seq of the newest frame it had); OutOfOrder those with a lower seq
+	// (late, or an older duplicate). Both should be 0.
+	Duplicates int    `json:"duplicates"`
+	OutOfOrder int    `json:"out_of_order"`
+	FirstOdd   string `json:"first_odd,omitempty"` // the first such frame
 	// Groups holds the figures of each share of the subscribers (per
 	// rendition, per cluster node).
 	Groups []GroupStat `json:"groups,omitempty"`
@@ -105,13 +108,15 @@ type subscriber struct {
 	done    chan struct{}   // closed when the reader has stopped
 
 	// Owned by the reader until done is closed.
-	n      int64 // frames received
-	bad    int   // frames that do not match rend
-	badMsg string
-	dups   int // frames whose seq was not above the last one
-	seqs   []int64
-	at     []time.Time
-	bytes  int64
+	n        int64 // frames received
+	bad      int   // frames that do not match rend
+	badMsg   string
+	dups     int    // frames with the seq of the newest one before (received twice)
+	late     int    // frames with a seq below the newest one before (out of order, or an older duplicate)
+	firstOdd string // the first of either
+	seqs     []int64
+	at       []time.Time
+	bytes    int64
 
 	maxSeq atomic.Int64
 }
@@ -146,14 +151,23 @@ func (s *subscriber) record(info client.FrameInfo, size int, at time.Time) {
 		s.seqs = append(s.seqs, seq)
 		s.at = append(s.at, at)
 	}
-	if seq > s.maxSeq.Load() {
+	switch newest := s.maxSeq.Load(); {
+	case seq > newest:
 		s.maxSeq.Store(seq)
 		select {
 		case s.moved <- struct{}{}:
 		default:
 		}
-	} else {
+	case seq == newest:
 		s.dups++
+		if s.firstOdd == "" {
+			s.firstOdd = fmt.Sprintf("seq %d twice", seq)
+		}
+	default:
+		s.late++
+		if s.firstOdd == "" {
+			s.firstOdd = fmt.Sprintf("seq %d after seq %d", seq, newest)
+		}
 	}
 }
 
@@ -292,12 +306,18 @@ func runFanout(ctx context.Context, t *target, ld load, o *Options) (*FanoutResu
 	res.Groups = newGroupStats(ld.groups)
 	for i, s := range subs {
 		res.Duplicates += s.dups
+		res.OutOfOrder += s.late
+		if res.FirstOdd == "" && s.firstOdd != "" {
+			res.FirstOdd = fmt.Sprintf("subscriber %d: %s", i, s.firstOdd)
+		}
 		var glat *[]time.Duration
 		if len(ld.groups) > 0 {
 			g := &res.Groups[i%len(ld.groups)]
 			g.Subscribers++
 			g.Frames += len(s.seqs)
 			g.Mismatched += s.bad
+			g.Duplicates += s.dups
+			g.OutOfOrder += s.late
 			if s.bad > 0 && g.FirstMismatch == "" {
 				g.FirstMismatch = s.badMsg
 			}
@@ -364,8 +384,14 @@ func (r *FanoutResult) check(impl string) error {
 	if impl == implFloor && !r.DrainTimedOut && r.DeliveryRatio < 1 {
 		errs = append(errs, fmt.Errorf("floor delivery ratio %.3f, want 1", r.DeliveryRatio))
 	}
-	if r.Duplicates > 0 {
-		errs = append(errs, fmt.Errorf("%d frames received twice or out of order, want none", r.Duplicates))
+	if r.Duplicates > 0 || r.OutOfOrder > 0 {
+		where := ""
+		for _, g := range r.Groups {
+			if g.Duplicates > 0 || g.OutOfOrder > 0 {
+				where += fmt.Sprintf("; %s: %d twice, %d out of order", g.Name, g.Duplicates, g.OutOfOrder)
+			}
+		}
+		errs = append(errs, fmt.Errorf("%d frames received twice and %d out of order, want none (first: %s%s)", r.Duplicates, r.OutOfOrder, r.FirstOdd, where))
 	}
 	for _, g := range r.Groups {
 		if g.Mismatched > 0 {
@@ -502,6 +528,8 @@ type GroupStat struct {
 	Subscribers   int     `json:"subscribers"`
 	Frames        int     `json:"frames"`
 	Mismatched    int     `json:"mismatched,omitempty"` // frames not in the rendition asked for
+	Duplicates    int     `json:"duplicates,omitempty"`
+	OutOfOrder    int     `json:"out_of_order,omitempty"`
 	FirstMismatch string  `json:"first_mismatch,omitempty"`
 	Latency       Latency `json:"latency"`
 

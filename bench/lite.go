@@ -36,11 +36,13 @@ type liteConn struct {
 	s      *subscriber
 	ws     *gws.Conn
 	ended  chan struct{} // closed by OnClose
+	hello  chan struct{} // closed at the server's hello: the subscriber has joined
 	closer sync.Once
 
 	// Owned by the read loop.
-	info client.FrameInfo // the last frame event, for the next binary frame
-	have bool
+	info     client.FrameInfo // the last frame event, for the next binary frame
+	have     bool
+	gotHello bool
 }
 
 // liteReadLimit is the largest message a lite reader accepts.
@@ -54,7 +56,7 @@ func dialLite(ctx context.Context, roomURL, clientID string, s *subscriber) (*li
 	q := u.Query()
 	q.Set("client", clientID)
 	u.RawQuery = q.Encode()
-	lc := &liteConn{s: s, ended: make(chan struct{})}
+	lc := &liteConn{s: s, ended: make(chan struct{}), hello: make(chan struct{})}
 	hdr := http.Header{}
 	hdr.Set("Sec-WebSocket-Protocol", client.Subprotocol)
 	ctx, cancel := context.WithTimeout(ctx, rawHandshakeTimeout)
@@ -80,7 +82,18 @@ func dialLite(ctx context.Context, roomURL, clientID string, s *subscriber) (*li
 		defer close(s.done)
 		ws.ReadLoop()
 	}()
-	return lc, nil
+	// Like the project's client, a subscriber counts as joined at its hello:
+	// the relay sends hello once the member is in the room, after the
+	// retained layers are queued.
+	select {
+	case <-lc.hello:
+		return lc, nil
+	case <-lc.ended:
+		return nil, fmt.Errorf("lite: connection ended before hello")
+	case <-ctx.Done():
+		_ = lc.Close()
+		return nil, fmt.Errorf("lite: no hello: %w", ctx.Err())
+	}
 }
 
 // Close sends close 1000 and waits (bounded) for the read loop to end.
@@ -105,13 +118,21 @@ func (lc *liteConn) OnClose(*gws.Conn, error) { close(lc.ended) }
 
 func (lc *liteConn) OnPing(c *gws.Conn, p []byte) { _ = c.WritePong(p) }
 
-var frameEventPrefix = []byte(`{"type":"frame"`)
+var (
+	frameEventPrefix = []byte(`{"type":"frame"`)
+	helloEventPrefix = []byte(`{"type":"hello"`)
+)
 
 func (lc *liteConn) OnMessage(_ *gws.Conn, m *gws.Message) {
 	defer m.Close()
 	switch m.Opcode {
 	case gws.OpcodeText:
 		b := m.Bytes()
+		if !lc.gotHello && bytes.HasPrefix(b, helloEventPrefix) {
+			lc.gotHello = true
+			close(lc.hello)
+			return
+		}
 		if !bytes.HasPrefix(b, frameEventPrefix) {
 			return
 		}
