@@ -55,23 +55,23 @@ func benchFlags(b *benchOptions, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.PID, "pid", 0, "the relay's process `id`, for CPU and RSS from /proc (in-process: this process)")
 	fs.StringVar(&o.FloorURL, "floor-url", "", "floor started with \"canvasrelay bench floor-server\", `ws://host:port` (default: in this process)")
 	fs.IntVar(&o.FloorPID, "floor-pid", 0, "the floor's process `id`")
-	fs.IntVar(&o.Subscribers, "subscribers", 0, "fast subscribers `N` (fanout 100, stalled 90)")
-	fs.IntVar(&o.Stalled, "stalled", 0, "subscribers that never read, `K` (stalled 10)")
+	fs.IntVar(&o.Subscribers, "subscribers", 0, "fast subscribers `N` (default: fanout 100, stalled 90, renditions 30, cluster 200)")
+	fs.IntVar(&o.Stalled, "stalled", 0, "subscribers that never read, `K` (default: stalled 10)")
 	fs.Var(&b.size, "size", "frame `size`: bytes, or with KiB/MiB (default 100KiB)")
 	fs.Float64Var(&o.Rate, "rate", 0, "publish `rate` in frames/s; 0: as fast as acks allow with --window in flight (stalled default 20)")
 	fs.IntVar(&o.Window, "window", 0, "frames in flight (default 4): sent and not yet acked, or with --pace delivery not yet at every subscriber")
-	fs.StringVar(&o.Reader, "reader", "client", "how subscribers read: `client` (the project's relay/client: copies each frame, parses each event) or lite (bare gws noting seq, size and time only, leaving more CPU to the server)")
-	fs.StringVar(&o.Pace, "pace", "ack", "what the window counts: `ack` (issue 9's rate 0) or delivery (publish at most --window frames ahead of the slowest subscriber)")
+	fs.StringVar(&o.Reader, "reader", "client", "how subscribers read (`mode`): client (the project's relay/client: copies each frame, parses each event) or lite (bare gws noting seq, size and time only, leaving more CPU to the server)")
+	fs.StringVar(&o.Pace, "pace", "ack", "what the window counts (`mode`): ack (issue 9's rate 0) or delivery (publish at most --window frames ahead of the slowest subscriber)")
 	fs.IntVar(&o.Frames, "frames", 0, "publish at most `N` frames per run (default 20000, stalled 2000, renditions 20)")
-	fs.DurationVar(&o.Duration, "duration", 0, "publish for at most this long per run (fanout 10s, stalled 20s)")
-	fs.DurationVar(&o.Drain, "drain", 0, "wait at most this long for deliveries after publishing (default 30s)")
+	fs.Var((*optDuration)(&o.Duration), "duration", "publish for at most this `duration` per run (default: fanout 10s, stalled 20s, renditions 15s)")
+	fs.Var((*optDuration)(&o.Drain), "drain", "wait at most this `duration` for deliveries after publishing (default 30s)")
 	fs.IntVar(&o.Width, "width", 0, "renditions: source canvas width in pixels (default 1920)")
 	fs.IntVar(&o.Height, "height", 0, "renditions: source canvas height in pixels (default 1080)")
 	fs.IntVar(&o.Conns, "conns", 0, "idle connections `N` (default 5000)")
 	fs.IntVar(&o.PerRoom, "per-room", 0, "idle connections per room (default 100)")
 	fs.IntVar(&o.Concurrency, "concurrency", 0, "connections dialed at once (default 8)")
-	fs.DurationVar(&o.WriteTimeout, "write-timeout", 0, "the relay's write timeout: in-process, set it; with --url, say what the server uses (default 10s)")
-	fs.DurationVar(&o.CloseGrace, "close-grace", 0, "in-process relay's close grace after a cut-off (default 2s)")
+	fs.Var((*optDuration)(&o.WriteTimeout), "write-timeout", "the relay's write timeout (`duration`): in-process, set it; with --url, say what the server uses (default 10s)")
+	fs.Var((*optDuration)(&o.CloseGrace), "close-grace", "in-process relay's close grace after a cut-off (`duration`, default 2s)")
 	fs.IntVar(&o.Repeat, "repeat", 0, "run the scenario `N` times, alternating the order of the runs, and report medians (default 1)")
 	fs.BoolVar(&o.Quick, "quick", false, "small defaults, a few seconds per scenario (CI smoke test)")
 	fs.StringVar(&o.Room, "room", "bench", "room name `prefix`; each run adds a random suffix")
@@ -166,6 +166,29 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("bench %s: targets missed: %s", scenario, strings.Join(missed, "; "))
 		}
 	}
+	return nil
+}
+
+// optDuration is a duration flag whose zero value means "the scenario's
+// default", so it prints no default of its own in --help.
+type optDuration time.Duration
+
+func (d *optDuration) String() string {
+	if d == nil || *d == 0 {
+		return ""
+	}
+	return time.Duration(*d).String()
+}
+
+func (d *optDuration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return fmt.Errorf("negative duration %s", v)
+	}
+	*d = optDuration(v)
 	return nil
 }
 

@@ -17,7 +17,7 @@ var Describe = map[string]string{
 	"stalled":    "fanout plus K subscribers that never read: fast subscribers' latency, RSS growth, cut-offs (4001)",
 	"idle":       "N idle connections: server RSS per connection, connect rate",
 	"renditions": "subscribers split across 3 renditions: re-encodes per frame and rendition, CPU per frame",
-	"cluster":    "the NATS broker against a single node (not available yet)",
+	"cluster":    "two relay nodes sharing a room through NATS against one node: MB/s, latency per node",
 }
 
 // Run runs one scenario, with the floor in the same invocation. It returns
