@@ -134,14 +134,20 @@ func (q *outQueue) pushLayer(env *Envelope) (overflow bool) {
 	if q.closed {
 		return false
 	}
-	if q.frBytes+env.size() > q.maxFrameBytes {
-		return true
-	}
 	if q.newest == nil {
 		q.frames = make(map[string]*Envelope)
 		q.newest = make(map[string]frameID)
 	}
-	q.newest[env.Client] = frameID{env.TS, env.Seq}
+	id := frameID{env.TS, env.Seq}
+	if last, ok := q.newest[env.Client]; ok && !id.after(last) {
+		// A live frame of this source, this very one or a newer one, is
+		// already queued: the layer would be a duplicate or a step back.
+		return false
+	}
+	if q.frBytes+env.size() > q.maxFrameBytes {
+		return true
+	}
+	q.newest[env.Client] = id
 	q.events = append(q.events, outItem{wire: env.wireBytes(), env: env, size: env.size(), layer: true})
 	q.frBytes += env.size()
 	return false
