@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // Kind says what an Envelope carries.
@@ -62,6 +63,13 @@ type Envelope struct {
 
 	privOnce sync.Once
 	privWire []byte // Private, encoded once
+
+	// The sender's ack, when the relay holds it back (see ack.go).
+	ackOnce sync.Once
+	ackHook func()       // set before Publish; nil for envelopes from other nodes
+	ackOf   *Envelope    // a rendition answers for the frame it was made from
+	queued  atomic.Int32 // local subscribers that queued it
+	fresh   atomic.Int32 // of those, the ones with no older frame of its sender pending
 
 	rendMu sync.Mutex            // guards rends
 	rends  map[string]*rendEntry // renditions computed from this frame

@@ -121,17 +121,19 @@ func (c *conn) onBinary(data []byte) {
 	env.Client = c.client
 	env.TS = ts
 	env.Seq = seq
+	ack := mustJSON(AckEvent{
+		Type: TypeAck, Seq: seq, Format: string(info.Format),
+		Width: info.Width, Height: info.Height, Bytes: info.Bytes,
+	})
+	env.ackHook = func() { c.sendEvent(ack) }
 	if err := c.srv.broker.Publish(c.srv.ctx, env); err != nil {
 		m.framesBad.WithLabelValues(CodeInternal).Inc()
 		c.log.Error("publish frame", "err", err)
-		c.reply(errorEvent(CodeInternal, "the relay could not publish this frame; try again", seq))
+		env.ackOnce.Do(func() { c.reply(errorEvent(CodeInternal, "the relay could not publish this frame; try again", seq)) })
 		return
 	}
 	m.framesOK.Inc()
-	c.reply(mustJSON(AckEvent{
-		Type: TypeAck, Seq: seq, Format: string(info.Format),
-		Width: info.Width, Height: info.Height, Bytes: info.Bytes,
-	}))
+	c.answerFrame(env, ack)
 }
 
 // onText handles a chat line or a command.
@@ -263,10 +265,13 @@ func (c *conn) deliver(env *Envelope) {
 		c.push(outItem{wire: env.wireBytes(), env: env, size: len(env.Event) + itemOverhead}, false)
 		return
 	}
-	kick, overflow, replaced := c.q.pushFrame(env)
+	kick, overflow, replaced, queued := c.q.pushFrameQueued(env)
 	if overflow {
 		c.closeWith(CloseQueueOverflow, reasonQueueOverflow, "outbound frame queue over its cap")
 		return
+	}
+	if queued {
+		env.noteQueued(!replaced)
 	}
 	if replaced {
 		c.srv.metrics.dropped.WithLabelValues(dropSuperseded).Inc()

@@ -46,7 +46,8 @@ type metrics struct {
 	reencodeSeconds *prometheus.HistogramVec // kind
 	reencodeErrors  *prometheus.CounterVec   // kind, code
 	rateLimited     *prometheus.CounterVec   // what: frame, chat
-	authFailures    *prometheus.CounterVec   // reason
+	acksHeld        prometheus.Counter
+	authFailures    *prometheus.CounterVec // reason
 	rendHits        prometheus.Counter
 	rendMisses      prometheus.Counter
 }
@@ -74,7 +75,8 @@ func newMetrics() *metrics {
 	m.rendMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_rendition_cache_misses_total", Help: "Renditions computed (one per frame and distinct rendition)."})
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_rate_limited_total", Help: "Frames and chat lines refused by a rate limit, by what."}, []string{"what"})
 	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_auth_failures_total", Help: "Upgrades refused for their token, by reason."}, []string{"reason"})
-	for _, c := range []prometheus.Collector{m.rateLimited, m.authFailures, m.reencodes, m.reencodeSeconds, m.reencodeErrors, m.rendHits, m.rendMisses,
+	m.acksHeld = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_acks_held_total", Help: "Acks held until a subscriber took the frame, because every subscriber was behind."})
+	for _, c := range []prometheus.Collector{m.acksHeld, m.rateLimited, m.authFailures, m.reencodes, m.reencodeSeconds, m.reencodeErrors, m.rendHits, m.rendMisses,
 		m.connections, m.rooms, m.framesIn, m.framesOK, m.framesBad, m.bytesIn, m.bytesOut, m.deliveries, m.dropped, m.disconnects, m.chats, m.publishWrite, m.upgradeErrors} {
 		f(c)
 	}

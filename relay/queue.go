@@ -87,12 +87,18 @@ const maxNewest = 256
 // a pending one (latest-wins). A frame no newer than the newest already
 // queued for its source is refused, so a retained layer or a late
 // rendition never overtakes a live frame. It reports whether a pending
-// frame was replaced.
+// frame was replaced; queued reports whether env was taken at all.
 func (q *outQueue) pushFrame(env *Envelope) (kick, overflow, replaced bool) {
+	kick, overflow, replaced, _ = q.pushFrameQueued(env)
+	return kick, overflow, replaced
+}
+
+// pushFrameQueued is pushFrame, also reporting whether env was queued.
+func (q *outQueue) pushFrameQueued(env *Envelope) (kick, overflow, replaced, queued bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return false, false, false
+		return false, false, false, false
 	}
 	if q.frames == nil {
 		q.frames = make(map[string]*Envelope)
@@ -100,7 +106,7 @@ func (q *outQueue) pushFrame(env *Envelope) (kick, overflow, replaced bool) {
 	}
 	id := frameID{env.TS, env.Seq}
 	if last, ok := q.newest[env.Client]; ok && !id.after(last) {
-		return false, false, false
+		return false, false, false, false
 	}
 	old, had := q.frames[env.Client]
 	n := q.frBytes + env.size()
@@ -108,7 +114,7 @@ func (q *outQueue) pushFrame(env *Envelope) (kick, overflow, replaced bool) {
 		n -= old.size()
 	}
 	if n > q.maxFrameBytes {
-		return false, true, false
+		return false, true, false, false
 	}
 	q.frames[env.Client] = env
 	q.frBytes = n
@@ -121,7 +127,7 @@ func (q *outQueue) pushFrame(env *Envelope) (kick, overflow, replaced bool) {
 	} else {
 		q.replaced++
 	}
-	return q.kickLocked(), false, had
+	return q.kickLocked(), false, had, true
 }
 
 // pushLayer queues a retained frame for a late joiner in the event FIFO,

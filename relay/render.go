@@ -142,6 +142,7 @@ func (s *Server) reframe(env *Envelope, res imageproc.Result) (*Envelope, error)
 	ev.Format, ev.Width, ev.Height, ev.Bytes = string(res.Info.Format), res.Info.Width, res.Info.Height, len(res.Bytes)
 	out := NewFrameEnvelope(mustJSON(ev), res.Bytes)
 	out.ID, out.Room, out.Origin, out.Client, out.TS, out.Seq = env.ID, env.Room, env.Origin, env.Client, env.TS, env.Seq
+	out.ackOf = env
 	return out, nil
 }
 
