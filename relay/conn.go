@@ -19,6 +19,7 @@ type conn struct {
 	ws     *gws.Conn
 	nc     *lockedConn // the socket under ws; every write goes through it
 	prog   progress    // is a message in progress, and since when
+	acks   heldAcks    // acks held back (see ack.go)
 	id     string      // server-assigned, unique across nodes
 	client string      // stable client id from the query, or made up
 	name   string      // display name
