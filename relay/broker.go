@@ -3,7 +3,6 @@ package relay
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 )
 
 // Kind says what an Envelope carries.
@@ -64,15 +63,8 @@ type Envelope struct {
 	privOnce sync.Once
 	privWire []byte // Private, encoded once
 
-	// The sender's ack, when the relay holds it back (see ack.go).
-	ackOnce   sync.Once
-	ackHook   func()       // set before Publish; nil for envelopes from other nodes
-	ackOf     *Envelope    // a rendition answers for the frame it was made from
-	queued    atomic.Int32 // local subscribers that queued it
-	fresh     atomic.Int32 // of those, the ones with no older frame of its sender pending
-	writes    atomic.Int32 // writes of it (or its renditions) to subscribers
-	ackNeed   atomic.Int32 // writes that release its held ack; 0 while not held
-	ackHolder *conn        // the sender holding its ack; set before ackNeed
+	ack   *ackTicket // the sender's ack, when sent from this node (see ack.go)
+	ackOf *Envelope  // a rendition answers for the frame it was made from
 
 	rendMu sync.Mutex            // guards rends
 	rends  map[string]*rendEntry // renditions computed from this frame

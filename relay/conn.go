@@ -126,15 +126,16 @@ func (c *conn) onBinary(data []byte) {
 		Type: TypeAck, Seq: seq, Format: string(info.Format),
 		Width: info.Width, Height: info.Height, Bytes: info.Bytes,
 	})
-	env.ackHook = func() { c.sendEvent(ack) }
+	t := &ackTicket{seq: seq, send: func() { c.sendEvent(ack) }}
+	env.ack = t
 	if err := c.srv.broker.Publish(c.srv.ctx, env); err != nil {
 		m.framesBad.WithLabelValues(CodeInternal).Inc()
 		c.log.Error("publish frame", "err", err)
-		env.ackOnce.Do(func() { c.reply(errorEvent(CodeInternal, "the relay could not publish this frame; try again", seq)) })
+		t.once.Do(func() { c.reply(errorEvent(CodeInternal, "the relay could not publish this frame; try again", seq)) })
 		return
 	}
 	m.framesOK.Inc()
-	c.answerFrame(env, ack)
+	c.answerFrame(t, ack)
 }
 
 // onText handles a chat line or a command.
