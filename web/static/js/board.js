@@ -4,7 +4,7 @@
 import { $, roomFromPath, clientId, savedName, saveName, rememberRoom, wsURL, formatBytes } from "./common.js";
 import { openSocket } from "./socket.js";
 import { Compositor } from "./layers.js";
-import { Sketch } from "./draw.js";
+import { Sketch, wireBrushControls } from "./draw.js";
 import { Publisher } from "./publisher.js";
 import { ScreenShare } from "./screen.js";
 import { showStatus, showPresence, showError, renderInfo } from "./status.js";
@@ -241,19 +241,7 @@ function imageFileOf(dt) {
 }
 
 function wireControls() {
-  $("color").addEventListener("input", (e) => {
-    sketch.color = e.target.value;
-    sketch.eraser = false;
-    $("eraser").setAttribute("aria-pressed", "false");
-  });
-  $("width").addEventListener("input", (e) => {
-    sketch.width = Number(e.target.value);
-    e.target.setAttribute("aria-valuetext", e.target.value + " pixels");
-  });
-  $("eraser").addEventListener("click", (e) => {
-    sketch.eraser = !sketch.eraser;
-    e.currentTarget.setAttribute("aria-pressed", String(sketch.eraser));
-  });
+  wireBrushControls(sketch);
   $("clear").addEventListener("click", () => {
     sketch.clear();
     if (!share.active) publisher.changed(true);

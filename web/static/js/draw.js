@@ -145,3 +145,22 @@ export class Sketch {
     }
   }
 }
+
+// wireBrushControls connects the page's #color, #width and #eraser
+// controls to sketch (the whiteboard and the game share them).
+export function wireBrushControls(sketch) {
+  const $ = (id) => document.getElementById(id);
+  $("color").addEventListener("input", (e) => {
+    sketch.color = e.target.value;
+    sketch.eraser = false;
+    $("eraser").setAttribute("aria-pressed", "false");
+  });
+  $("width").addEventListener("input", (e) => {
+    sketch.width = Number(e.target.value);
+    e.target.setAttribute("aria-valuetext", e.target.value + " pixels");
+  });
+  $("eraser").addEventListener("click", (e) => {
+    sketch.eraser = !sketch.eraser;
+    e.currentTarget.setAttribute("aria-pressed", String(sketch.eraser));
+  });
+}

@@ -7,7 +7,7 @@
 import { $, clientId, savedName, saveName, rememberRoom, validRoom, wsURL } from "./common.js";
 import { openSocket } from "./socket.js";
 import { Compositor } from "./layers.js";
-import { Sketch } from "./draw.js";
+import { Sketch, wireBrushControls } from "./draw.js";
 import { Publisher } from "./publisher.js";
 import { showStatus, showPresence, showError } from "./status.js";
 import { Scoreboard, Countdown, addLine, spaced } from "./game-view.js";
@@ -336,19 +336,7 @@ function wireControls() {
   });
   $("stop").addEventListener("click", () => send({ type: "game", action: "stop" }));
 
-  $("color").addEventListener("input", (e) => {
-    sketch.color = e.target.value;
-    sketch.eraser = false;
-    $("eraser").setAttribute("aria-pressed", "false");
-  });
-  $("width").addEventListener("input", (e) => {
-    sketch.width = Number(e.target.value);
-    e.target.setAttribute("aria-valuetext", e.target.value + " pixels");
-  });
-  $("eraser").addEventListener("click", (e) => {
-    sketch.eraser = !sketch.eraser;
-    e.currentTarget.setAttribute("aria-pressed", String(sketch.eraser));
-  });
+  wireBrushControls(sketch);
   $("clear").addEventListener("click", () => {
     sketch.clear();
     if (mayDraw()) publisher.changed(true);
