@@ -25,7 +25,9 @@
 // replaces the pending one), capped in bytes. Events are written first, so
 // hello is always the first message and receipts are not held behind images.
 // Each outgoing message is prepared once (gws.Broadcaster) and shared by
-// every subscriber. A publisher never waits for a subscriber.
+// every subscriber. A publisher never waits for a subscriber; when most of
+// them are behind on its previous frame, its ack is held (ack.go), so that a
+// sender pacing on acks matches its median viewer.
 //
 // # Close codes
 //
