@@ -269,13 +269,6 @@ func (b *MemoryBroker) ClearLayers(_ context.Context, room string) error {
 	return nil
 }
 
-// RetainedBytes reports the bytes held by retained layers.
-func (b *MemoryBroker) RetainedBytes() int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.bytes
-}
-
 // Close implements Broker.
 func (b *MemoryBroker) Close() error {
 	b.mu.Lock()

@@ -267,7 +267,7 @@ func (c *conn) deliver(env *Envelope) {
 		c.push(outItem{wire: env.wireBytes(), env: env, size: len(env.Event) + itemOverhead}, false)
 		return
 	}
-	kick, overflow, replaced, queued := c.q.pushFrameQueued(env)
+	kick, overflow, replaced, queued := c.q.pushFrame(env)
 	if overflow {
 		c.closeWith(CloseQueueOverflow, reasonQueueOverflow, "outbound frame queue over its cap")
 		return

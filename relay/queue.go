@@ -88,13 +88,7 @@ const maxNewest = 256
 // queued for its source is refused, so a retained layer or a late
 // rendition never overtakes a live frame. It reports whether a pending
 // frame was replaced; queued reports whether env was taken at all.
-func (q *outQueue) pushFrame(env *Envelope) (kick, overflow, replaced bool) {
-	kick, overflow, replaced, _ = q.pushFrameQueued(env)
-	return kick, overflow, replaced
-}
-
-// pushFrameQueued is pushFrame, also reporting whether env was queued.
-func (q *outQueue) pushFrameQueued(env *Envelope) (kick, overflow, replaced, queued bool) {
+func (q *outQueue) pushFrame(env *Envelope) (kick, overflow, replaced, queued bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {

@@ -25,7 +25,7 @@ func TestQueueLayerAfterLiveFrame(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q := newOutQueue(1<<20, 1<<20)
-			if _, overflow, _ := q.pushFrame(tc.live); overflow {
+			if _, overflow, _, _ := q.pushFrame(tc.live); overflow {
 				t.Fatal("overflow")
 			}
 			if q.pushLayer(tc.layer) {
@@ -54,10 +54,10 @@ func TestQueueLayerAfterLiveFrame(t *testing.T) {
 func TestQueueLatestWins(t *testing.T) {
 	q := newOutQueue(1<<20, 1<<20)
 	q.pushFrame(testEnvelope("a", 10, 1))
-	if _, _, replaced := q.pushFrame(testEnvelope("a", 11, 2)); !replaced {
+	if _, _, replaced, _ := q.pushFrame(testEnvelope("a", 11, 2)); !replaced {
 		t.Fatal("a newer frame did not replace the pending one")
 	}
-	if kick, _, replaced := q.pushFrame(testEnvelope("a", 9, 9)); kick || replaced {
+	if kick, _, replaced, queued := q.pushFrame(testEnvelope("a", 9, 9)); kick || replaced || queued {
 		t.Fatal("an older frame was queued")
 	}
 	q.start()

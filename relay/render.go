@@ -89,7 +89,7 @@ const maxRendsPerEnvelope = 8
 
 // renditionOf returns env rendered as rd, computing it at most once per
 // (envelope, rendition) however many members ask. It runs on a pool worker.
-func (s *Server) renditionOf(env *Envelope, rd *rendition) (*Envelope, error) {
+func (s *Server) renditionOf(env *Envelope, info imageproc.Info, rd *rendition) (*Envelope, error) {
 	env.rendMu.Lock()
 	if env.rends == nil {
 		env.rends = make(map[string]*rendEntry)
@@ -107,18 +107,14 @@ func (s *Server) renditionOf(env *Envelope, rd *rendition) (*Envelope, error) {
 	}
 	ent.once.Do(func() {
 		s.metrics.rendMisses.Inc()
-		ent.env, ent.err = s.render(env, rd)
+		ent.env, ent.err = s.render(env, info, rd)
 	})
 	return ent.env, ent.err
 }
 
-// render re-encodes env's image as rd asks. A frame that already meets
-// the target is env itself.
-func (s *Server) render(env *Envelope, rd *rendition) (*Envelope, error) {
-	info, err := imageproc.Inspect(env.Image, s.limits)
-	if err != nil {
-		return nil, err
-	}
+// render re-encodes env's image (described by info) as rd asks. A frame
+// that already meets the target is env itself.
+func (s *Server) render(env *Envelope, info imageproc.Info, rd *rendition) (*Envelope, error) {
 	start := time.Now()
 	res, err := imageproc.Reencode(env.Image, info, rd.opt)
 	s.metrics.reencodeSeconds.WithLabelValues("rendition").Observe(time.Since(start).Seconds())
@@ -149,15 +145,11 @@ func (s *Server) reframe(env *Envelope, res imageproc.Result) (*Envelope, error)
 // renderFor schedules env's rendition rd for the room's members that want
 // it. Latest-wins per (room, source, rendition): a newer frame replaces
 // work that has not started.
-func (r *room) renderFor(env *Envelope, rd *rendition) {
+func (r *room) renderFor(env *Envelope, info imageproc.Info, rd *rendition) {
 	s := r.srv
 	key := "r\x00" + r.name + "\x00" + env.Client + "\x00" + rd.key
-	info, err := imageproc.Inspect(env.Image, s.limits)
-	if err != nil {
-		return
-	}
-	err = s.pool.Submit(key, imageproc.MemoryCost(info, rd.opt), func() {
-		out, err := s.renditionOf(env, rd)
+	err := s.pool.Submit(key, imageproc.MemoryCost(info, rd.opt), func() {
+		out, err := s.renditionOf(env, info, rd)
 		if err != nil {
 			s.metrics.reencodeErrors.WithLabelValues("rendition", imageproc.Code(err)).Inc()
 			s.log.Debug("rendition failed", "room", r.name, "client", env.Client, "rendition", rd.key, "err", err)
@@ -183,7 +175,7 @@ func (c *conn) layerFor(env *Envelope) {
 	}
 	key := "l\x00" + c.id + "\x00" + env.Client
 	err = s.pool.Submit(key, imageproc.MemoryCost(info, c.rend.opt), func() {
-		out, err := s.renditionOf(env, c.rend)
+		out, err := s.renditionOf(env, info, c.rend)
 		if err == nil {
 			c.deliver(out)
 		}

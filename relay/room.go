@@ -3,6 +3,8 @@ package relay
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/canvasrelay/canvasrelay/imageproc"
 )
 
 // room is a room with local members on this server.
@@ -74,8 +76,17 @@ func (r *room) deliver(env *Envelope) {
 	}
 	if env.Kind == KindFrame {
 		r.stats.frame(env)
+		if len(v.rends) == 0 {
+			return
+		}
+		// One header read per frame (frames from other nodes carry no
+		// Info), shared by every rendition.
+		info, err := imageproc.Inspect(env.Image, r.srv.limits)
+		if err != nil {
+			return
+		}
 		for _, rd := range v.rends {
-			r.renderFor(env, rd)
+			r.renderFor(env, info, rd)
 		}
 	}
 }

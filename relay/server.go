@@ -282,9 +282,6 @@ func authReason(err error) string {
 	}
 }
 
-// Closing reports whether Shutdown has begun.
-func (s *Server) Closing() bool { return s.closing.Load() }
-
 // slogAdapter lets gws log through the injected logger.
 type slogAdapter struct{ l *slog.Logger }
 
