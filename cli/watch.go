@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -14,8 +14,6 @@ import (
 	"github.com/canvasrelay/canvasrelay/imageproc"
 	"github.com/canvasrelay/canvasrelay/relay/client"
 )
-
-func init() { subcommands["watch"] = runWatch }
 
 const watchHelp = `Usage:
   canvasrelay watch [flags] URL

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -120,7 +120,7 @@ func TestServeHandshakeTimeouts(t *testing.T) {
 	}
 
 	// A normal pair relays an image on each server meanwhile.
-	img, err := os.ReadFile("testdata/photo-64x48.jpg")
+	img, err := os.ReadFile("../testdata/photo-64x48.jpg")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 // Helpers shared by the client commands (send, watch).
 

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -10,8 +10,6 @@ import (
 
 	natsbroker "github.com/canvasrelay/canvasrelay/relay/broker/nats"
 )
-
-func init() { subcommands["nats"] = runNats }
 
 const natsHelp = `Usage: canvasrelay nats [flags]
 

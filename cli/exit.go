@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -17,9 +17,9 @@ func (e *exitError) Unwrap() error { return e.err }
 // usageError marks err as a usage error: exit code 2.
 func usageError(err error) error { return &exitError{code: 2, err: err} }
 
-// exitCode maps run's error to the process exit code: 0 for success and
+// ExitCode maps run's error to the process exit code: 0 for success and
 // --help, the carried code for an *exitError, else 1.
-func exitCode(err error) int {
+func ExitCode(err error) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -13,8 +13,6 @@ import (
 
 	"github.com/canvasrelay/canvasrelay/bench"
 )
-
-func init() { subcommands["bench"] = runBench }
 
 const benchHelp = `Usage: canvasrelay bench SCENARIO [flags]
        canvasrelay bench floor-server [--addr 127.0.0.1:0]

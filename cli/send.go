@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -16,8 +16,6 @@ import (
 
 	"github.com/canvasrelay/canvasrelay/relay/client"
 )
-
-func init() { subcommands["send"] = runSend }
 
 const sendHelp = `Usage:
   canvasrelay send [flags] URL FILE|DIR|GLOB...

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -391,7 +391,7 @@ func TestSendRetryFinishesOnNewServer(t *testing.T) {
 func TestSendSlowsDownWhenRateLimited(t *testing.T) {
 	r := startRelay(t, relay.Config{FrameRate: 20, FrameBurst: 5, MaxViolations: 10})
 	dir := t.TempDir()
-	img, err := os.ReadFile("testdata/photo-64x48.jpg")
+	img, err := os.ReadFile("../testdata/photo-64x48.jpg")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -10,8 +10,6 @@ import (
 
 	"github.com/canvasrelay/canvasrelay/relay"
 )
-
-func init() { subcommands["token"] = runToken }
 
 const tokenHelp = `Usage: canvasrelay token --room ROOM [--publish] [--subscribe] [--ttl 24h]
 
