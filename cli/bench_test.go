@@ -146,8 +146,8 @@ func TestBenchHelpListsScenariosAndTwins(t *testing.T) {
 		t.Fatalf("--help: got exit %d (%v), want 0", ExitCode(err), err)
 	}
 	for _, want := range []string{"fanout", "stalled", "idle", "renditions", "cluster", "--subscribers", "CANVASRELAY_SUBSCRIBERS", "--cpuprofile"} {
-		if !strings.Contains(errb.String(), want) {
-			t.Errorf("help lacks %q:\n%s", want, errb.String())
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, out.String())
 		}
 	}
 }

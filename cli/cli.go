@@ -1,63 +1,103 @@
 // Package cli is the canvasrelay command line: the relay server (serve,
 // the default), its clients for scripts (send, watch), token minting, an
 // embedded NATS server for clusters (nats) and the benchmarks (bench).
-// main calls Run; tests call it too, or start the binary.
+//
+// Commands are built from a static table (commands) with spf13/cobra, so
+// flags go anywhere on the line, --help is generated, and "canvasrelay
+// completion bash|zsh|fish|powershell" prints shell completion. Every flag
+// also reads an environment variable (flags.go). main calls Run; tests call
+// it too, or start the binary.
 package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
+
+	"github.com/spf13/cobra"
 )
-
-const usage = `canvasrelay relays canvas images over WebSocket.
-
-Usage:
-  canvasrelay [serve] [flags]        run the relay server (the default)
-  canvasrelay send URL FILE|DIR...   upload images, one receipt per file
-  canvasrelay watch URL              record a room's frames and events
-  canvasrelay token --room ROOM ...  mint a room token (with --auth-secret)
-  canvasrelay nats                   run a NATS server for a relay cluster
-  canvasrelay bench SCENARIO         measure the relay against a raw gws floor
-  canvasrelay version                print the version
-
-Run "canvasrelay COMMAND --help" for a command's flags.
-Every flag also reads an environment variable: --max-bytes is CANVASRELAY_MAX_BYTES.
-`
 
 // Version is set by the linker in release builds.
 var Version = "dev"
 
-// command runs one subcommand with its arguments.
-type command func(ctx context.Context, args []string, stdout, stderr io.Writer) error
-
-// commands is the static table of subcommands.
-var commands = map[string]command{
-	"serve": runServe,
-	"send":  runSend,
-	"watch": runWatch,
-	"token": runToken,
-	"nats":  runNats,
-	"bench": runBench,
+// commands is the static table of subcommands, in the order --help lists them.
+var commands = []func(stdout, stderr io.Writer) *cobra.Command{
+	newServeCmd,
+	newSendCmd,
+	newWatchCmd,
+	newTokenCmd,
+	newNatsCmd,
+	newBenchCmd,
+	newVersionCmd,
 }
 
-// Run is the whole program; main only adds signals and the exit code.
+// Run is the whole program; main only adds signals and the exit code. With
+// no command, or flags first, Run runs serve: "canvasrelay --addr :9000".
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cmd := "serve"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
+	root, started := newRoot(stdout, stderr)
+	args = doubleDash(args, longFlagNames(root))
+	if c, _, err := root.Find(args); err == nil && c == root && !slices.Contains(args, "--help") && !slices.Contains(args, "-h") {
+		args = append([]string{"serve"}, args...) // no command named: serve
 	}
-	switch cmd {
-	case "version":
-		fmt.Fprintln(stdout, "canvasrelay", Version)
-		return nil
-	case "help":
-		fmt.Fprint(stdout, usage)
-		return nil
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	var ee *exitError
+	if err != nil && !*started && !errors.As(err, &ee) {
+		// cobra refused the line before any command ran: an unknown
+		// command or flag, a missing flag value.
+		return usageError(fmt.Errorf("%w (see canvasrelay --help)", err))
 	}
-	if sub, ok := commands[cmd]; ok {
-		return sub(ctx, args, stdout, stderr)
+	return err
+}
+
+// newRoot builds the command tree. *started turns true once the command
+// line has parsed and a command is about to run.
+func newRoot(stdout, stderr io.Writer) (*cobra.Command, *bool) {
+	started := new(bool)
+	root := &cobra.Command{
+		Use:   "canvasrelay",
+		Short: "Relay canvas images over WebSocket",
+		Long: `canvasrelay relays canvas images over WebSocket: a server with rooms, a
+whiteboard, a viewer and a draw-and-guess game, and clients for scripts.
+
+With no command, or flags first, canvasrelay runs serve.
+Every flag also reads an environment variable: --max-bytes is CANVASRELAY_MAX_BYTES.`,
+		SilenceErrors: true, // main prints the error once
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			*started = true
+			return applyEnv(cmd.Flags())
+		},
 	}
-	fmt.Fprint(stderr, usage)
-	return usageError(fmt.Errorf("unknown command %q", cmd))
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError(fmt.Errorf("%s: %w (see canvasrelay %s --help)", c.Name(), err, c.Name()))
+	})
+	for _, mk := range commands {
+		root.AddCommand(mk(stdout, stderr))
+	}
+	showEnvTwins(root)
+	return root, started
+}
+
+func newVersionCmd(stdout, _ io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(*cobra.Command, []string) {
+			fmt.Fprintln(stdout, "canvasrelay", Version)
+		},
+	}
+}
+
+// noArgs refuses positional arguments with a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError(fmt.Errorf("%s takes no arguments, got %q", cmd.Name(), args))
+	}
+	return nil
 }

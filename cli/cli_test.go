@@ -140,8 +140,8 @@ func TestRunHelpAndUsageErrors(t *testing.T) {
 	if err := Run(context.Background(), []string{"serve", "--help"}, &out, &errb); ExitCode(err) != 0 {
 		t.Fatalf("--help: got exit %d (%v), want 0", ExitCode(err), err)
 	}
-	if !strings.Contains(errb.String(), "--max-bytes") || !strings.Contains(errb.String(), "CANVASRELAY_MAX_BYTES") {
-		t.Fatalf("--help does not list --max-bytes with its environment twin:\n%s", errb.String())
+	if !strings.Contains(out.String(), "--max-bytes") || !strings.Contains(out.String(), "CANVASRELAY_MAX_BYTES") {
+		t.Fatalf("--help does not list --max-bytes with its environment twin:\n%s", out.String())
 	}
 	for _, args := range [][]string{{"serve", "--log-format", "xml"}, {"serve", "--formats", "bmp"}, {"serve", "--max-bytes", "lots"}, {"frobnicate"}} {
 		err := Run(context.Background(), args, &out, &errb)

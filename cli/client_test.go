@@ -7,8 +7,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"errors"
-	"flag"
 	"image"
 	"image/color"
 	"image/png"
@@ -198,7 +196,7 @@ func runCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	c := startCmd(t, 60*time.Second, args...)
 	code = c.wait(t)
 	stderr = c.stderr.String()
-	if c.err != nil && !errors.Is(c.err, flag.ErrHelp) {
+	if c.err != nil {
 		stderr += "canvasrelay: " + c.err.Error() + "\n" // as main prints it
 	}
 	return c.stdout.String(), stderr, code

@@ -1,9 +1,6 @@
 package cli
 
-import (
-	"errors"
-	"flag"
-)
+import "errors"
 
 // exitError carries a process exit code out of run.
 type exitError struct {
@@ -17,10 +14,10 @@ func (e *exitError) Unwrap() error { return e.err }
 // usageError marks err as a usage error: exit code 2.
 func usageError(err error) error { return &exitError{code: 2, err: err} }
 
-// ExitCode maps run's error to the process exit code: 0 for success and
-// --help, the carried code for an *exitError, else 1.
+// ExitCode maps Run's error to the process exit code: 0 for success (and
+// --help), the carried code for an *exitError, else 1.
 func ExitCode(err error) int {
-	if err == nil || errors.Is(err, flag.ErrHelp) {
+	if err == nil {
 		return 0
 	}
 	var e *exitError

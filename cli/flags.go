@@ -1,11 +1,12 @@
 package cli
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // envPrefix starts the environment twin of every flag.
@@ -17,20 +18,33 @@ func envName(flagName string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// parseFlags parses args, then fills every flag not given on the command line
-// from its environment variable. Flags win over the environment.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+// The environment twins are bound here, in one place, for every flag of
+// every command: showEnvTwins names each twin in --help when the tree is
+// built, and applyEnv fills the flags from them once cobra has parsed the
+// command line. Flags win over the environment.
+
+// showEnvTwins adds each flag's environment variable to its help line.
+func showEnvTwins(root *cobra.Command) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if f.Name != "help" && !strings.Contains(f.Usage, envPrefix) {
+				f.Usage += " [$" + envName(f.Name) + "]"
+			}
+		})
+		for _, sub := range c.Commands() {
+			walk(sub)
 		}
-		return usageError(err)
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	walk(root)
+}
+
+// applyEnv fills every flag of fs not given on the command line from its
+// environment variable. A bad value is a usage error naming the variable.
+func applyEnv(fs *pflag.FlagSet) error {
 	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || err != nil {
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed || err != nil || f.Name == "help" {
 			return
 		}
 		if v, ok := os.LookupEnv(envName(f.Name)); ok {
@@ -42,27 +56,45 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return err
 }
 
-// flagUsage prints a command's help with the environment twins.
-func flagUsage(fs *flag.FlagSet, head string) func() {
-	return func() {
-		out := fs.Output()
-		fmt.Fprint(out, head)
-		fmt.Fprintln(out, "\nFlags (each also read from the environment variable shown):")
-		fs.VisitAll(func(f *flag.Flag) {
-			name, use := flag.UnquoteUsage(f)
-			fmt.Fprintf(out, "  --%s %s\n    \t%s", f.Name, name, strings.ReplaceAll(use, "\n", "\n    \t"))
-			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "[]" {
-				fmt.Fprintf(out, " (default %s)", f.DefValue)
-			}
-			fmt.Fprintf(out, "\n    \t$%s\n", envName(f.Name))
-		})
+// longFlagNames are the names of every flag in the tree.
+func longFlagNames(root *cobra.Command) map[string]bool {
+	names := map[string]bool{}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) { names[f.Name] = true })
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
 	}
+	walk(root)
+	return names
+}
+
+// doubleDash keeps the single-dash spelling of Go's flag package working:
+// -addr :9000 and -max-bytes=2MiB become --addr and --max-bytes=2MiB when
+// they name a flag of the tree. No flag has a one-letter shorthand but -h.
+func doubleDash(args []string, names map[string]bool) []string {
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if len(a) > 2 && a[0] == '-' && a[1] != '-' {
+			name, _, _ := strings.Cut(a[1:], "=")
+			if names[name] {
+				a = "-" + a
+			}
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // stringList is a repeatable flag that also splits on commas.
 type stringList []string
 
 func (l *stringList) String() string { return strings.Join(*l, ",") }
+func (l *stringList) Type() string   { return "list" }
 func (l *stringList) Set(v string) error {
 	for _, p := range strings.Split(v, ",") {
 		if p = strings.TrimSpace(p); p != "" {

@@ -2,26 +2,22 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
 	natsbroker "github.com/canvasrelay/canvasrelay/relay/broker/nats"
+	"github.com/spf13/cobra"
 )
 
-const natsHelp = `Usage: canvasrelay nats [flags]
-
-Runs a NATS server with JetStream in this process, sized for the relay's
+const natsHelp = `Runs a NATS server with JetStream in this process, sized for the relay's
 frames, so that a few relay nodes can share rooms with no separate install:
 start relay nodes with --broker nats://HOST:PORT. For production, an external
-NATS cluster does the same (see docs/cluster.md).
+NATS cluster does the same (see docs/cluster.md).`
 
-Examples:
-  canvasrelay nats                                   # nats://127.0.0.1:4222, store in ./canvasrelay-nats
-  canvasrelay nats --nats-addr 0.0.0.0:4222 --max-payload 32MiB --nats-store /var/lib/canvasrelay-nats
-`
+const natsExamples = `  canvasrelay nats                                   # nats://127.0.0.1:4222, store in ./canvasrelay-nats
+  canvasrelay nats --nats-addr 0.0.0.0:4222 --max-payload 32MiB --nats-store /var/lib/canvasrelay-nats`
 
 type natsOptions struct {
 	addr       string
@@ -31,23 +27,29 @@ type natsOptions struct {
 	logFormat  string
 }
 
-func runNats(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func newNatsCmd(stdout, stderr io.Writer) *cobra.Command {
 	var o natsOptions
-	fs := flag.NewFlagSet("nats", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cmd := &cobra.Command{
+		Use:     "nats [flags]",
+		Short:   "Run a NATS server for a relay cluster",
+		Long:    natsHelp,
+		Example: natsExamples,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runNats(cmd.Context(), &o, stdout, stderr)
+		},
+	}
+	fs := cmd.Flags()
 	o.maxPayload = 16 << 20
 	fs.StringVar(&o.addr, "nats-addr", "127.0.0.1:4222", "`host:port` to listen on for relay nodes (port 0: any free port); only open it to them")
 	fs.StringVar(&o.store, "nats-store", "canvasrelay-nats", "`dir` of the JetStream store (the retained frames survive a restart)")
 	fs.Var(&o.maxPayload, "max-payload", "largest NATS message (`size`); must hold the relays' --max-bytes plus 16 KiB (at most 64MiB)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format`: text or json")
-	fs.Usage = flagUsage(fs, natsHelp)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError(fmt.Errorf("nats takes no arguments, got %q", fs.Args()))
-	}
+	return cmd
+}
+
+func runNats(ctx context.Context, o *natsOptions, stdout, stderr io.Writer) error {
 	if o.maxPayload > 64<<20 {
 		return usageError(fmt.Errorf("--max-payload %d: NATS allows 64MiB at most", o.maxPayload))
 	}

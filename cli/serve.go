@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,19 +17,18 @@ import (
 	"github.com/canvasrelay/canvasrelay/relay"
 	"github.com/canvasrelay/canvasrelay/web"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-const serveHelp = `Usage: canvasrelay [serve] [flags]
-
-Runs the relay: WebSocket rooms at /ws/{room}, the whiteboard at /r/{room},
+const serveHelp = `Runs the relay: WebSocket rooms at /ws/{room}, the whiteboard at /r/{room},
 the viewer at /v/{room}, the draw-and-guess game at /g/{room}, /healthz,
-/readyz, /metrics and /api/rooms.
+/readyz, /metrics and /api/rooms. It is the default command: "canvasrelay"
+alone, or with flags first, runs it.`
 
-Examples:
-  canvasrelay                                  # listen on :8080
+const serveExamples = `  canvasrelay                                  # listen on :8080
   canvasrelay serve --addr 127.0.0.1:9000 --max-bytes 2MiB --formats png,webp
-  CANVASRELAY_LOG_FORMAT=json canvasrelay      # JSON logs for a log shipper
-`
+  CANVASRELAY_LOG_FORMAT=json canvasrelay      # JSON logs for a log shipper`
 
 // serveOptions are the serve flags.
 type serveOptions struct {
@@ -71,9 +69,23 @@ type serveOptions struct {
 	accessLog       bool
 }
 
-func serveFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func newServeCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:     "serve [flags]",
+		Short:   "Run the relay server (the default command)",
+		Long:    serveHelp,
+		Example: serveExamples,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), &o, stdout, stderr)
+		},
+	}
+	serveFlags(&o, cmd.Flags())
+	return cmd
+}
+
+func serveFlags(o *serveOptions, fs *pflag.FlagSet) {
 	o.maxBytes = 8 << 20
 	o.maxPixels = 4096 * 4096
 	fs.StringVar(&o.addr, "addr", ":8080", "`host:port` to listen on")
@@ -112,8 +124,6 @@ func serveFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.accessLog, "access-log", true, "log every HTTP request at info level")
 	o.broker.register(fs)
 	o.game.register(fs)
-	fs.Usage = flagUsage(fs, serveHelp)
-	return fs
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -132,15 +142,7 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	}
 }
 
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var o serveOptions
-	fs := serveFlags(&o, stderr)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError(fmt.Errorf("serve takes no arguments, got %q", fs.Args()))
-	}
+func runServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error {
 	log, err := newLogger(stderr, o.logLevel, o.logFormat)
 	if err != nil {
 		return err
@@ -348,7 +350,21 @@ func pprofMux() *http.ServeMux {
 // byteSize is a flag holding a size in bytes: 8388608, 8MiB, 512KiB, 2MB.
 type byteSize int64
 
-func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+func (b *byteSize) Type() string   { return "size" }
+func (b *byteSize) String() string { return formatSize(int64(*b)) }
+
+// formatSize writes n in the largest binary unit that divides it: 8MiB.
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n != 0 && n%u.m == 0 {
+			return strconv.FormatInt(n/u.m, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
 func (b *byteSize) Set(s string) error {
 	n, err := parseSize(s)
 	if err != nil {
@@ -380,6 +396,7 @@ func parseSize(s string) (int64, error) {
 // pixelCount is a flag holding width × height: 16777216 or 4096x4096.
 type pixelCount int64
 
+func (p *pixelCount) Type() string   { return "pixels" }
 func (p *pixelCount) String() string { return strconv.FormatInt(int64(*p), 10) }
 func (p *pixelCount) Set(s string) error {
 	t := strings.ToLower(strings.TrimSpace(s))

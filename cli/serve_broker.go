@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,6 +16,7 @@ import (
 	natsbroker "github.com/canvasrelay/canvasrelay/relay/broker/nats"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/pflag"
 )
 
 // brokerOptions are the serve flags that choose the broker. The in-memory
@@ -37,11 +37,11 @@ type brokerOptions struct {
 	layerMaxBytes byteSize
 	layerStorage  string
 	replicas      int
-	fs            *flag.FlagSet // serve's, to read --max-layers
+	fs            *pflag.FlagSet // serve's, to read --max-layers
 }
 
 // register adds the broker flags to serve's flag set.
-func (b *brokerOptions) register(fs *flag.FlagSet) {
+func (b *brokerOptions) register(fs *pflag.FlagSet) {
 	b.fs = fs
 	b.layerMaxBytes = 1 << 30
 	fs.Var(&b.urls, "broker", "NATS server `url` (nats://host:4222 or tls://…) that shares rooms between relay nodes; repeatable or comma-separated for a NATS cluster. Default: in memory, a single node")
