@@ -37,12 +37,10 @@ type brokerOptions struct {
 	layerMaxBytes byteSize
 	layerStorage  string
 	replicas      int
-	fs            *pflag.FlagSet // serve's, to read --max-layers
 }
 
 // register adds the broker flags to serve's flag set.
 func (b *brokerOptions) register(fs *pflag.FlagSet) {
-	b.fs = fs
 	b.layerMaxBytes = 1 << 30
 	fs.Var(&b.urls, "broker", "NATS server `url` (nats://host:4222 or tls://…) that shares rooms between relay nodes; repeatable or comma-separated for a NATS cluster. Default: in memory, a single node")
 	fs.StringVar(&b.creds, "nats-creds", "", "NATS credentials `file` (JWT and seed)")
@@ -62,7 +60,7 @@ func (b *brokerOptions) register(fs *pflag.FlagSet) {
 
 // open returns the broker to use, or nil for the in-memory default, and a
 // function that releases it after the relay has shut down.
-func (b *brokerOptions) open(ctx context.Context, maxBytes int, log *slog.Logger) (relay.Broker, func(), error) {
+func (b *brokerOptions) open(ctx context.Context, maxBytes, maxLayers int, log *slog.Logger) (relay.Broker, func(), error) {
 	urls := make([]string, 0, len(b.urls))
 	for _, u := range b.urls {
 		if u != "memory" {
@@ -104,12 +102,6 @@ func (b *brokerOptions) open(ctx context.Context, maxBytes int, log *slog.Logger
 		}
 		embedded = s
 		urls = append([]string{s.ClientURL()}, urls...)
-	}
-	maxLayers := 0 // the broker's default, the relay's too
-	if b.fs != nil {
-		if f := b.fs.Lookup("max-layers"); f != nil {
-			maxLayers, _ = strconv.Atoi(f.Value.String())
-		}
 	}
 	nb, err := natsbroker.New(ctx, natsbroker.Config{
 		URLs:          urls,
