@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/canvasrelay/canvasrelay/bench"
+	"github.com/canvasrelay/canvasrelay/internal/bench"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/canvasrelay/canvasrelay/bench"
+	"github.com/canvasrelay/canvasrelay/internal/bench"
 )
 
 // runBenchJSON runs "canvasrelay bench ARGS --json" and decodes the report.
