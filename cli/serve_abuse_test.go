@@ -29,7 +29,7 @@ import (
 // descriptors are back to their baseline.
 func TestServeHandshakeTimeouts(t *testing.T) {
 	const (
-		headerTimeout = 5 * time.Second // cmd_serve.go: ReadHeaderTimeout
+		headerTimeout = 5 * time.Second // serve.go: ReadHeaderTimeout
 		slack         = 3 * time.Second // stated bound: closed within headerTimeout + slack
 		perKind       = 50
 	)
