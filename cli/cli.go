@@ -19,7 +19,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Version is set by the linker in release builds.
+// Version is set by the linker in release builds:
+// go build -ldflags "-X github.com/canvasrelay/canvasrelay/cli.Version=v1.2.3".
 var Version = "dev"
 
 // commands is the static table of subcommands, in the order --help lists them.

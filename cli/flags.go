@@ -89,17 +89,3 @@ func doubleDash(args []string, names map[string]bool) []string {
 	}
 	return out
 }
-
-// stringList is a repeatable flag that also splits on commas.
-type stringList []string
-
-func (l *stringList) String() string { return strings.Join(*l, ",") }
-func (l *stringList) Type() string   { return "list" }
-func (l *stringList) Set(v string) error {
-	for _, p := range strings.Split(v, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			*l = append(*l, p)
-		}
-	}
-	return nil
-}
