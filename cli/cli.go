@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -43,12 +44,26 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		args = append([]string{"serve"}, args...) // no command named: serve
 	}
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return nil
+	}
 	var ee *exitError
-	if err != nil && !*started && !errors.As(err, &ee) {
+	if !errors.As(err, &ee) {
+		if *started {
+			return err // the command failed: exit 1
+		}
 		// cobra refused the line before any command ran: an unknown
-		// command or flag, a missing flag value.
-		return usageError(fmt.Errorf("%w (see canvasrelay --help)", err))
+		// command, a missing flag value.
+		ee = &exitError{code: 2, usage: true, err: err}
+		err = ee
+	}
+	if ee.usage && !strings.Contains(err.Error(), "--help") {
+		path := "canvasrelay"
+		if cmd != nil {
+			path = cmd.CommandPath()
+		}
+		return &exitError{code: 2, usage: true, err: fmt.Errorf("%w (see %s --help)", err, path)}
 	}
 	return err
 }
@@ -75,7 +90,7 @@ Every flag also reads an environment variable: --max-bytes is CANVASRELAY_MAX_BY
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError(fmt.Errorf("%s: %w (see canvasrelay %s --help)", c.Name(), err, c.Name()))
+		return usageError(fmt.Errorf("%s: %w", c.Name(), err))
 	})
 	for _, mk := range commands {
 		root.AddCommand(mk(stdout, stderr))
