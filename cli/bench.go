@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/canvasrelay/canvasrelay/internal/bench"
+	"github.com/canvasrelay/canvasrelay/relay"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -184,7 +185,7 @@ policy, as its own process, so that its CPU and RSS can be measured apart
 
 func newFloorServerCmd(stdout, stderr io.Writer) *cobra.Command {
 	var addr string
-	maxBytes := byteSize(8 << 20)
+	maxBytes := byteSize(relay.DefaultConfig().MaxBytes)
 	cmd := &cobra.Command{
 		Use:   "floor-server [flags]",
 		Short: "Run the bench's floor (raw gws fan-out) as its own process",

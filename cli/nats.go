@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/canvasrelay/canvasrelay/relay"
 	natsbroker "github.com/canvasrelay/canvasrelay/relay/broker/nats"
 	"github.com/spf13/cobra"
 )
@@ -48,7 +49,8 @@ func newNatsCmd(stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	fs := cmd.Flags()
-	o.maxPayload = 16 << 20
+	payload, _ := natsbroker.SuggestedPayload(relay.DefaultConfig().MaxBytes) // 16 MiB for 8 MiB images
+	o.maxPayload = byteSize(payload)
 	fs.StringVar(&o.addr, "nats-addr", "127.0.0.1:4222", "`host:port` to listen on for relay nodes (port 0: any free port); beyond loopback, clients need credentials")
 	fs.StringVar(&o.store, "nats-store", "canvasrelay-nats", "`dir` of the JetStream store (the retained frames survive a restart)")
 	fs.StringVar(&o.creds, "nats-creds", "", "NATS credentials `file` (JWT and seed): accept only users of the account that signed it (default: none on loopback, else generated as STORE/canvasrelay.creds)")
