@@ -105,7 +105,7 @@ func TestAbuseConnectionChurn(t *testing.T) {
 // reach the relay (silent and half-sent requests), with requests that fail
 // the upgrade at every step, and with upgrades whose client never reads or
 // speaks again. Half-sent requests are the http.Server's to time out (see
-// cmd_serve_abuse_test.go); the relay's promises are that they take none of
+// cli/serve_abuse_test.go); the relay's promises are that they take none of
 // its slots, that a refused upgrade gives its slot back, and that a silent
 // WebSocket is closed with 4003 within ReadTimeout.
 func TestAbuseHandshakeFlood(t *testing.T) {

@@ -85,7 +85,7 @@ func TestTokens(t *testing.T) {
 }
 
 func TestTokenExpiresDuringSession(t *testing.T) {
-	secret := []byte("s")
+	secret := []byte("session-secret-0123456789")
 	_, u := startServer(t, Config{AuthSecret: secret, PingInterval: 50 * time.Millisecond, ReadTimeout: 10 * time.Second})
 	tok, _ := MintToken(secret, Claims{Room: "r", Subscribe: true, Expires: time.Now().Add(1500 * time.Millisecond).Unix()})
 	c := dial(t, u, "r", dialOpt{query: "token=" + tok})

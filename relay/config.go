@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -128,6 +129,35 @@ type Config struct {
 	// MaxRenditionsPerRoom caps the distinct renditions the members of one
 	// room may ask for. Default 4.
 	MaxRenditionsPerRoom int
+
+	// TLSCertFile and TLSKeyFile are the PEM certificate and key of the
+	// HTTP server that mounts Handler (canvasrelay serve --tls-cert,
+	// --tls-key): both or neither. The relay itself only checks the pair.
+	// Default none: plain HTTP.
+	TLSCertFile, TLSKeyFile string
+}
+
+// MinAuthSecret is the shortest AuthSecret Validate accepts, in bytes.
+const MinAuthSecret = 16
+
+// ErrBadConfig is wrapped by every error of Validate.
+var ErrBadConfig = errors.New("relay: bad configuration")
+
+// DefaultConfig is the configuration Config{} stands for: every field set
+// to its default, except NodeID (random per server) and the optional parts
+// (Broker, Game, AuthSecret, TLS, origins). It is the one source of the
+// defaults; canvasrelay's flags take theirs from it.
+func DefaultConfig() Config {
+	c := Config{}.withDefaults()
+	c.NodeID = ""
+	return c
+}
+
+// Validate reports whether c, with its defaults filled in, is a working
+// configuration. New calls it; callers that build a Config from flags call
+// it first to report a bad combination before they open anything.
+func (c Config) Validate() error {
+	return c.withDefaults().validate()
 }
 
 func (c Config) withDefaults() Config {
@@ -207,18 +237,24 @@ func (c Config) withDefaults() Config {
 }
 
 func (c Config) validate() error {
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return fmt.Errorf("%w: TLSCertFile and TLSKeyFile go together", ErrBadConfig)
+	}
+	if len(c.AuthSecret) > 0 && len(c.AuthSecret) < MinAuthSecret {
+		return fmt.Errorf("%w: AuthSecret is too short: use at least %d random characters", ErrBadConfig, MinAuthSecret)
+	}
 	if c.QueueMaxBytes < c.MaxBytes {
-		return fmt.Errorf("relay: QueueMaxBytes (%d) must be at least MaxBytes (%d)", c.QueueMaxBytes, c.MaxBytes)
+		return fmt.Errorf("%w: QueueMaxBytes (%d) must be at least MaxBytes (%d)", ErrBadConfig, c.QueueMaxBytes, c.MaxBytes)
 	}
 	if c.ReadTimeout <= c.PingInterval {
-		return fmt.Errorf("relay: ReadTimeout (%s) must be longer than PingInterval (%s)", c.ReadTimeout, c.PingInterval)
+		return fmt.Errorf("%w: ReadTimeout (%s) must be longer than PingInterval (%s)", ErrBadConfig, c.ReadTimeout, c.PingInterval)
 	}
 	if err := c.IngestOptions.Validate(); err != nil {
-		return fmt.Errorf("relay: ingest options: %w", err)
+		return fmt.Errorf("%w: ingest options: %w", ErrBadConfig, err)
 	}
 	for _, o := range c.AllowedOrigins {
 		if _, err := parseOriginPattern(o); err != nil {
-			return err
+			return fmt.Errorf("%w: %w", ErrBadConfig, err)
 		}
 	}
 	return nil

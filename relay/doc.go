@@ -24,10 +24,11 @@
 // (never dropped), image frames latest-wins per source client (a newer frame
 // replaces the pending one), capped in bytes. Events are written first, so
 // hello is always the first message and receipts are not held behind images.
-// Each outgoing message is prepared once (gws.Broadcaster) and shared by
-// every subscriber. A publisher never waits for a subscriber; when most of
-// them are behind on its previous frame, its ack is held (ack.go), so that a
-// sender pacing on acks matches its median viewer.
+// Each outgoing message is encoded once, as the bytes of a whole WebSocket
+// frame (wire.go), and those bytes are written to every subscriber. A
+// publisher never waits for a subscriber; when most of them are behind on
+// its previous frame, its ack is held (ack.go), so that a sender pacing on
+// acks matches its median viewer.
 //
 // # Close codes
 //

@@ -18,7 +18,6 @@ const (
 // Close codes sent by the relay. The 4000–4999 range is the relay's own; see
 // doc.go and the README for the full table.
 const (
-	CloseNormal        = 1000 // normal closure
 	CloseGoingAway     = 1001 // server shutting down
 	CloseInvalidData   = 1007 // invalid UTF-8 in a text frame
 	ClosePolicy        = 1008 // origin, token or abuse
@@ -36,12 +35,6 @@ const (
 var (
 	// ErrShuttingDown is returned for work refused because Shutdown has begun.
 	ErrShuttingDown = errors.New("relay: shutting down")
-	// ErrBadRoom means a room name is not 1–64 characters of A-Z a-z 0-9 . _ -.
-	ErrBadRoom = errors.New("relay: bad room name")
-	// ErrQueueOverflow means a subscriber's outbound queue went over its byte cap.
-	ErrQueueOverflow = errors.New("relay: outbound queue overflow")
-	// ErrSlowConsumer means a write to a subscriber timed out.
-	ErrSlowConsumer = errors.New("relay: slow consumer")
 	// ErrRoomFull means a room is at Config.MaxMembersPerRoom.
 	ErrRoomFull = errors.New("relay: room full")
 	// ErrTooManyRenditions means a room's members already asked for

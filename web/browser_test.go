@@ -164,6 +164,20 @@ func TestBrowser(t *testing.T) {
 		l.close()
 	})
 
+	t.Run("landing page: the game beside the whiteboard and the viewer", func(t *testing.T) {
+		l := e.openNoWaitFor(t, "LandingGame", "/", "document.getElementById('recentList').children.length > 0")
+		var links string
+		l.eval(`[...document.querySelectorAll('#recentList li:first-child a')].map(a => a.getAttribute("href")).join(" ")`, &links)
+		for _, want := range []string{"/r/", "/v/", "/g/"} {
+			if !strings.Contains(links, want) {
+				t.Errorf("a recent room links %q, want a %s link among them", links, want)
+			}
+		}
+		l.do(chromedp.SendKeys(chromedp.ID("room"), "game-landing"), chromedp.Click(chromedp.ID("openGame")))
+		l.waitTrue(`location.pathname === "/g/game-landing"`, 10*time.Second)
+		l.close()
+	})
+
 	t.Run("viewer shows a frame from a Go client", func(t *testing.T) {
 		v1 := e.open(t, "Viewer", "/v/mirror", pageOpts{})
 		orange := solidPNG(t, 320, 180, color.NRGBA{255, 128, 0, 255})

@@ -23,6 +23,11 @@ type EmbeddedConfig struct {
 	Name string
 	// Logger receives the server's logs. Default: none.
 	Logger *slog.Logger
+	// CredsFile is a NATS credentials file (see WriteCredsFile). With it,
+	// the server only accepts users of the account that signed it; without
+	// it, anyone who reaches the port may connect, so a Host other than
+	// loopback is refused with ErrOpenNATS (embedded_auth.go). Default none.
+	CredsFile string
 }
 
 // RunEmbedded starts a NATS server with JetStream and waits until it accepts
@@ -40,6 +45,9 @@ func RunEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 	if cfg.StoreDir == "" {
 		return nil, fmt.Errorf("natsbroker: embedded NATS needs a store directory")
 	}
+	if cfg.CredsFile == "" && !IsLoopback(cfg.Host) {
+		return nil, fmt.Errorf("%w: listening on %q", ErrOpenNATS, cfg.Host)
+	}
 	opts := &server.Options{
 		ServerName: cfg.Name,
 		Host:       cfg.Host,
@@ -49,6 +57,11 @@ func RunEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 		StoreDir:   cfg.StoreDir,
 		NoSigs:     true,
 		NoLog:      cfg.Logger == nil,
+	}
+	if cfg.CredsFile != "" {
+		if err := trustCreds(opts, cfg.CredsFile); err != nil {
+			return nil, err
+		}
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {

@@ -1,5 +1,5 @@
-// The landing page: pick or make up a room, and open its whiteboard or
-// viewer. Recent rooms come from localStorage.
+// The landing page: pick or make up a room, and open its whiteboard, its
+// viewer or its draw-and-guess game. Recent rooms come from localStorage.
 import { $, validRoom, savedName, saveName, recentRooms, forgetRoom } from "./common.js";
 
 const WORDS = ["amber", "brisk", "cedar", "delta", "ember", "fable", "gusty", "hazel", "indigo", "jolly", "koala", "lunar", "maple", "noble", "olive", "pixel", "quartz", "rapid", "sable", "tidal"];
@@ -39,6 +39,11 @@ function renderRecent() {
       v.className = "small";
       v.textContent = "viewer";
       v.setAttribute("aria-label", "Viewer for " + room);
+      const g = document.createElement("a");
+      g.href = "/g/" + encodeURIComponent(room);
+      g.className = "small";
+      g.textContent = "game";
+      g.setAttribute("aria-label", "Game in " + room);
       const when = document.createElement("time");
       when.className = "muted small";
       when.dateTime = new Date(at).toISOString();
@@ -52,7 +57,7 @@ function renderRecent() {
         forgetRoom(room);
         renderRecent();
       });
-      li.append(a, " ", v, " ", when, " ", rm);
+      li.append(a, " ", v, " ", g, " ", when, " ", rm);
       return li;
     }),
   );
@@ -72,4 +77,5 @@ $("joinForm").addEventListener("submit", (e) => {
   go("r");
 });
 $("openViewer").addEventListener("click", () => go("v"));
+$("openGame").addEventListener("click", () => go("g"));
 renderRecent();

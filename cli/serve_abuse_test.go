@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -29,7 +29,7 @@ import (
 // descriptors are back to their baseline.
 func TestServeHandshakeTimeouts(t *testing.T) {
 	const (
-		headerTimeout = 5 * time.Second // cmd_serve.go: ReadHeaderTimeout
+		headerTimeout = 5 * time.Second // serve.go: ReadHeaderTimeout
 		slack         = 3 * time.Second // stated bound: closed within headerTimeout + slack
 		perKind       = 50
 	)
@@ -120,7 +120,7 @@ func TestServeHandshakeTimeouts(t *testing.T) {
 	}
 
 	// A normal pair relays an image on each server meanwhile.
-	img, err := os.ReadFile("testdata/photo-64x48.jpg")
+	img, err := os.ReadFile("../testdata/photo-64x48.jpg")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,8 @@
-package main
+package cli
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,15 +10,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/canvasrelay/canvasrelay/bench"
+	"github.com/canvasrelay/canvasrelay/internal/bench"
+	"github.com/canvasrelay/canvasrelay/relay"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-func init() { subcommands["bench"] = runBench }
-
-const benchHelp = `Usage: canvasrelay bench SCENARIO [flags]
-       canvasrelay bench floor-server [--addr 127.0.0.1:0]
-
-Measures the relay, and in the same invocation the "floor": the thinnest
+const benchHelp = `Measures the relay, and in the same invocation the "floor": the thinnest
 fan-out on raw gws (one Broadcaster per frame, no validation, no queue
 policy). Results are given as absolute figures and as ratios to the floor.
 The relay runs in this process unless --url names one on this machine;
@@ -27,15 +24,13 @@ The relay runs in this process unless --url names one on this machine;
 
 Scenarios:
 %s
-Examples:
-  canvasrelay bench fanout                          # 100 subscribers, 100 KiB frames, ack-paced
+Exit status: 0 done, 1 a run failed (or --strict and a target missed), 2 usage.`
+
+const benchExamples = `  canvasrelay bench fanout                          # 100 subscribers, 100 KiB frames, ack-paced
   canvasrelay bench fanout --rate 30 --json         # latency at 30 frames/s, as JSON
   canvasrelay bench fanout --cpuprofile f.prof      # then: go tool pprof -top f.prof
   canvasrelay bench stalled --quick                 # a few seconds, small N (CI smoke)
-  canvasrelay serve --addr 127.0.0.1:8080 & canvasrelay bench idle --url ws://127.0.0.1:8080 --pid $!
-
-Exit status: 0 done, 1 a run failed (or --strict and a target missed), 2 usage.
-`
+  canvasrelay serve --addr 127.0.0.1:8080 & canvasrelay bench idle --url ws://127.0.0.1:8080 --pid $!`
 
 // benchOptions are the bench flags.
 type benchOptions struct {
@@ -47,9 +42,28 @@ type benchOptions struct {
 	verbose    bool
 }
 
-func benchFlags(b *benchOptions, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
+	var b benchOptions
+	var sb strings.Builder
+	for _, s := range bench.Scenarios {
+		fmt.Fprintf(&sb, "  %-11s %s\n", s, bench.Describe[s])
+	}
+	cmd := &cobra.Command{
+		Use: `bench SCENARIO [flags]
+  canvasrelay bench floor-server [--addr 127.0.0.1:0]`,
+		Short:   "Measure the relay against a raw gws floor",
+		Long:    fmt.Sprintf(benchHelp, sb.String()),
+		Example: benchExamples,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBench(cmd.Context(), &b, args, stdout, stderr)
+		},
+	}
+	benchFlags(&b, cmd.Flags())
+	cmd.AddCommand(newFloorServerCmd(stdout, stderr))
+	return cmd
+}
+
+func benchFlags(b *benchOptions, fs *pflag.FlagSet) {
 	o := &b.o
 	fs.StringVar(&o.URL, "url", "", "relay to measure, `ws://host:port` on this machine (default: one started in this process)")
 	fs.IntVar(&o.PID, "pid", 0, "the relay's process `id`, for CPU and RSS from /proc (in-process: this process)")
@@ -79,44 +93,15 @@ func benchFlags(b *benchOptions, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&b.cpuprofile, "cpuprofile", "", "write a CPU profile of the first relay run to `file`")
 	fs.BoolVar(&b.strict, "strict", false, "exit 1 when a target that applies to these parameters is missed")
 	fs.BoolVar(&b.verbose, "verbose", false, "log progress and client details to stderr")
-	return fs
 }
 
-func benchUsage(fs *flag.FlagSet) func() {
-	var sb strings.Builder
-	for _, s := range bench.Scenarios {
-		fmt.Fprintf(&sb, "  %-11s %s\n", s, bench.Describe[s])
-	}
-	return flagUsage(fs, fmt.Sprintf(benchHelp, sb.String()))
-}
-
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var b benchOptions
-	fs := benchFlags(&b, stderr)
-	fs.Usage = benchUsage(fs)
-	scenario := ""
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		scenario, args = args[0], args[1:]
-	}
-	if scenario == "floor-server" {
-		return runFloorServer(ctx, args, stdout, stderr)
-	}
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if scenario == "" && fs.NArg() > 0 { // flags first: bench --quick fanout [more flags]
-		rest := fs.Args()
-		scenario = rest[0]
-		if err := parseFlags(fs, rest[1:]); err != nil {
-			return err
-		}
-	}
-	if scenario == "" {
-		fs.Usage()
+func runBench(ctx context.Context, b *benchOptions, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
 		return usageError(errors.New("bench needs a scenario: fanout, stalled, idle, renditions or cluster"))
 	}
-	if fs.NArg() > 0 {
-		return usageError(fmt.Errorf("bench %s takes no arguments after its flags, got %q", scenario, fs.Args()))
+	scenario := args[0]
+	if len(args) > 1 {
+		return usageError(fmt.Errorf("bench %s takes one scenario, got also %q", scenario, args[1:]))
 	}
 	b.o.Size = int(b.size)
 	level := slog.LevelWarn
@@ -180,6 +165,8 @@ func (d *optDuration) String() string {
 	return time.Duration(*d).String()
 }
 
+func (d *optDuration) Type() string { return "duration" }
+
 func (d *optDuration) Set(s string) error {
 	v, err := time.ParseDuration(s)
 	if err != nil {
@@ -192,28 +179,30 @@ func (d *optDuration) Set(s string) error {
 	return nil
 }
 
-const floorHelp = `Usage: canvasrelay bench floor-server [flags]
-
-Runs the bench's floor, raw gws fan-out with no validation and no queue
+const floorHelp = `Runs the bench's floor, raw gws fan-out with no validation and no queue
 policy, as its own process, so that its CPU and RSS can be measured apart
-(canvasrelay bench ... --floor-url ws://ADDR --floor-pid PID). Loopback only.
-`
+(canvasrelay bench ... --floor-url ws://ADDR --floor-pid PID). Loopback only.`
 
-func runFloorServer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench floor-server", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:0", "loopback `host:port` to listen on")
-	maxBytes := byteSize(8 << 20)
-	fs.Var(&maxBytes, "max-bytes", "largest frame accepted (`size`)")
-	fs.Usage = flagUsage(fs, floorHelp)
-	if err := parseFlags(fs, args); err != nil {
-		return err
+func newFloorServerCmd(stdout, stderr io.Writer) *cobra.Command {
+	var addr string
+	maxBytes := byteSize(relay.DefaultConfig().MaxBytes)
+	cmd := &cobra.Command{
+		Use:   "floor-server [flags]",
+		Short: "Run the bench's floor (raw gws fan-out) as its own process",
+		Long:  floorHelp,
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runFloorServer(cmd.Context(), addr, int(maxBytes), stdout, stderr)
+		},
 	}
-	if fs.NArg() > 0 {
-		return usageError(fmt.Errorf("floor-server takes no arguments, got %q", fs.Args()))
-	}
-	f := bench.NewFloor(int(maxBytes), slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err := f.Start(*addr); err != nil {
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:0", "loopback `host:port` to listen on")
+	cmd.Flags().Var(&maxBytes, "max-bytes", "largest frame accepted (`size`)")
+	return cmd
+}
+
+func runFloorServer(ctx context.Context, addr string, maxBytes int, stdout, stderr io.Writer) error {
+	f := bench.NewFloor(maxBytes, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err := f.Start(addr); err != nil {
 		if errors.Is(err, bench.ErrNotLoopback) || errors.Is(err, bench.ErrBadOptions) {
 			return usageError(err)
 		}

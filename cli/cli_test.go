@@ -1,14 +1,16 @@
-package main
+package cli
 
 import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,12 +20,17 @@ import (
 	"github.com/lxzan/gws"
 )
 
-// TestMain lets a test run this binary's real main: with
+// TestMain lets a test run the program as main does: with
 // CANVASRELAY_TEST_MAIN=1 the test binary is canvasrelay.
 func TestMain(m *testing.M) {
 	if os.Getenv("CANVASRELAY_TEST_MAIN") == "1" {
-		main()
-		return
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "canvasrelay:", err)
+		}
+		os.Exit(ExitCode(err))
 	}
 	os.Exit(m.Run())
 }
@@ -130,20 +137,20 @@ func TestSIGTERMSends1001AndExits(t *testing.T) {
 
 func TestRunHelpAndUsageErrors(t *testing.T) {
 	var out, errb strings.Builder
-	if err := run(context.Background(), []string{"serve", "--help"}, &out, &errb); exitCode(err) != 0 {
-		t.Fatalf("--help: got exit %d (%v), want 0", exitCode(err), err)
+	if err := Run(context.Background(), []string{"serve", "--help"}, &out, &errb); ExitCode(err) != 0 {
+		t.Fatalf("--help: got exit %d (%v), want 0", ExitCode(err), err)
 	}
-	if !strings.Contains(errb.String(), "--max-bytes") || !strings.Contains(errb.String(), "CANVASRELAY_MAX_BYTES") {
-		t.Fatalf("--help does not list --max-bytes with its environment twin:\n%s", errb.String())
+	if !strings.Contains(out.String(), "--max-bytes") || !strings.Contains(out.String(), "CANVASRELAY_MAX_BYTES") {
+		t.Fatalf("--help does not list --max-bytes with its environment twin:\n%s", out.String())
 	}
 	for _, args := range [][]string{{"serve", "--log-format", "xml"}, {"serve", "--formats", "bmp"}, {"serve", "--max-bytes", "lots"}, {"frobnicate"}} {
-		err := run(context.Background(), args, &out, &errb)
-		if exitCode(err) != 2 {
-			t.Errorf("%v: got exit %d (%v), want 2", args, exitCode(err), err)
+		err := Run(context.Background(), args, &out, &errb)
+		if ExitCode(err) != 2 {
+			t.Errorf("%v: got exit %d (%v), want 2", args, ExitCode(err), err)
 		}
 	}
 	t.Setenv("CANVASRELAY_LOG_FORMAT", "yaml")
-	if err := run(context.Background(), []string{"serve"}, &out, &errb); exitCode(err) != 2 || !strings.Contains(err.Error(), "yaml") {
+	if err := Run(context.Background(), []string{"serve"}, &out, &errb); ExitCode(err) != 2 || !strings.Contains(err.Error(), "yaml") {
 		t.Errorf("env twin: got %v, want a usage error naming yaml", err)
 	}
 }

@@ -1,8 +1,7 @@
-package main
+package cli
 
 import (
 	"errors"
-	"flag"
 	"io"
 	"log/slog"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/canvasrelay/canvasrelay/relay/game"
+	"github.com/spf13/pflag"
 )
 
 func TestGameOptions(t *testing.T) {
@@ -45,7 +45,7 @@ func TestGameOptions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var g gameOptions
-			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 			fs.SetOutput(io.Discard)
 			g.register(fs)
 			if err := fs.Parse(tt.args); err != nil {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -69,7 +69,7 @@ func TestTLSAndTokenRoundTrip(t *testing.T) {
 	_, addr := startBinary(t, "serve", "--addr", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile, "--log-level", "error")
 
 	var out, errb strings.Builder
-	if err := run(context.Background(), []string{"token", "--room", "secure", "--publish", "--subscribe", "--ttl", "1h"}, &out, &errb); err != nil {
+	if err := Run(context.Background(), []string{"token", "--room", "secure", "--publish", "--subscribe", "--ttl", "1h"}, &out, &errb); err != nil {
 		t.Fatalf("token: %v (%s)", err, errb.String())
 	}
 	tok := strings.TrimSpace(out.String())
@@ -95,7 +95,7 @@ func TestTLSAndTokenRoundTrip(t *testing.T) {
 	go pub.ReadLoop()
 	defer pub.WriteClose(1000, nil)
 	<-pubRec.hello
-	img, err := os.ReadFile("testdata/photo-64x48.jpg")
+	img, err := os.ReadFile("../testdata/photo-64x48.jpg")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,8 +135,8 @@ func TestTokenCommandUsage(t *testing.T) {
 		{"token", "--auth-secret", "s", "--room", "bad room", "--publish"}, // bad room
 	} {
 		var out, errb strings.Builder
-		if err := run(context.Background(), args, &out, &errb); exitCode(err) != 2 {
-			t.Errorf("%v: got exit %d (%v), want 2", args, exitCode(err), err)
+		if err := Run(context.Background(), args, &out, &errb); ExitCode(err) != 2 {
+			t.Errorf("%v: got exit %d (%v), want 2", args, ExitCode(err), err)
 		}
 	}
 }

@@ -1,36 +1,32 @@
-package main
+package cli
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/canvasrelay/canvasrelay/imageproc"
 	"github.com/canvasrelay/canvasrelay/relay"
 	"github.com/canvasrelay/canvasrelay/web"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-const serveHelp = `Usage: canvasrelay [serve] [flags]
-
-Runs the relay: WebSocket rooms at /ws/{room}, the whiteboard at /r/{room},
+const serveHelp = `Runs the relay: WebSocket rooms at /ws/{room}, the whiteboard at /r/{room},
 the viewer at /v/{room}, the draw-and-guess game at /g/{room}, /healthz,
-/readyz, /metrics and /api/rooms.
+/readyz, /metrics and /api/rooms. It is the default command: "canvasrelay"
+alone, or with flags first, runs it.`
 
-Examples:
-  canvasrelay                                  # listen on :8080
+const serveExamples = `  canvasrelay                                  # listen on :8080
   canvasrelay serve --addr 127.0.0.1:9000 --max-bytes 2MiB --formats png,webp
-  CANVASRELAY_LOG_FORMAT=json canvasrelay      # JSON logs for a log shipper
-`
+  CANVASRELAY_LOG_FORMAT=json canvasrelay      # JSON logs for a log shipper`
 
 // serveOptions are the serve flags.
 type serveOptions struct {
@@ -71,49 +67,64 @@ type serveOptions struct {
 	accessLog       bool
 }
 
-func serveFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	o.maxBytes = 8 << 20
-	o.maxPixels = 4096 * 4096
+func newServeCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:     "serve [flags]",
+		Short:   "Run the relay server (the default command)",
+		Long:    serveHelp,
+		Example: serveExamples,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), &o, stdout, stderr)
+		},
+	}
+	serveFlags(&o, cmd.Flags())
+	return cmd
+}
+
+// serveFlags adds the serve flags to fs. Their defaults are the relay's
+// (relay.DefaultConfig), so the two cannot drift apart.
+func serveFlags(o *serveOptions, fs *pflag.FlagSet) {
+	d := relay.DefaultConfig()
+	o.maxBytes = byteSize(d.MaxBytes)
+	o.maxPixels = pixelCount(d.MaxPixels)
 	fs.StringVar(&o.addr, "addr", ":8080", "`host:port` to listen on")
 	fs.Var(&o.maxBytes, "max-bytes", "largest image a client may send (`size`: bytes, or with KiB/MiB); bigger frames close with 1009")
 	fs.Var(&o.maxPixels, "max-pixels", "largest width × height an image may declare (`N` or WxH, e.g. 4096x4096)")
-	fs.StringVar(&o.formats, "formats", "png,jpeg,gif,webp", "allowed image `formats`, comma-separated")
-	fs.IntVar(&o.maxLayers, "max-layers", 32, "publishing clients a room keeps a newest frame for, for late joiners (`N`)")
+	fs.StringVar(&o.formats, "formats", formatList(d.Formats), "allowed image `formats`, comma-separated")
+	fs.IntVar(&o.maxLayers, "max-layers", d.MaxLayers, "publishing clients a room keeps a newest frame for, for late joiners (`N`)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format`: text or json")
 	fs.Var(&o.allowOrigins, "allow-origin", "browser `origin` allowed to connect (repeatable; https://*.example.com; * allows any page: dangerous). Default: the server's own host")
-	fs.DurationVar(&o.writeTimeout, "write-timeout", 10*time.Second, "cut off a subscriber whose write takes longer (close 4001)")
-	fs.DurationVar(&o.pingInterval, "ping-interval", 20*time.Second, "how often to ping each connection; silent ones close after 2.5× (close 4003)")
+	fs.DurationVar(&o.writeTimeout, "write-timeout", d.WriteTimeout, "cut off a subscriber whose write takes longer (close 4001)")
+	fs.DurationVar(&o.pingInterval, "ping-interval", d.PingInterval, "how often to ping each connection; silent ones close after 2.5× (close 4003)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGTERM waits for connections to close")
-	fs.IntVar(&o.maxConns, "max-conns", 20000, "connections this server accepts at most")
-	fs.IntVar(&o.maxRooms, "max-rooms", 10000, "rooms this server holds at most")
-	fs.IntVar(&o.maxMembers, "max-members", 1000, "members per room at most")
+	fs.IntVar(&o.maxConns, "max-conns", d.MaxConns, "connections this server accepts at most")
+	fs.IntVar(&o.maxRooms, "max-rooms", d.MaxRooms, "rooms this server holds at most")
+	fs.IntVar(&o.maxMembers, "max-members", d.MaxMembersPerRoom, "members per room at most")
 	fs.StringVar(&o.ingest, "ingest", "original", "ingest `policy`: original (relay frames as sent) or normalize (re-encode each accepted frame once, as the --ingest-* flags say)")
 	fs.IntVar(&o.ingestMaxW, "ingest-max-width", 0, "with --ingest normalize: fit frames into this width (`px`; 0 = no limit; never upscales)")
 	fs.IntVar(&o.ingestMaxH, "ingest-max-height", 0, "with --ingest normalize: fit frames into this height (`px`; 0 = no limit)")
 	fs.StringVar(&o.ingestFormat, "ingest-format", "auto", "with --ingest normalize: `format` auto (JPEG if opaque, else PNG), png, jpeg or original")
-	fs.IntVar(&o.ingestQuality, "ingest-quality", 80, "with --ingest normalize: JPEG `quality` 1-100")
+	fs.IntVar(&o.ingestQuality, "ingest-quality", imageproc.DefaultQuality, "with --ingest normalize: JPEG `quality` 1-100")
 	fs.StringVar(&o.verify, "verify", "header", "image check: header (format, size, pixels; no decode) or full (also decode completely, refusing truncated images)")
 	fs.IntVar(&o.workers, "workers", 0, "image workers for renditions, normalising and full checks (`N`; 0 = one per CPU)")
 	fs.StringVar(&o.authSecret, "auth-secret", "", "HMAC `secret` for room tokens; when set, every connection needs a token (mint one with \"canvasrelay token\"). Prefer the environment variable: flags show in ps")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM): serve https and wss")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key `file` (PEM), with --tls-cert")
 	fs.BoolVar(&o.trustProxy, "trust-proxy", false, "take the client address from X-Forwarded-For (only behind a reverse proxy that sets it)")
-	fs.Float64Var(&o.frameRate, "frame-rate", 60, "images per second one connection may send (bursts of 2×; -1 = unlimited)")
-	o.byteRate = 64 << 20
+	fs.Float64Var(&o.frameRate, "frame-rate", d.FrameRate, "images per second one connection may send (bursts of 2×; -1 = unlimited)")
+	o.byteRate = byteSize(d.ByteRate)
 	fs.Var(&o.byteRate, "byte-rate", "image bytes per second one connection may send (`size`)")
-	fs.Float64Var(&o.chatRate, "chat-rate", 5, "chat lines per second one connection may send (bursts of 10; -1 = unlimited)")
-	fs.IntVar(&o.maxPerIP, "max-conns-per-ip", 100, "connections from one client address at most (HTTP 429 beyond)")
+	fs.Float64Var(&o.chatRate, "chat-rate", d.ChatRate, "chat lines per second one connection may send (bursts of 10; -1 = unlimited)")
+	fs.IntVar(&o.maxPerIP, "max-conns-per-ip", d.MaxConnsPerIP, "connections from one client address at most (HTTP 429 beyond)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics on this separate `host:port` instead of the main listener")
 	fs.StringVar(&o.pprofAddr, "pprof", "", "serve Go profiling (/debug/pprof/) on this `host:port`; off by default, never on the main listener")
 	fs.DurationVar(&o.drainDelay, "drain-delay", 0, "on shutdown, answer /readyz 503 for this long before closing connections (for load balancers)")
 	fs.BoolVar(&o.accessLog, "access-log", true, "log every HTTP request at info level")
 	o.broker.register(fs)
 	o.game.register(fs)
-	fs.Usage = flagUsage(fs, serveHelp)
-	return fs
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -132,38 +143,13 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	}
 }
 
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var o serveOptions
-	fs := serveFlags(&o, stderr)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError(fmt.Errorf("serve takes no arguments, got %q", fs.Args()))
-	}
-	log, err := newLogger(stderr, o.logLevel, o.logFormat)
-	if err != nil {
-		return err
-	}
+// relayConfig is the relay's configuration from the serve flags, without
+// the broker and the games (newServe opens those). Flag values that do
+// not parse are usage errors; relay.Config.Validate judges the rest.
+func (o *serveOptions) relayConfig() (relay.Config, error) {
 	formats, err := imageproc.ParseFormats(o.formats)
 	if err != nil {
-		return usageError(fmt.Errorf("--formats: %w", err))
-	}
-	if (o.tlsCert == "") != (o.tlsKey == "") {
-		return usageError(errors.New("--tls-cert and --tls-key go together"))
-	}
-	if o.authSecret == "" {
-		log.Warn("no --auth-secret: the relay is open; anyone who can reach it may join any room")
-	} else if len(o.authSecret) < 16 {
-		return usageError(errors.New("--auth-secret is too short: use at least 16 random characters"))
-	}
-	if o.trustProxy {
-		log.Info("--trust-proxy: client addresses come from X-Forwarded-For; only safe behind a proxy that sets it")
-	}
-	for _, or := range o.allowOrigins {
-		if or == "*" {
-			log.Warn("--allow-origin * lets ANY web page connect to this relay with its visitors' browsers; use it only for local testing")
-		}
+		return relay.Config{}, usageError(fmt.Errorf("--formats: %w", err))
 	}
 	var normalize, verifyFull bool
 	switch o.ingest {
@@ -171,36 +157,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "normalize":
 		normalize = true
 	default:
-		return usageError(fmt.Errorf("--ingest %q: want original or normalize", o.ingest))
+		return relay.Config{}, usageError(fmt.Errorf("--ingest %q: want original or normalize", o.ingest))
 	}
 	switch o.verify {
 	case "header":
 	case "full":
 		verifyFull = true
 	default:
-		return usageError(fmt.Errorf("--verify %q: want header or full", o.verify))
+		return relay.Config{}, usageError(fmt.Errorf("--verify %q: want header or full", o.verify))
 	}
 	ingestFormat, err := imageproc.ParseOutputFormat(o.ingestFormat)
 	if err != nil {
-		return usageError(fmt.Errorf("--ingest-format: %w", err))
+		return relay.Config{}, usageError(fmt.Errorf("--ingest-format: %w", err))
 	}
-	ingestOpts := imageproc.Options{MaxWidth: o.ingestMaxW, MaxHeight: o.ingestMaxH, Format: ingestFormat, Quality: o.ingestQuality}
-	if err := ingestOpts.Validate(); err != nil {
-		return usageError(fmt.Errorf("--ingest-*: %w", err))
-	}
-	broker, closeBroker, err := o.broker.open(ctx, int(o.maxBytes), log)
-	if err != nil {
-		return err
-	}
-	defer closeBroker()
-	games, err := o.game.factory(log, broker != nil)
-	if err != nil {
-		return err
-	}
-	srv, err := relay.New(relay.Config{
+	cfg := relay.Config{
 		NodeID:            o.broker.nodeID,
-		Game:              games,
-		Broker:            broker,
 		MaxBytes:          int(o.maxBytes),
 		MaxPixels:         int64(o.maxPixels),
 		Formats:           formats,
@@ -212,10 +183,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		MaxRooms:          o.maxRooms,
 		MaxMembersPerRoom: o.maxMembers,
 		Normalize:         normalize,
-		IngestOptions:     ingestOpts,
+		IngestOptions:     imageproc.Options{MaxWidth: o.ingestMaxW, MaxHeight: o.ingestMaxH, Format: ingestFormat, Quality: o.ingestQuality},
 		VerifyFull:        verifyFull,
 		Workers:           o.workers,
 		AuthSecret:        []byte(o.authSecret),
+		TLSCertFile:       o.tlsCert,
+		TLSKeyFile:        o.tlsKey,
 		TrustProxy:        o.trustProxy,
 		FrameRate:         o.frameRate,
 		FrameBurst:        int(2 * max(o.frameRate, 1)),
@@ -223,15 +196,84 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ChatRate:          o.chatRate,
 		MaxConnsPerIP:     o.maxPerIP,
 		DrainDelay:        o.drainDelay,
-	}, log)
+	}
+	if err := cfg.Validate(); err != nil {
+		return relay.Config{}, usageError(err)
+	}
+	return cfg, nil
+}
+
+func runServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error {
+	s, err := newServe(ctx, o, stdout, stderr)
 	if err != nil {
-		return usageError(err)
+		return err
+	}
+	return s.Run(ctx)
+}
+
+// serve is the serve command, built from its options by newServe and
+// run by Run (the wtf layout: build, then run). Tests start it on
+// 127.0.0.1:0 and read the address from Addr.
+type serve struct {
+	// Static after newServer.
+	o           *serveOptions
+	log         *slog.Logger
+	stdout      io.Writer
+	relay       *relay.Server
+	http        *http.Server
+	ln          net.Listener
+	side        []*http.Server // the metrics and pprof listeners
+	closeBroker func()
+}
+
+// newServe checks the options, opens the broker, builds the relay and
+// binds every listener, so that a bad flag or a busy port fails here,
+// before Run. ctx bounds the broker's first connection.
+func newServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (_ *serve, err error) {
+	log, err := newLogger(stderr, o.logLevel, o.logFormat)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := o.relayConfig()
+	if err != nil {
+		return nil, err
+	}
+	if o.authSecret == "" {
+		log.Warn("no --auth-secret: the relay is open; anyone who can reach it may join any room")
+	}
+	if o.trustProxy {
+		log.Info("--trust-proxy: client addresses come from X-Forwarded-For; only safe behind a proxy that sets it")
+	}
+	for _, or := range o.allowOrigins {
+		if or == "*" {
+			log.Warn("--allow-origin * lets ANY web page connect to this relay with its visitors' browsers; use it only for local testing")
+		}
+	}
+	s := &serve{o: o, log: log, stdout: stdout, closeBroker: func() {}}
+	defer func() {
+		if err != nil {
+			s.abandon()
+		}
+	}()
+	broker, closeBroker, err := o.broker.open(ctx, int(o.maxBytes), o.maxLayers, log)
+	if err != nil {
+		return nil, err
+	}
+	s.closeBroker = closeBroker
+	games, err := o.game.factory(log, broker != nil)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Broker, cfg.Game = broker, games
+	s.relay, err = relay.New(cfg, log)
+	if err != nil {
+		return nil, usageError(err)
 	}
 	if c, ok := broker.(prometheus.Collector); ok {
-		srv.Registry().MustRegister(c)
+		s.relay.Registry().MustRegister(c)
 	}
 	mux := http.NewServeMux()
-	rh := srv.Handler()
+	rh := s.relay.Handler()
 	for _, p := range []string{"/ws/", "/healthz", "/readyz", "/api/rooms"} {
 		mux.Handle(p, rh)
 	}
@@ -243,37 +285,27 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if o.accessLog {
 		handler = accessLog(mux, log)
 	}
-	var side []*http.Server // the metrics and pprof listeners
 	if o.metricsAddr != "" {
 		m := http.NewServeMux()
-		m.Handle("/metrics", srv.MetricsHandler())
+		m.Handle("/metrics", s.relay.MetricsHandler())
 		hs, err := listenSide(o.metricsAddr, m, log, "metrics")
 		if err != nil {
-			_ = srv.Shutdown(context.Background())
-			return err
+			return nil, err
 		}
-		side = append(side, hs)
+		s.side = append(s.side, hs)
 	}
 	if o.pprofAddr != "" {
 		hs, err := listenSide(o.pprofAddr, pprofMux(), log, "pprof")
 		if err != nil {
-			_ = srv.Shutdown(context.Background())
-			return err
+			return nil, err
 		}
-		side = append(side, hs)
+		s.side = append(s.side, hs)
 	}
-	defer func() {
-		for _, hs := range side {
-			_ = hs.Close()
-		}
-	}()
-
-	ln, err := net.Listen("tcp", o.addr)
+	s.ln, err = net.Listen("tcp", o.addr)
 	if err != nil {
-		_ = srv.Shutdown(context.Background())
-		return fmt.Errorf("listen: %w", err)
+		return nil, fmt.Errorf("listen: %w", err)
 	}
-	hs := &http.Server{
+	s.http = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -282,24 +314,56 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	return s, nil
+}
+
+// Addr is the address the main listener is bound to.
+func (s *serve) Addr() net.Addr { return s.ln.Addr() }
+
+// abandon releases what a newServe that failed half-way opened.
+func (s *serve) abandon() {
+	if s.relay != nil {
+		_ = s.relay.Shutdown(context.Background())
+	}
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
+	s.release()
+}
+
+// release closes the side listeners and the broker, once the relay has
+// stopped.
+func (s *serve) release() {
+	for _, hs := range s.side {
+		_ = hs.Close()
+	}
+	s.closeBroker()
+}
+
+// Run serves until ctx ends, then shuts down gracefully: new connections
+// stop first, then the WebSockets close with 1001, within
+// --shutdown-timeout.
+func (s *serve) Run(ctx context.Context) error {
+	defer s.release()
+	o, log := s.o, s.log
 	scheme := "http"
 	if o.tlsCert != "" {
 		scheme = "https"
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "max_bytes", int(o.maxBytes), "max_pixels", int64(o.maxPixels), "formats", o.formats)
-	fmt.Fprintf(stdout, "canvasrelay listening on %s://%s\n", scheme, ln.Addr())
+	log.Info("listening", "addr", s.ln.Addr().String(), "scheme", scheme, "max_bytes", int(o.maxBytes), "max_pixels", int64(o.maxPixels), "formats", o.formats)
+	fmt.Fprintf(s.stdout, "canvasrelay listening on %s://%s\n", scheme, s.ln.Addr())
 
 	errc := make(chan error, 1)
 	go func() {
 		if o.tlsCert != "" {
-			errc <- hs.ServeTLS(ln, o.tlsCert, o.tlsKey)
+			errc <- s.http.ServeTLS(s.ln, o.tlsCert, o.tlsKey)
 			return
 		}
-		errc <- hs.Serve(ln)
+		errc <- s.http.Serve(s.ln)
 	}()
 	select {
 	case err := <-errc:
-		_ = srv.Shutdown(context.Background())
+		_ = s.relay.Shutdown(context.Background())
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -308,8 +372,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer cancel()
 	// Stop new connections first, then close the WebSockets with 1001.
 	herr := make(chan error, 1)
-	go func() { herr <- hs.Shutdown(sctx) }()
-	rerr := srv.Shutdown(sctx)
+	go func() { herr <- s.http.Shutdown(sctx) }()
+	rerr := s.relay.Shutdown(sctx)
 	if err := <-herr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("http shutdown", "err", err)
 	}
@@ -343,59 +407,4 @@ func pprofMux() *http.ServeMux {
 	m.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	m.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return m
-}
-
-// byteSize is a flag holding a size in bytes: 8388608, 8MiB, 512KiB, 2MB.
-type byteSize int64
-
-func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
-func (b *byteSize) Set(s string) error {
-	n, err := parseSize(s)
-	if err != nil {
-		return err
-	}
-	*b = byteSize(n)
-	return nil
-}
-
-func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		m      int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000_000}, {"GB", 1000_000_000}, {"B", 1}} {
-		if strings.HasSuffix(strings.ToUpper(t), strings.ToUpper(u.suffix)) {
-			t, mult = strings.TrimSpace(t[:len(t)-len(u.suffix)]), u.m
-			break
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("bad size %q: want a positive number of bytes, optionally with KiB, MiB or GiB", s)
-	}
-	return n * mult, nil
-}
-
-// pixelCount is a flag holding width × height: 16777216 or 4096x4096.
-type pixelCount int64
-
-func (p *pixelCount) String() string { return strconv.FormatInt(int64(*p), 10) }
-func (p *pixelCount) Set(s string) error {
-	t := strings.ToLower(strings.TrimSpace(s))
-	if w, h, ok := strings.Cut(t, "x"); ok {
-		wi, err1 := strconv.ParseInt(w, 10, 64)
-		hi, err2 := strconv.ParseInt(h, 10, 64)
-		if err1 != nil || err2 != nil || wi <= 0 || hi <= 0 {
-			return fmt.Errorf("bad pixel count %q: want N or WxH", s)
-		}
-		*p = pixelCount(wi * hi)
-		return nil
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n <= 0 {
-		return fmt.Errorf("bad pixel count %q: want N or WxH", s)
-	}
-	*p = pixelCount(n)
-	return nil
 }

@@ -1,11 +1,10 @@
-package main
+package cli
 
 // Helpers shared by the client commands (send, watch).
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/canvasrelay/canvasrelay/relay/client"
@@ -29,7 +29,7 @@ type connOptions struct {
 	verbose  bool
 }
 
-func (o *connOptions) register(fs *flag.FlagSet, timeoutUse string) {
+func (o *connOptions) register(fs *pflag.FlagSet, timeoutUse string) {
 	fs.StringVar(&o.name, "name", "", "display `name` shown to the room (default: none)")
 	fs.StringVar(&o.clientID, "client", "", "stable client `id`; reuse it to keep this client's layer across runs (default: the server makes one up)")
 	fs.StringVar(&o.token, "token", "", "room `token`, sent as \"Authorization: Bearer TOKEN\"")
@@ -155,7 +155,8 @@ func fileExt(format string) string {
 }
 
 // passes is the --loop flag: how many times to go over the files. "--loop"
-// alone means until interrupted (0); "--loop=N" means N passes.
+// alone means until interrupted (0); "--loop=N" means N passes. Register it
+// with loopFlag, which lets --loop stand alone.
 type passes int
 
 func (p *passes) String() string {
@@ -185,7 +186,13 @@ func (p *passes) Set(v string) error {
 	return nil
 }
 
-func (p *passes) IsBoolFlag() bool { return true }
+func (p *passes) Type() string { return "N" }
+
+// loopFlag adds --loop to fs: alone it means until interrupted.
+func loopFlag(fs *pflag.FlagSet, p *passes, usage string) {
+	fs.Var(p, "loop", usage)
+	fs.Lookup("loop").NoOptDefVal = "true"
+}
 
 // humanBytes formats n bytes for people.
 func humanBytes(n int64) string {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -186,12 +186,12 @@ func TestSendUsageAndConnectionErrors(t *testing.T) {
 }
 
 func TestSendHelpNamesEnvTwins(t *testing.T) {
-	_, stderr, code := runCmd(t, "send", "--help")
+	stdout, _, code := runCmd(t, "send", "--help")
 	if code != 0 {
 		t.Fatalf("exit code: got %d, want 0", code)
 	}
 	for _, want := range []string{"CANVASRELAY_NAME", "CANVASRELAY_CLIENT", "CANVASRELAY_TOKEN", "CANVASRELAY_FPS", "CANVASRELAY_RETRY", "send --watch"} {
-		if !strings.Contains(stderr, want) {
+		if !strings.Contains(stdout, want) {
 			t.Errorf("help does not mention %s", want)
 		}
 	}
@@ -391,7 +391,7 @@ func TestSendRetryFinishesOnNewServer(t *testing.T) {
 func TestSendSlowsDownWhenRateLimited(t *testing.T) {
 	r := startRelay(t, relay.Config{FrameRate: 20, FrameBurst: 5, MaxViolations: 10})
 	dir := t.TempDir()
-	img, err := os.ReadFile("testdata/photo-64x48.jpg")
+	img, err := os.ReadFile("../testdata/photo-64x48.jpg")
 	if err != nil {
 		t.Fatal(err)
 	}

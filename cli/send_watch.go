@@ -1,4 +1,4 @@
-package main
+package cli
 
 // send --watch: mirror one file into a room.
 

@@ -1,9 +1,8 @@
-package main
+package cli
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,6 +16,7 @@ import (
 	natsbroker "github.com/canvasrelay/canvasrelay/relay/broker/nats"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/pflag"
 )
 
 // brokerOptions are the serve flags that choose the broker. The in-memory
@@ -37,20 +37,18 @@ type brokerOptions struct {
 	layerMaxBytes byteSize
 	layerStorage  string
 	replicas      int
-	fs            *flag.FlagSet // serve's, to read --max-layers
 }
 
 // register adds the broker flags to serve's flag set.
-func (b *brokerOptions) register(fs *flag.FlagSet) {
-	b.fs = fs
+func (b *brokerOptions) register(fs *pflag.FlagSet) {
 	b.layerMaxBytes = 1 << 30
 	fs.Var(&b.urls, "broker", "NATS server `url` (nats://host:4222 or tls://…) that shares rooms between relay nodes; repeatable or comma-separated for a NATS cluster. Default: in memory, a single node")
-	fs.StringVar(&b.creds, "nats-creds", "", "NATS credentials `file` (JWT and seed)")
+	fs.StringVar(&b.creds, "nats-creds", "", "NATS credentials `file` (JWT and seed) for --broker; with --embedded-nats, the embedded server also accepts only users of the account that signed it")
 	fs.StringVar(&b.tlsCA, "nats-tls-ca", "", "PEM `file` of the CAs that sign the NATS servers' certificates")
 	fs.StringVar(&b.tlsCert, "nats-tls-cert", "", "client certificate `file` for NATS servers that verify clients")
 	fs.StringVar(&b.tlsKey, "nats-tls-key", "", "key `file` of --nats-tls-cert")
-	fs.BoolVar(&b.embedded, "embedded-nats", false, "run a NATS server with JetStream inside this process and use it; other nodes join with --broker nats://THIS_HOST:PORT")
-	fs.StringVar(&b.embeddedAddr, "embedded-nats-addr", "127.0.0.1:4222", "`host:port` the embedded NATS server listens on (port 0: any free port)")
+	fs.BoolVar(&b.embedded, "embedded-nats", false, "run a NATS server with JetStream inside this process and use it; other nodes join with --broker nats://THIS_HOST:PORT --nats-creds FILE")
+	fs.StringVar(&b.embeddedAddr, "embedded-nats-addr", "127.0.0.1:4222", "`host:port` the embedded NATS server listens on (port 0: any free port). Beyond loopback it requires credentials: --nats-creds, or generated into the store as canvasrelay.creds (mode 0600) and used by this node")
 	fs.StringVar(&b.embeddedStore, "embedded-nats-store", "", "`dir` of the embedded NATS server's JetStream store (default: canvasrelay-nats-PORT in the temp dir)")
 	fs.StringVar(&b.nodeID, "node-id", "", "this node's `name` in the cluster's presence: 1 to 64 of A-Z a-z 0-9 _ -, unique per node, best kept across restarts (default: random)")
 	fs.DurationVar(&b.presenceTTL, "presence-ttl", 15*time.Second, "with NATS: a node that dies without goodbye drops out of every room's count within this `duration`")
@@ -62,7 +60,7 @@ func (b *brokerOptions) register(fs *flag.FlagSet) {
 
 // open returns the broker to use, or nil for the in-memory default, and a
 // function that releases it after the relay has shut down.
-func (b *brokerOptions) open(ctx context.Context, maxBytes int, log *slog.Logger) (relay.Broker, func(), error) {
+func (b *brokerOptions) open(ctx context.Context, maxBytes, maxLayers int, log *slog.Logger) (relay.Broker, func(), error) {
 	urls := make([]string, 0, len(b.urls))
 	for _, u := range b.urls {
 		if u != "memory" {
@@ -96,25 +94,20 @@ func (b *brokerOptions) open(ctx context.Context, maxBytes int, log *slog.Logger
 			embedded.WaitForShutdown()
 		}
 	}
+	creds := b.creds
 	if b.embedded {
 		payload, _ := natsbroker.SuggestedPayload(maxBytes)
-		s, err := startEmbeddedNATS(b.embeddedAddr, b.embeddedStore, payload, log)
+		s, used, err := startEmbeddedNATS(b.embeddedAddr, b.embeddedStore, creds, payload, log)
 		if err != nil {
 			return nil, nil, err
 		}
-		embedded = s
-		urls = append([]string{s.ClientURL()}, urls...)
-	}
-	maxLayers := 0 // the broker's default, the relay's too
-	if b.fs != nil {
-		if f := b.fs.Lookup("max-layers"); f != nil {
-			maxLayers, _ = strconv.Atoi(f.Value.String())
-		}
+		embedded, creds = s, used
+		urls = append([]string{dialURL(s)}, urls...)
 	}
 	nb, err := natsbroker.New(ctx, natsbroker.Config{
 		URLs:          urls,
 		NodeID:        b.nodeID,
-		CredsFile:     b.creds,
+		CredsFile:     creds,
 		TLSCAFile:     b.tlsCA,
 		TLSCertFile:   b.tlsCert,
 		TLSKeyFile:    b.tlsKey,
@@ -140,16 +133,24 @@ func (b *brokerOptions) open(ctx context.Context, maxBytes int, log *slog.Logger
 	}, nil
 }
 
+// credsName is the file, in the store directory, of the credentials
+// generated for an embedded NATS server that listens beyond loopback.
+const credsName = "canvasrelay.creds"
+
 // startEmbeddedNATS runs a NATS server with JetStream in this process on
-// addr (port 0: any free port), keeping its store in dir.
-func startEmbeddedNATS(addr, dir string, maxPayload int, log *slog.Logger) (*server.Server, error) {
+// addr (port 0: any free port), keeping its store in dir. With creds (a
+// NATS credentials file) it accepts only users of the account that signed
+// them. Beyond loopback it needs credentials: without creds they are
+// generated into dir/canvasrelay.creds (mode 0600), or kept from an
+// earlier run. It returns the credentials it uses ("" for none).
+func startEmbeddedNATS(addr, dir, creds string, maxPayload int, log *slog.Logger) (*server.Server, string, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, usageError(fmt.Errorf("NATS address %q: want host:port", addr))
+		return nil, "", usageError(fmt.Errorf("NATS address %q: want host:port", addr))
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil || port < 0 || port > 65535 {
-		return nil, usageError(fmt.Errorf("NATS address %q: bad port", addr))
+		return nil, "", usageError(fmt.Errorf("NATS address %q: bad port", addr))
 	}
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "canvasrelay-nats-"+portStr)
@@ -157,12 +158,52 @@ func startEmbeddedNATS(addr, dir string, maxPayload int, log *slog.Logger) (*ser
 	if port == 0 {
 		port = -1 // nats-server's "any free port"; its 0 means 4222
 	}
+	if host == "" {
+		host = "0.0.0.0" // ":4222" listens everywhere, as net.Listen would
+	}
+	if creds == "" && !natsbroker.IsLoopback(host) {
+		if creds, err = generatedCreds(dir); err != nil {
+			return nil, "", err
+		}
+	}
 	s, err := natsbroker.RunEmbedded(natsbroker.EmbeddedConfig{
-		Host: host, Port: port, StoreDir: dir, MaxPayload: maxPayload, Logger: log,
+		Host: host, Port: port, StoreDir: dir, MaxPayload: maxPayload, Logger: log, CredsFile: creds,
 	})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	log.Info("embedded NATS server", "url", s.ClientURL(), "store", dir, "max_payload", maxPayload)
-	return s, nil
+	if creds == "" {
+		log.Info("embedded NATS server", "url", s.ClientURL(), "store", dir, "max_payload", maxPayload, "auth", "none (loopback only)")
+	} else {
+		log.Info("embedded NATS server", "url", s.ClientURL(), "store", dir, "max_payload", maxPayload, "creds", creds)
+	}
+	return s, creds, nil
+}
+
+// generatedCreds returns dir/canvasrelay.creds, made on first use.
+func generatedCreds(dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", fmt.Errorf("NATS store: %w", err)
+	}
+	path, err := filepath.Abs(filepath.Join(dir, credsName))
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(path); err == nil {
+		return path, nil // kept from an earlier run: copies on other nodes stay good
+	}
+	if err := natsbroker.WriteCredsFile(path); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// dialURL is the URL this process uses to reach s: a server listening on
+// every interface is reached on loopback.
+func dialURL(s *server.Server) string {
+	u := s.ClientURL()
+	for _, any := range []string{"://0.0.0.0:", "://[::]:"} {
+		u = strings.Replace(u, any, "://127.0.0.1:", 1)
+	}
+	return u
 }

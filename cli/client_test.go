@@ -1,4 +1,4 @@
-package main
+package cli
 
 // Test harness for the client commands: a real relay on 127.0.0.1 that can be
 // killed (every socket cut, no close frame) and started again on the same
@@ -7,8 +7,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
-	"flag"
 	"image"
 	"image/color"
 	"image/png"
@@ -157,14 +155,14 @@ type cmdRun struct {
 	cancel         context.CancelFunc
 }
 
-// startCmd calls run(ctx, args, …) in a goroutine, bounded by limit.
+// startCmd calls Run(ctx, args, …) in a goroutine, bounded by limit.
 func startCmd(t *testing.T, limit time.Duration, args ...string) *cmdRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	c := &cmdRun{done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(c.done)
-		c.err = run(ctx, args, &c.stdout, &c.stderr)
+		c.err = Run(ctx, args, &c.stdout, &c.stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -181,8 +179,8 @@ func (c *cmdRun) wait(t *testing.T) int {
 	case <-time.After(60 * time.Second):
 		t.Fatal("command did not end")
 	}
-	t.Logf("exit %d (err %v)\nstdout:\n%s\nstderr:\n%s", exitCode(c.err), c.err, c.stdout.String(), c.stderr.String())
-	return exitCode(c.err)
+	t.Logf("exit %d (err %v)\nstdout:\n%s\nstderr:\n%s", ExitCode(c.err), c.err, c.stdout.String(), c.stderr.String())
+	return ExitCode(c.err)
 }
 
 // interrupt cancels the command's context (Ctrl-C) and waits for it.
@@ -198,7 +196,7 @@ func runCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	c := startCmd(t, 60*time.Second, args...)
 	code = c.wait(t)
 	stderr = c.stderr.String()
-	if c.err != nil && !errors.Is(c.err, flag.ErrHelp) {
+	if c.err != nil {
 		stderr += "canvasrelay: " + c.err.Error() + "\n" // as main prints it
 	}
 	return c.stdout.String(), stderr, code
@@ -257,7 +255,7 @@ func writeFile(t *testing.T, path string, data []byte) {
 
 func readTestdata(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,10 @@
-package main
+package cli
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,14 +12,11 @@ import (
 
 	"github.com/canvasrelay/canvasrelay/imageproc"
 	"github.com/canvasrelay/canvasrelay/relay/client"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-func init() { subcommands["watch"] = runWatch }
-
-const watchHelp = `Usage:
-  canvasrelay watch [flags] URL
-
-Records a room. Pick one or more modes:
+const watchHelp = `Records a room. Pick one or more modes:
   --out DIR      save every frame as DIR/<client>-<seq>.<ext>
   --latest FILE  keep FILE as the newest frame (any client)
   --events       print chat and presence events as JSON lines on stdout
@@ -32,13 +28,11 @@ watch reconnects by itself and runs until interrupted (or --count frames).
 If it cannot keep up, the oldest waiting frames are dropped and counted.
 URL is the room's page (http(s)://host/r/ROOM) or its socket (ws(s)://host/ws/ROOM).
 
-Exit status: 0 after an interrupt or --count frames; 2 usage or connection error.
+Exit status: 0 after an interrupt or --count frames; 2 usage or connection error.`
 
-Examples:
-  canvasrelay watch --out recording/ http://localhost:8080/r/demo
+const watchExamples = `  canvasrelay watch http://localhost:8080/r/demo --out recording/
   canvasrelay watch --latest /var/www/live.png https://relay.example.com/r/team
-  canvasrelay watch --events ws://localhost:8080/ws/demo | jq -r 'select(.type=="chat") | .text'
-`
+  canvasrelay watch --events ws://localhost:8080/ws/demo | jq -r 'select(.type=="chat") | .text'`
 
 // watchOptions are the watch flags.
 type watchOptions struct {
@@ -49,29 +43,34 @@ type watchOptions struct {
 	count  int
 }
 
-func watchFlags(o *watchOptions, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func newWatchCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o watchOptions
+	cmd := &cobra.Command{
+		Use:     "watch URL [flags]",
+		Short:   "Record a room's frames and events",
+		Long:    watchHelp,
+		Example: watchExamples,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runWatch(cmd.Context(), &o, args, stdout, stderr)
+		},
+	}
+	watchFlags(&o, cmd.Flags())
+	return cmd
+}
+
+func watchFlags(o *watchOptions, fs *pflag.FlagSet) {
 	o.connOptions.register(fs, "connect timeout")
 	fs.StringVar(&o.out, "out", "", "save every frame in `DIR` as <client>-<seq>.<ext> (created if missing)")
 	fs.StringVar(&o.latest, "latest", "", "keep `FILE` as the newest frame")
 	fs.BoolVar(&o.events, "events", false, "print chat and presence events as JSON lines on stdout")
 	fs.IntVar(&o.count, "count", 0, "stop after `N` frames (0: run until interrupted)")
-	fs.Usage = flagUsage(fs, watchHelp)
-	return fs
 }
 
-func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var o watchOptions
-	fs := watchFlags(&o, stderr)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
+func runWatch(ctx context.Context, o *watchOptions, args []string, stdout, stderr io.Writer) error {
+	if len(args) != 1 {
 		return usageError(errors.New("watch: want exactly one URL"))
 	}
-	url := fs.Arg(0)
+	url := args[0]
 	if err := checkURL(url); err != nil {
 		return err
 	}
@@ -110,7 +109,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer c.Close()
-	r := &recorder{o: &o, stdout: stdout, stderr: stderr}
+	r := &recorder{o: o, stdout: stdout, stderr: stderr}
 	err = r.loop(ctx, c)
 	c.Close()
 	st := c.Stats()

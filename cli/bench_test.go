@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/canvasrelay/canvasrelay/bench"
+	"github.com/canvasrelay/canvasrelay/internal/bench"
 )
 
 // runBenchJSON runs "canvasrelay bench ARGS --json" and decodes the report.
@@ -20,7 +20,7 @@ func runBenchJSON(t *testing.T, args ...string) *bench.Report {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var out, errb strings.Builder
-	err := run(ctx, append(append([]string{"bench"}, args...), "--json"), &out, &errb)
+	err := Run(ctx, append(append([]string{"bench"}, args...), "--json"), &out, &errb)
 	if err != nil {
 		t.Fatalf("bench %v: %v\nstderr:\n%s\nstdout:\n%s", args, err, errb.String(), out.String())
 	}
@@ -49,7 +49,7 @@ func TestBenchFanoutQuickText(t *testing.T) {
 	var out, errb strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := run(ctx, []string{"bench", "--quick", "fanout", "--subscribers", "3"}, &out, &errb); err != nil {
+	if err := Run(ctx, []string{"bench", "--quick", "fanout", "--subscribers", "3"}, &out, &errb); err != nil {
 		t.Fatalf("bench --quick fanout: %v\n%s", err, errb.String())
 	}
 	for _, want := range []string{"delivered MB/s", "latency p99 ms", "delivered MB/s, relay/floor", "subscribers=3", "targets (issue 9)"} {
@@ -129,9 +129,9 @@ func TestBenchUsageAndExitCodes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb strings.Builder
-			err := run(context.Background(), tt.args, &out, &errb)
-			if exitCode(err) != tt.code {
-				t.Fatalf("got exit %d (%v), want %d", exitCode(err), err, tt.code)
+			err := Run(context.Background(), tt.args, &out, &errb)
+			if ExitCode(err) != tt.code {
+				t.Fatalf("got exit %d (%v), want %d", ExitCode(err), err, tt.code)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %q does not mention %q", err, tt.want)
@@ -142,12 +142,12 @@ func TestBenchUsageAndExitCodes(t *testing.T) {
 
 func TestBenchHelpListsScenariosAndTwins(t *testing.T) {
 	var out, errb strings.Builder
-	if err := run(context.Background(), []string{"bench", "--help"}, &out, &errb); exitCode(err) != 0 {
-		t.Fatalf("--help: got exit %d (%v), want 0", exitCode(err), err)
+	if err := Run(context.Background(), []string{"bench", "--help"}, &out, &errb); ExitCode(err) != 0 {
+		t.Fatalf("--help: got exit %d (%v), want 0", ExitCode(err), err)
 	}
 	for _, want := range []string{"fanout", "stalled", "idle", "renditions", "cluster", "--subscribers", "CANVASRELAY_SUBSCRIBERS", "--cpuprofile"} {
-		if !strings.Contains(errb.String(), want) {
-			t.Errorf("help lacks %q:\n%s", want, errb.String())
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, out.String())
 		}
 	}
 }

@@ -1,9 +1,8 @@
-package main
+package cli
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,15 +14,11 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/canvasrelay/canvasrelay/relay/client"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-func init() { subcommands["send"] = runSend }
-
-const sendHelp = `Usage:
-  canvasrelay send [flags] URL FILE|DIR|GLOB...
-  canvasrelay send --watch [flags] URL FILE
-
-Uploads images to a room, one at a time, and waits for each one's receipt
+const sendHelp = `Uploads images to a room, one at a time, and waits for each one's receipt
 (the relay's ack, or its error and the reason). A DIR sends its .png, .jpg,
 .jpeg, .gif and .webp files in name order; a GLOB is expanded by send itself.
 URL is the room's page (http(s)://host/r/ROOM) or its socket (ws(s)://host/ws/ROOM).
@@ -37,15 +32,13 @@ file again each time it changes, skips content it has already sent, and
 reconnects by itself. It runs until interrupted.
 
 Exit status: 0 every file accepted; 1 a file was rejected or not
-acknowledged; 2 usage or connection error.
+acknowledged; 2 usage or connection error.`
 
-Examples:
-  canvasrelay send http://localhost:8080/r/demo shots/
-  canvasrelay send --fps 2 --loop ws://localhost:8080/ws/demo 'frames/*.png'
+const sendExamples = `  canvasrelay send http://localhost:8080/r/demo shots/
+  canvasrelay send ws://localhost:8080/ws/demo 'frames/*.png' --fps 2 --loop
   canvasrelay send --retry --name uploader https://relay.example.com/r/team a.png b.jpg
   canvasrelay send --watch --name desktop http://localhost:8080/r/demo /tmp/screen.png
-  CANVASRELAY_TOKEN=… canvasrelay send --watch --interval 1s wss://relay.example.com/ws/demo shot.png
-`
+  CANVASRELAY_TOKEN=… canvasrelay send --watch --interval 1s wss://relay.example.com/ws/demo shot.png`
 
 // sendOptions are the send flags.
 type sendOptions struct {
@@ -60,34 +53,40 @@ type sendOptions struct {
 	debounce time.Duration
 }
 
-func sendFlags(o *sendOptions, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("send", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func newSendCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o sendOptions
+	cmd := &cobra.Command{
+		Use: `send URL FILE|DIR|GLOB... [flags]
+  canvasrelay send --watch URL FILE [flags]`,
+		Short:   "Upload images to a room, one receipt per file",
+		Long:    sendHelp,
+		Example: sendExamples,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSend(cmd.Context(), &o, args, stdout, stderr)
+		},
+	}
+	sendFlags(&o, cmd.Flags())
+	return cmd
+}
+
+func sendFlags(o *sendOptions, fs *pflag.FlagSet) {
 	o.connOptions.register(fs, "connect timeout, and how long to wait for each file's receipt")
 	o.loop = 1
 	fs.Float64Var(&o.fps, "fps", 0, "send at most `N` files per second (0: as fast as receipts come)")
-	fs.Var(&o.loop, "loop", "repeat the files: --loop until interrupted, --loop=N (with =) for N passes")
+	loopFlag(fs, &o.loop, "repeat the files: --loop until interrupted, --loop=N (with =) for N passes")
 	fs.BoolVar(&o.retry, "retry", false, "when the connection drops, reconnect and send the files that got no receipt again (3 tries each)")
 	fs.DurationVar(&o.retryFor, "retry-for", time.Minute, "with --retry, how long to keep trying to reconnect")
 	fs.StringVar(&o.progress, "progress", "auto", "`mode`: auto (a bar on a terminal, else lines), bar, lines or none")
 	fs.BoolVar(&o.watch, "watch", false, "mirror one FILE: send it again whenever its content changes")
 	fs.DurationVar(&o.interval, "interval", 0, "with --watch, poll the file every `duration` instead of using file notifications")
 	fs.DurationVar(&o.debounce, "debounce", 100*time.Millisecond, "with --watch, wait this long after the last change before sending")
-	fs.Usage = flagUsage(fs, sendHelp)
-	return fs
 }
 
-func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var o sendOptions
-	fs := sendFlags(&o, stderr)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() < 1 {
-		fs.Usage()
+func runSend(ctx context.Context, o *sendOptions, args []string, stdout, stderr io.Writer) error {
+	if len(args) < 1 {
 		return usageError(errors.New("send: missing URL"))
 	}
-	url := fs.Arg(0)
+	url := args[0]
 	if err := checkURL(url); err != nil {
 		return err
 	}
@@ -100,19 +99,18 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError(fmt.Errorf("send: --progress %q: want auto, bar, lines or none", o.progress))
 	}
 	if o.watch {
-		if fs.NArg() != 2 {
+		if len(args) != 2 {
 			return usageError(errors.New("send --watch: want exactly one FILE"))
 		}
-		return runMirror(ctx, url, fs.Arg(1), &o, stdout, stderr)
+		return runMirror(ctx, url, args[1], o, stdout, stderr)
 	}
 	if o.interval != 0 {
 		return usageError(errors.New("send: --interval needs --watch"))
 	}
-	if fs.NArg() < 2 {
-		fs.Usage()
+	if len(args) < 2 {
 		return usageError(errors.New("send: missing FILE, DIR or GLOB"))
 	}
-	files, err := expandInputs(fs.Args()[1:])
+	files, err := expandInputs(args[1:])
 	if err != nil {
 		return usageError(fmt.Errorf("send: %w", err))
 	}
@@ -128,7 +126,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer c.Close()
-	u := newUploader(c, &o, files, stdout, stderr)
+	u := newUploader(c, o, files, stdout, stderr)
 	u.run(ctx)
 	return u.finish()
 }

@@ -1,13 +1,13 @@
-package main
+package cli
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 
 	"github.com/canvasrelay/canvasrelay/relay"
 	"github.com/canvasrelay/canvasrelay/relay/game"
+	"github.com/spf13/pflag"
 )
 
 // gameOptions are the serve flags of the draw-and-guess game (package
@@ -18,7 +18,7 @@ type gameOptions struct {
 }
 
 // register adds the game flags to serve's flag set.
-func (g *gameOptions) register(fs *flag.FlagSet) {
+func (g *gameOptions) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&g.enabled, "games", true, "let every room host the draw-and-guess game (page /g/{room}); --games=false turns it off and game commands get bad_request")
 	fs.StringVar(&g.words, "game-words", "", "word list `file` for the game: one word or short phrase a line, letters, spaces and hyphens, 32 characters at most (default: the built-in list of a few hundred nouns)")
 }
