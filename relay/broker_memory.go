@@ -31,7 +31,7 @@ type MemoryBroker struct {
 type memRoom struct {
 	subs       []*memSub
 	layers     map[string]*list.Element // client → element of MemoryBroker.lru
-	members    map[string]struct{}      // conn ids
+	members    map[string]string        // conn id → client id
 	emptySince time.Time                // when the last member left
 }
 
@@ -67,7 +67,7 @@ func NewMemoryBroker(cfg MemoryBrokerConfig) *MemoryBroker {
 func (b *MemoryBroker) roomLocked(name string) *memRoom {
 	r := b.rooms[name]
 	if r == nil {
-		r = &memRoom{layers: make(map[string]*list.Element), members: make(map[string]struct{})}
+		r = &memRoom{layers: make(map[string]*list.Element), members: make(map[string]string)}
 		b.rooms[name] = r
 	}
 	return r
@@ -198,8 +198,31 @@ func (b *MemoryBroker) Join(_ context.Context, room string, m Member) (int, erro
 	}
 	b.sweepLocked(time.Now())
 	r := b.roomLocked(room)
-	r.members[m.Conn] = struct{}{}
+	r.members[m.Conn] = m.Client
 	return len(r.members), nil
+}
+
+// ClientHolds implements Broker: a member of room with that client id, or
+// a layer of it.
+func (b *MemoryBroker) ClientHolds(_ context.Context, room, client string) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false, ErrBrokerClosed
+	}
+	r := b.rooms[room]
+	if r == nil {
+		return false, nil
+	}
+	if _, ok := r.layers[client]; ok {
+		return true, nil
+	}
+	for _, c := range r.members {
+		if c == client {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Leave implements Broker.

@@ -98,8 +98,17 @@ type Config struct {
 	// together. Default 256 MiB.
 	DecodeMemory int64
 	// AuthSecret, when set, makes every connection present a room token
-	// signed with it (see MintToken). Default: none, the relay is open.
+	// signed with it (see MintToken). It also seeds the identity key that
+	// makes hello.resume (through HMAC with a label of its own, so the two
+	// keys differ). Default: none, the relay is open, and the identity key
+	// is random per node (shared by the cluster through a broker that
+	// implements IdentityKeySharer).
 	AuthSecret []byte
+	// IdentityLookupTimeout bounds the lookup, at upgrade, of whether a
+	// requested client id holds anything (Broker.ClientHolds, game seats).
+	// A lookup that fails or times out gives the connection a fresh id.
+	// Default 3 s.
+	IdentityLookupTimeout time.Duration
 	// FrameRate is how many images per second one connection may send,
 	// with bursts of FrameBurst. Negative: unlimited. Default 60/s, burst 120.
 	FrameRate  float64
@@ -196,6 +205,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxConnsPerIP <= 0 {
 		c.MaxConnsPerIP = 100
+	}
+	if c.IdentityLookupTimeout <= 0 {
+		c.IdentityLookupTimeout = 3 * time.Second
 	}
 	if c.MaxRenditionsPerRoom <= 0 {
 		c.MaxRenditionsPerRoom = 4

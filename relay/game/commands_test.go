@@ -37,7 +37,7 @@ func TestStartRefused(t *testing.T) {
 			var b *client
 			switch {
 			case tt.twin:
-				b = f.join(room, "alice", "Alice2")
+				b = f.joinResume(room, "alice", "Alice2", a.resume)
 			case !tt.alone:
 				b = f.join(room, "bob", "Bob")
 			}

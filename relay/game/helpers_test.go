@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -180,6 +181,7 @@ type client struct {
 	t      *testing.T
 	name   string
 	id     string // client id
+	resume string // hello.resume: proves id on another connection
 	ws     *gws.Conn
 	msgs   chan msg
 	closed chan struct{}
@@ -231,9 +233,16 @@ func (d dialerFunc) Dial(network, addr string) (net.Conn, error) { return d(netw
 // its hello.
 func (f *fixture) join(room, id, name string) *client {
 	f.t.Helper()
+	return f.joinResume(room, id, name, "")
+}
+
+// joinResume is join with the resume that proves id (another connection
+// of a client that holds it: a reload, a second tab).
+func (f *fixture) joinResume(room, id, name, resume string) *client {
+	f.t.Helper()
 	c := &client{t: f.t, name: name, id: id, msgs: make(chan msg, 4096), closed: make(chan struct{})}
 	ws, _, err := gws.NewClient(handler{c: c}, &gws.ClientOption{
-		Addr:               f.base + "/ws/" + room + "?client=" + id + "&name=" + name,
+		Addr:               f.base + "/ws/" + room + "?client=" + id + "&name=" + name + "&resume=" + url.QueryEscape(resume),
 		ReadMaxPayloadSize: 16 << 20,
 		NewDialer: func() (gws.Dialer, error) {
 			return dialerFunc(func(network, addr string) (net.Conn, error) {
@@ -251,7 +260,11 @@ func (f *fixture) join(room, id, name string) *client {
 	c.ws = ws
 	go ws.ReadLoop()
 	f.t.Cleanup(c.close)
-	c.expect("hello")
+	h := c.expect("hello")
+	if got := str(h.ev, "client"); got != id {
+		f.t.Fatalf("%s: hello.client %q, want %q", name, got, id)
+	}
+	c.resume = str(h.ev, "resume")
 	return c
 }
 

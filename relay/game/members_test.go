@@ -202,7 +202,7 @@ func TestDrawerReload(t *testing.T) {
 	}
 	a.close()
 	b.expect("presence")
-	a2 := f.join("reload", "alice", "Alice")
+	a2 := f.joinResume("reload", "alice", "Alice", a.resume)
 	a2.expect("game") // start
 	tm := a2.expect("game")
 	if tm.event() != "turn" || str(tm.ev, "word") != "giraffe" || num(tm.ev, "turn") != 1 || num(tm.ev, "ends_at") != num(first.ev, "ends_at") {
@@ -271,7 +271,7 @@ func TestDrawerTwoTabs(t *testing.T) {
 	cfg.Second = 100 * time.Millisecond // 18 s turns: nothing times out here
 	f := startRelay(t, cfg)
 	a := f.join("tabs", "alice", "Alice")
-	a2 := f.join("tabs", "alice", "Alice")
+	a2 := f.joinResume("tabs", "alice", "Alice", a.resume)
 	b := f.join("tabs", "bob", "Bob")
 	a.start(`,"seconds":180`)
 	for _, x := range []*client{a, a2, b} {

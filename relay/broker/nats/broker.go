@@ -27,6 +27,7 @@ type Broker struct {
 	kv     jetstream.KeyValue
 	seen   *dedupe
 	claims *gameClaims     // the room game claims (gameclaim.go)
+	ident  identityState   // the cluster's identity key, once known (identity.go)
 	ctx    context.Context // ends when Close begins
 	cancel context.CancelFunc
 	loops  sync.WaitGroup // watchLoop and heartbeatLoop
