@@ -4,7 +4,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -114,7 +113,7 @@ func TestRealRelayReconnectKeepsIdentity(t *testing.T) {
 	if c.ClientID() != "painter" || o.ClientID() != fresh {
 		t.Errorf("after the second drop: %q and %q, want painter and %q", c.ClientID(), o.ClientID(), fresh)
 	}
-	if !strings.HasPrefix(o.Hello().Client, fresh) {
+	if o.Hello().Client != fresh {
 		t.Errorf("second client's hello %q, want %q", o.Hello().Client, fresh)
 	}
 }
