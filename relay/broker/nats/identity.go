@@ -23,10 +23,12 @@ import (
 
 const identityKeyName = "resume-key"
 
-// identityState is the shared key, once known. Guarded by its mu.
+// identityState is the shared key, once known, and the layer stream's
+// handle for lookups. Guarded by its mu.
 type identityState struct {
-	mu  sync.Mutex
-	key []byte // nil until SharedIdentityKey succeeded
+	mu     sync.Mutex
+	key    []byte           // nil until SharedIdentityKey succeeded
+	stream jetstream.Stream // nil until the first lookup; requests go by name, so it outlives a re-made stream
 }
 
 var (
@@ -115,9 +117,17 @@ func (b *Broker) ClientHolds(ctx context.Context, room, client string) (bool, er
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
 	defer cancel()
-	st, err := b.js.Stream(ctx, b.cfg.Stream)
-	if err != nil {
-		return false, fmt.Errorf("natsbroker: client lookup: %w", err)
+	b.ident.mu.Lock()
+	st := b.ident.stream
+	b.ident.mu.Unlock()
+	if st == nil {
+		var err error
+		if st, err = b.js.Stream(ctx, b.cfg.Stream); err != nil {
+			return false, fmt.Errorf("natsbroker: client lookup: %w", err)
+		}
+		b.ident.mu.Lock()
+		b.ident.stream = st
+		b.ident.mu.Unlock()
 	}
 	subject := frameSubject(room, client)
 	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))

@@ -3,6 +3,7 @@ package natsbroker
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
@@ -157,6 +158,25 @@ func TestLayerHoldsIDAcrossNodes(t *testing.T) {
 	}
 }
 
+// While NATS is unreachable the relay cannot tell whether an id is held
+// on another node: an unproven id gets a fresh one, a proven one is still
+// granted, and neither is an error.
+func TestIdentityFailsClosedInAnOutage(t *testing.T) {
+	ns := startNATS(t, 0)
+	a := startNode(t, ns, "a")
+	x := dialAs(t, a, "r", "xavier", "")
+	resume := str(x.hello, "resume")
+	x.close()
+	ns.stop()
+	waitFor(t, 10*time.Second, "the broker sees the outage", func() bool { return a.readyz(t) == http.StatusServiceUnavailable })
+	if y := dialAs(t, a, "r", "yvonne", ""); str(y.hello, "client") == "yvonne" {
+		t.Errorf("outage: an unproven id was granted although other nodes cannot be asked")
+	}
+	if x2 := dialAs(t, a, "r", "xavier", resume); str(x2.hello, "client") != "xavier" {
+		t.Errorf("outage: a proven id got %q, want xavier", str(x2.hello, "client"))
+	}
+}
+
 // Every node of a cluster uses the first node's identity key, kept in the
 // relay_identity bucket, whatever order they start in.
 func TestSharedIdentityKey(t *testing.T) {
@@ -198,3 +218,26 @@ func TestSharedIdentityKey(t *testing.T) {
 }
 
 var _ relay.IdentityKeySharer = (*Broker)(nil)
+
+// BenchmarkClientHolds is the lookup an unproven client id costs at
+// upgrade on a NATS cluster: a member (answered from the watched
+// presence) and a free id (a stream info request filtered on its layer
+// subject).
+func BenchmarkClientHolds(b *testing.B) {
+	ns := startNATS(b, 0)
+	n := startNode(b, ns, "a")
+	c := dial(b, n, "bench", "member")
+	defer c.close()
+	ctx := context.Background()
+	for _, tc := range []struct{ name, client string }{{"member", "member"}, {"free", "nobody"}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				held, err := n.b.ClientHolds(ctx, "bench", tc.client)
+				if err != nil || held != (tc.client == "member") {
+					b.Fatalf("ClientHolds(%s): %v %v", tc.client, held, err)
+				}
+			}
+		})
+	}
+}
