@@ -11,7 +11,8 @@ import (
 // serveWS is GET /ws/{room}: every check that can refuse a client happens
 // here, with an HTTP status, before the upgrade: room name (400), method
 // (405), shutdown (503), origin (403), token (401/403), client id and
-// rendition (400), capacity (429/503).
+// rendition (400), capacity (429/503). Then the client id in force is
+// granted (identity.go): never an error, at worst a fresh id.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(r.URL.Path, "/ws/")
 	if !ValidRoom(name) {
