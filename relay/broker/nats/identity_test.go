@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -11,6 +12,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
+
+// joinResume is join with the resume that proves id ("": none). p.id is
+// the id asked for; hello["client"] is the one granted.
+func joinResume(t *testing.T, n *node, room, id, name, resume string) *player {
+	t.Helper()
+	return joinWith(t, n, room, id, name, "&resume="+url.QueryEscape(resume))
+}
 
 // The attack of issue 14 across two nodes: the drawer plays on node a; a
 // spoof opens node b with the drawer's id (and the starter's, and a
