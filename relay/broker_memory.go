@@ -31,8 +31,9 @@ type MemoryBroker struct {
 type memRoom struct {
 	subs       []*memSub
 	layers     map[string]*list.Element // client → element of MemoryBroker.lru
-	members    map[string]string        // conn id → client id
+	members    map[string]struct{}      // conn ids
 	emptySince time.Time                // when the last member left
+	clients    map[string]int           // client id → its members (conn ids), for ClientHolds
 }
 
 type memLayer struct {
@@ -67,7 +68,7 @@ func NewMemoryBroker(cfg MemoryBrokerConfig) *MemoryBroker {
 func (b *MemoryBroker) roomLocked(name string) *memRoom {
 	r := b.rooms[name]
 	if r == nil {
-		r = &memRoom{layers: make(map[string]*list.Element), members: make(map[string]string)}
+		r = &memRoom{layers: make(map[string]*list.Element), members: make(map[string]struct{}), clients: make(map[string]int)}
 		b.rooms[name] = r
 	}
 	return r
@@ -198,7 +199,10 @@ func (b *MemoryBroker) Join(_ context.Context, room string, m Member) (int, erro
 	}
 	b.sweepLocked(time.Now())
 	r := b.roomLocked(room)
-	r.members[m.Conn] = m.Client
+	if _, ok := r.members[m.Conn]; !ok {
+		r.members[m.Conn] = struct{}{}
+		r.clients[m.Client]++
+	}
 	return len(r.members), nil
 }
 
@@ -214,15 +218,8 @@ func (b *MemoryBroker) ClientHolds(_ context.Context, room, client string) (bool
 	if r == nil {
 		return false, nil
 	}
-	if _, ok := r.layers[client]; ok {
-		return true, nil
-	}
-	for _, c := range r.members {
-		if c == client {
-			return true, nil
-		}
-	}
-	return false, nil
+	_, layer := r.layers[client]
+	return layer || r.clients[client] > 0, nil
 }
 
 // Leave implements Broker.
@@ -233,7 +230,12 @@ func (b *MemoryBroker) Leave(_ context.Context, room string, m Member) (int, err
 	if r == nil {
 		return 0, nil
 	}
-	delete(r.members, m.Conn)
+	if _, ok := r.members[m.Conn]; ok {
+		delete(r.members, m.Conn)
+		if r.clients[m.Client]--; r.clients[m.Client] <= 0 {
+			delete(r.clients, m.Client)
+		}
+	}
 	n := len(r.members)
 	if n == 0 {
 		r.emptySince = time.Now()
