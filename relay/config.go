@@ -79,6 +79,16 @@ type Config struct {
 	// NodeID names this node in a cluster. Default: random.
 	NodeID string
 
+	// IdentityLookupTimeout bounds the lookup, at upgrade, of whether a
+	// requested client id holds anything in the room (Broker.ClientHolds,
+	// game seats; see identity.go). A lookup that fails or times out gives
+	// the connection a fresh id. The identity key that makes hello.resume
+	// is derived from AuthSecret when it is set (HMAC with a label of its
+	// own, so it differs from the token key); otherwise it is random per
+	// node, and shared by the nodes of a cluster through a broker that
+	// implements IdentityKeySharer. Default 3 s.
+	IdentityLookupTimeout time.Duration
+
 	// VerifyFull decodes every image completely before accepting it, to
 	// refuse truncated images that pass the header check. Default false:
 	// the header (format, size, pixel count) is checked, which is enough to
@@ -98,17 +108,8 @@ type Config struct {
 	// together. Default 256 MiB.
 	DecodeMemory int64
 	// AuthSecret, when set, makes every connection present a room token
-	// signed with it (see MintToken). It also seeds the identity key that
-	// makes hello.resume (through HMAC with a label of its own, so the two
-	// keys differ). Default: none, the relay is open, and the identity key
-	// is random per node (shared by the cluster through a broker that
-	// implements IdentityKeySharer).
+	// signed with it (see MintToken). Default: none, the relay is open.
 	AuthSecret []byte
-	// IdentityLookupTimeout bounds the lookup, at upgrade, of whether a
-	// requested client id holds anything (Broker.ClientHolds, game seats).
-	// A lookup that fails or times out gives the connection a fresh id.
-	// Default 3 s.
-	IdentityLookupTimeout time.Duration
 	// FrameRate is how many images per second one connection may send,
 	// with bursts of FrameBurst. Negative: unlimited. Default 60/s, burst 120.
 	FrameRate  float64
@@ -182,6 +183,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxConns <= 0 {
 		c.MaxConns = 20000
 	}
+	if c.IdentityLookupTimeout <= 0 {
+		c.IdentityLookupTimeout = 3 * time.Second
+	}
 	if c.MaxRooms <= 0 {
 		c.MaxRooms = 10000
 	}
@@ -205,9 +209,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxConnsPerIP <= 0 {
 		c.MaxConnsPerIP = 100
-	}
-	if c.IdentityLookupTimeout <= 0 {
-		c.IdentityLookupTimeout = 3 * time.Second
 	}
 	if c.MaxRenditionsPerRoom <= 0 {
 		c.MaxRenditionsPerRoom = 4
