@@ -76,9 +76,6 @@ type Config struct {
 	// Default: a new in-memory broker (a single node).
 	Broker Broker
 
-	// NodeID names this node in a cluster. Default: random.
-	NodeID string
-
 	// IdentityLookupTimeout bounds the lookup, at upgrade, of whether a
 	// requested client id holds anything in the room (Broker.ClientHolds,
 	// game seats; see identity.go). A lookup that fails or times out gives
@@ -88,6 +85,9 @@ type Config struct {
 	// node, and shared by the nodes of a cluster through a broker that
 	// implements IdentityKeySharer. Default 3 s.
 	IdentityLookupTimeout time.Duration
+
+	// NodeID names this node in a cluster. Default: random.
+	NodeID string
 
 	// VerifyFull decodes every image completely before accepting it, to
 	// refuse truncated images that pass the header check. Default false:
