@@ -223,16 +223,6 @@ func (c *idClient) untilGame(ev string) idMsg {
 	return c.until("game "+ev, func(m idMsg) bool { return m.typ() == "game" && m.event() == ev })
 }
 
-func (c *idClient) untilError(code string) idMsg {
-	c.t.Helper()
-	return c.until("error "+code, func(m idMsg) bool {
-		if m.typ() == "error" && m.str("code") != code {
-			c.t.Fatalf("%s: got %s, want error %s", c.label, m, code)
-		}
-		return m.typ() == "error"
-	})
-}
-
 func (c *idClient) send(s string) {
 	c.t.Helper()
 	if err := c.ws.WriteString(s); err != nil {
