@@ -259,24 +259,18 @@ func solidPNG(t *testing.T, r, g, b uint8) []byte {
 	return buf.Bytes()
 }
 
-// layersOf reads a late joiner's layers (frame events and their images,
-// right after hello) until nothing more comes within quiet, by client.
-func layersOf(c *idClient, quiet time.Duration) map[string][]byte {
+// layersOf reads a late joiner's n layers (frame events and their
+// images, right after hello), by client.
+func layersOf(c *idClient, n int) map[string][]byte {
 	c.t.Helper()
 	out := map[string][]byte{}
-	for {
-		select {
-		case m := <-c.msgs:
-			if m.typ() != "frame" {
-				continue
-			}
-			img := c.next()
-			if img.op != gws.OpcodeBinary {
-				c.t.Fatalf("%s: got %s after a frame event, want its image", c.label, img)
-			}
-			out[m.str("client")] = img.data
-		case <-time.After(quiet):
-			return out
+	for len(out) < n {
+		m := c.until("a layer", func(m idMsg) bool { return m.typ() == "frame" })
+		img := c.next()
+		if img.op != gws.OpcodeBinary {
+			c.t.Fatalf("%s: got %s after a frame event, want its image", c.label, img)
 		}
+		out[m.str("client")] = img.data
 	}
+	return out
 }

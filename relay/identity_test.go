@@ -174,7 +174,7 @@ func TestSpoofedClientCannotReplaceALayer(t *testing.T) {
 	m2.until("ack", func(m idMsg) bool { return m.typ() == "ack" })
 
 	viewer := connect(t, base, room, url.Values{"name": {"viewer"}})
-	layers := layersOf(viewer, time.Second)
+	layers := layersOf(viewer, 3)
 	if !bytes.Equal(layers["alice"], red) {
 		t.Errorf("alice's layer: got %d bytes (red %d, blue %d, green %d), want her own red frame",
 			len(layers["alice"]), len(red), len(blue), len(green))
@@ -188,7 +188,7 @@ func TestSpoofedClientCannotReplaceALayer(t *testing.T) {
 	if back.client() != "alice" {
 		t.Fatalf("alice's reload with resume: hello.client %q, want alice", back.client())
 	}
-	if got := layersOf(back, time.Second); !bytes.Equal(got["alice"], red) {
+	if got := layersOf(back, 3); !bytes.Equal(got["alice"], red) {
 		t.Errorf("alice's reload: her layer is %d bytes, want her red frame", len(got["alice"]))
 	}
 }
