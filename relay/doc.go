@@ -31,7 +31,8 @@
 // the room anywhere in the cluster: no open connection (Broker.ClientHolds:
 // this node's members and the broker's presence of the others), no
 // retained layer (ClientHolds: the layer store), no seat in the room's
-// running game (SeatHolder). A held id needs its `resume` (hello.resume, an
+// running game (SeatHolder; when the game is refereed on another node,
+// that node is asked through the broker, SeatAsker). A held id needs its `resume` (hello.resume, an
 // HMAC of the id under the identity key, the same on every node) or a token
 // whose subject names it; anything else, and any lookup error, gets a fresh
 // random id, never an error. The scope is the room: what an id owns lives

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -29,7 +30,8 @@ import (
 // "Holds" is scoped to the room being joined, cluster-wide, because
 // everything an id owns lives in one room: Broker.ClientHolds (an open
 // connection to the room on any node, a retained layer in the room) and a
-// seat in the room's game (SeatHolder). The same id in use in another room
+// seat in the room's game (SeatHolder; a game refereed on another node is
+// asked there through the broker, SeatAsker). The same id in use in another room
 // holds nothing here; it still gets one resume for every room.
 //
 // The identity key is derived from Config.AuthSecret when set (HMAC with a
@@ -55,10 +57,27 @@ type IdentityKeySharer interface {
 }
 
 // SeatHolder is implemented by games that can tell whether a client holds
-// a seat in the room's running game (a player, leavers included). It may
-// ask the cluster, and must fail (or say true) when it cannot tell.
+// a seat in the room's running game (a player, leavers included). It must
+// not block on the network: when the answer lives on another node (the
+// game is refereed there), it returns ErrSeatsUnknown, and the relay asks
+// that node through the broker (SeatAsker).
 type SeatHolder interface {
 	HoldsSeat(ctx context.Context, client string) (bool, error)
+}
+
+// ErrSeatsUnknown is a SeatHolder's answer when this node cannot tell: the
+// room's game, if any, is refereed on another node.
+var ErrSeatsUnknown = errors.New("relay: the game's seats are known on another node")
+
+// SeatAsker is implemented by brokers that span nodes, so that a node
+// learns a game seat from the node that referees the room's game.
+type SeatAsker interface {
+	// AskSeat reports whether client holds a seat in the game that runs in
+	// room on any node (false when none runs), asking the refereeing node.
+	AskSeat(ctx context.Context, room, client string) (bool, error)
+	// ServeSeats sets how this node answers other nodes' AskSeat: answer
+	// must not block on the network.
+	ServeSeats(answer func(ctx context.Context, room, client string) (bool, error))
 }
 
 // identityKey returns the server's identity key, as the package comment
@@ -179,9 +198,30 @@ func (s *Server) clientHolds(ctx context.Context, rm *room, client string) (bool
 	defer cancel()
 	if sh, ok := rm.game.(SeatHolder); ok {
 		seat, err := sh.HoldsSeat(ctx, client)
+		if errors.Is(err, ErrSeatsUnknown) {
+			if sa, ok := s.broker.(SeatAsker); ok {
+				seat, err = sa.AskSeat(ctx, rm.name, client)
+			}
+		}
 		if err != nil || seat {
 			return true, err
 		}
 	}
 	return s.broker.ClientHolds(ctx, rm.name, client)
+}
+
+// answerSeat answers another node's SeatAsker.AskSeat from this node's
+// game of room: only the local game, never the network.
+func (s *Server) answerSeat(ctx context.Context, room, client string) (bool, error) {
+	s.mu.Lock()
+	rm := s.rooms[room]
+	s.mu.Unlock()
+	if rm == nil {
+		return false, ErrSeatsUnknown
+	}
+	sh, ok := rm.game.(SeatHolder)
+	if !ok {
+		return false, ErrSeatsUnknown
+	}
+	return sh.HoldsSeat(ctx, client)
 }

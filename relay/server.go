@@ -100,6 +100,9 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.idKey = key
+	if sa, ok := s.broker.(SeatAsker); ok {
+		sa.ServeSeats(s.answerSeat)
+	}
 	s.grants = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "canvasrelay_client_grants_total",
 		Help: "Client ids granted at upgrade, by how: fresh (none asked), free (asked, held nothing), resume, token, refused (held, not proven: a fresh id), error (lookup failed: a fresh id).",

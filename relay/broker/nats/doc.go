@@ -7,6 +7,8 @@
 //
 //	relay.v1.room.<room>.frame.<client>  a client's frames (core fan-out, and kept by the stream)
 //	relay.v1.room.<room>.event           chat and game events (core only)
+//	relay.v1.node.<node>.seat            requests to the node refereeing a game: does a client hold a
+//	                                     seat? (core request/reply, seats.go)
 //	RELAY_LAYERS                         stream on relay.v1.room.*.frame.*, MaxMsgsPerSubject=1,
 //	                                     MaxAge (24 h) and MaxBytes (1 GiB), discard old
 //	relay_presence                       KV bucket, key <room>.<node>, value: that node's members
@@ -35,6 +37,7 @@
 //	                                                     is a dead node: B makes its leaves
 //	Layers(room)     ── consumer, last per subject of relay.v1.room.<room>.frame.* ─► fetch
 //	ClientHolds      ── presence as watched, then stream info filtered on ...frame.<client>
+//	AskSeat          ── KV get relay_games <room> ─► request relay.v1.node.<holder>.seat ─► its game answers
 //
 // Local members get everything from the room's subscription, as remote ones
 // do; nothing received is published again; a bounded window of message ids

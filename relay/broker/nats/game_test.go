@@ -292,14 +292,15 @@ func TestGameHandover(t *testing.T) {
 	}
 
 	// Dave joins on a, whose room is new: he gets the game from b.
-	// Node a has never seen the game: it cannot know its seats, so while
-	// the game runs it grants no id that is not proven (relay/game
-	// seats.go), and Dave plays under the fresh id his hello gives.
+	// Node a has never seen the game: it asks b, the referee, whether
+	// "dave" holds a seat (relay.SeatAsker), and grants it.
 	dave := join(t, a, "h", "dave", "Dave")
-	daveID := str(dave.hello, "client")
+	if got := str(dave.hello, "client"); got != "dave" {
+		t.Fatalf("dave on a node that never saw the game: hello.client %q, want dave (he holds no seat)", got)
+	}
 	m := dave.expectGame("start")
-	if order, _ := clientsOf(t, m, "players"); strings.Join(order, ",") != "bob,carol,"+daveID {
-		t.Errorf("dave: got players %v, want bob,carol,%s", order, daveID)
+	if order, _ := clientsOf(t, m, "players"); strings.Join(order, ",") != "bob,carol,dave" {
+		t.Errorf("dave: got players %v, want bob,carol,dave", order)
 	}
 	m = dave.expectGame("turn")
 	if _, has := m.ev["word"]; has || str(m.ev, "drawer") != "bob" {
@@ -323,7 +324,7 @@ func TestGameHandover(t *testing.T) {
 		x.expectGame("guessed")
 		x.expectGame("guessed")
 		x.expectGame("reveal")
-		if m := x.expectGame("turn"); str(m.ev, "drawer") != daveID {
+		if m := x.expectGame("turn"); str(m.ev, "drawer") != "dave" {
 			t.Errorf("%s: got %s, want Dave's turn", x.name, describe(m))
 		}
 	}

@@ -134,6 +134,44 @@ func TestSpoofAcrossNodes(t *testing.T) {
 	}
 }
 
+// A node with no member in the room has never seen its game: it asks the
+// refereeing node whether an id holds a seat. While the drawer reloads
+// (no connection, no layer: only its seat holds the id), a spoof there is
+// refused; an id that holds nothing is granted as asked.
+func TestSeatAskedOfTheReferee(t *testing.T) {
+	ns := startNATS(t, 0)
+	gcfg := gameConfig(time.Second, "giraffe")
+	gcfg.LeaveGrace = 20 * time.Second
+	a, b := startGameNode(t, ns, "a", gcfg), startGameNode(t, ns, "b", gcfg)
+	alice := join(t, a, "s", "alice", "Alice")
+	bob := join(t, a, "s", "bob", "Bob")
+	alice.send(`{"type":"game","action":"start","seconds":180}`)
+	var drawer *player
+	for _, x := range []*player{alice, bob} {
+		x.expectGame("start")
+		if _, ok := x.expectGame("turn").ev["word"]; ok {
+			drawer = x
+		}
+	}
+	if drawer == nil {
+		t.Fatal("nobody was told the word")
+	}
+	drawer.close()
+	waitCount(t, "s", 1, a, b)
+	spoof := join(t, b, "s", drawer.id, "Mallory")
+	if got := str(spoof.hello, "client"); got == drawer.id {
+		t.Fatalf("spoof on a node that never saw the game got the reloading drawer's id %q", got)
+	}
+	spoof.expectGame("start")
+	if w, ok := spoof.expectGame("turn").ev["word"]; ok {
+		t.Errorf("spoof was told the word %v", w)
+	}
+	carol := join(t, b, "s", "carol", "Carol")
+	if got := str(carol.hello, "client"); got != "carol" {
+		t.Errorf("an id that holds nothing: hello.client %q, want carol", got)
+	}
+}
+
 // A layer kept in the stream holds its id on every node, after its owner
 // left; the owner takes it back on another node with its resume.
 func TestLayerHoldsIDAcrossNodes(t *testing.T) {
