@@ -116,4 +116,11 @@ func TestRealRelayReconnectKeepsIdentity(t *testing.T) {
 	if o.Hello().Client != fresh {
 		t.Errorf("second client's hello %q, want %q", o.Hello().Client, fresh)
 	}
+
+	// A later program that kept the id and its resume (Config.Resume) is
+	// that client again on its first dial.
+	later := dial(t, Config{URL: room, ClientID: "painter", Resume: resume})
+	if later.ClientID() != "painter" || later.Resume() != resume {
+		t.Errorf("Config.Resume on the first dial: got %q/%q, want painter and its resume", later.ClientID(), later.Resume())
+	}
 }
