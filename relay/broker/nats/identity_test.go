@@ -286,4 +286,14 @@ func BenchmarkClientHolds(b *testing.B) {
 			}
 		})
 	}
+	// The seat question of a node whose game view is empty, when no game
+	// runs (a KV get of the room's claim finds none).
+	b.Run("seat-no-game", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if held, err := n.b.AskSeat(ctx, "bench", "nobody"); err != nil || held {
+				b.Fatalf("AskSeat: %v %v", held, err)
+			}
+		}
+	})
 }
