@@ -159,6 +159,13 @@ type Broker interface {
 	Join(ctx context.Context, room string, m Member) (int, error)
 	// Leave removes m and returns the count after it.
 	Leave(ctx context.Context, room string, m Member) (int, error)
+	// ClientHolds reports whether client holds anything in room that the
+	// broker keeps: an open connection (presence) on any node, or a
+	// retained layer. The relay grants a requested client id only when it
+	// holds nothing, unless the client proves it owns the id (see
+	// identity.go). An implementation that cannot tell returns an error;
+	// the relay then gives a fresh id.
+	ClientHolds(ctx context.Context, room, client string) (bool, error)
 	// Close releases the broker.
 	Close() error
 }

@@ -33,6 +33,7 @@ type memRoom struct {
 	layers     map[string]*list.Element // client → element of MemoryBroker.lru
 	members    map[string]struct{}      // conn ids
 	emptySince time.Time                // when the last member left
+	clients    map[string]int           // client id → its members (conn ids), for ClientHolds
 }
 
 type memLayer struct {
@@ -67,7 +68,7 @@ func NewMemoryBroker(cfg MemoryBrokerConfig) *MemoryBroker {
 func (b *MemoryBroker) roomLocked(name string) *memRoom {
 	r := b.rooms[name]
 	if r == nil {
-		r = &memRoom{layers: make(map[string]*list.Element), members: make(map[string]struct{})}
+		r = &memRoom{layers: make(map[string]*list.Element), members: make(map[string]struct{}), clients: make(map[string]int)}
 		b.rooms[name] = r
 	}
 	return r
@@ -198,8 +199,27 @@ func (b *MemoryBroker) Join(_ context.Context, room string, m Member) (int, erro
 	}
 	b.sweepLocked(time.Now())
 	r := b.roomLocked(room)
-	r.members[m.Conn] = struct{}{}
+	if _, ok := r.members[m.Conn]; !ok {
+		r.members[m.Conn] = struct{}{}
+		r.clients[m.Client]++
+	}
 	return len(r.members), nil
+}
+
+// ClientHolds implements Broker: a member of room with that client id, or
+// a layer of it.
+func (b *MemoryBroker) ClientHolds(_ context.Context, room, client string) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false, ErrBrokerClosed
+	}
+	r := b.rooms[room]
+	if r == nil {
+		return false, nil
+	}
+	_, layer := r.layers[client]
+	return layer || r.clients[client] > 0, nil
 }
 
 // Leave implements Broker.
@@ -210,7 +230,12 @@ func (b *MemoryBroker) Leave(_ context.Context, room string, m Member) (int, err
 	if r == nil {
 		return 0, nil
 	}
-	delete(r.members, m.Conn)
+	if _, ok := r.members[m.Conn]; ok {
+		delete(r.members, m.Conn)
+		if r.clients[m.Client]--; r.clients[m.Client] <= 0 {
+			delete(r.clients, m.Client)
+		}
+	}
 	n := len(r.members)
 	if n == 0 {
 		r.emptySince = time.Now()

@@ -77,6 +77,16 @@ type Config struct {
 	// Default: a new in-memory broker (a single node).
 	Broker Broker
 
+	// IdentityLookupTimeout bounds the lookup, at upgrade, of whether a
+	// requested client id holds anything in the room (Broker.ClientHolds,
+	// game seats; see identity.go). A lookup that fails or times out gives
+	// the connection a fresh id. The identity key that makes hello.resume
+	// is derived from AuthSecret when it is set (HMAC with a label of its
+	// own, so it differs from the token key); otherwise it is random per
+	// node, and shared by the nodes of a cluster through a broker that
+	// implements IdentityKeySharer. Default 3 s.
+	IdentityLookupTimeout time.Duration
+
 	// NodeID names this node in a cluster. Default: random.
 	NodeID string
 
@@ -202,6 +212,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = 20000
+	}
+	if c.IdentityLookupTimeout <= 0 {
+		c.IdentityLookupTimeout = 3 * time.Second
 	}
 	if c.MaxRooms <= 0 {
 		c.MaxRooms = 10000

@@ -143,7 +143,7 @@ func TestLateJoinerGetsLayers(t *testing.T) {
 	jpg := readTestdata(t, "photo-64x48.jpg")
 
 	a := dial(t, url, "late", dialOpt{query: "client=ann"})
-	a.expect(TypeHello)
+	resume := str(a.expect(TypeHello).ev, "resume")
 	c := dial(t, url, "late", dialOpt{query: "client=cat"})
 	c.expect(TypeHello)
 	a.expect(TypePresence)
@@ -172,8 +172,10 @@ func TestLateJoinerGetsLayers(t *testing.T) {
 	// The drawing outlives its author, and a reload gets its own layer back.
 	a.close()
 	c.close()
-	a2 := dial(t, url, "late", dialOpt{query: "client=ann"})
-	a2.expect(TypeHello)
+	a2 := dial(t, url, "late", dialOpt{query: "client=ann&resume=" + resume})
+	if got := str(a2.expect(TypeHello).ev, "client"); got != "ann" {
+		t.Fatalf("reload with resume: hello.client %q, want ann", got)
+	}
 	own := map[string]bool{}
 	for i := 0; i < 2; i++ {
 		own[str(a2.expect(TypeFrame).ev, "client")] = true

@@ -4,10 +4,15 @@
 // # Protocol flow
 //
 //	client                                   relay
-//	  | GET /ws/{room}?name=&client=           |  400 bad room, 403 origin,
+//	  | GET /ws/{room}?name=&client=&resume=   |  400 bad room, 403 origin,
 //	  |  (Sec-WebSocket-Protocol: canvasrelay.v1, optional)   503 full/shutting down
+//	  |                                        |  client granted (identity.go): as asked if it
+//	  |                                        |  holds nothing in the room, else with its resume
+//	  |                                        |  or a token's subject, else a fresh id
 //	  |<---------------- 101 ------------------|
-//	  |<---- {"type":"hello",id,client,room,count,max_bytes,max_pixels,formats}
+//	  |<---- {"type":"hello",id,client,resume,room,count,max_bytes,max_pixels,formats}
+//	  |                                        |  client: the id in force; resume: keep it with
+//	  |                                        |  client and send both back on a reconnect
 //	  |<---- {"type":"frame",…} + binary       |  one pair per retained layer
 //	  |                                        |  (late joiners), oldest first
 //	  |---- binary: PNG/JPEG/GIF/WebP -------->|  seq = 1, 2, 3 … per connection
@@ -17,6 +22,24 @@
 //	  |---- {"type":"chat","text":…} or text ->|--> others: {"type":"chat",client,name,text,ts}
 //	  |<---- {"type":"presence",count,event,client,name}  (others join/leave)
 //	  |<----------- ping ----------------------|  every PingInterval; answer pong
+//
+// # Identity
+//
+// A client id owns things in a room: its layer, its game seat, the word
+// while it draws, the private chat of those who guessed. So the upgrade
+// grants a requested `client` as asked only when the id holds nothing in
+// the room anywhere in the cluster: no open connection (Broker.ClientHolds:
+// this node's members and the broker's presence of the others), no
+// retained layer (ClientHolds: the layer store), no seat in the room's
+// running game (SeatHolder; when the game is refereed on another node,
+// that node is asked through the broker, SeatAsker). A held id needs its `resume` (hello.resume, an
+// HMAC of the id under the identity key, the same on every node) or a token
+// whose subject names it; anything else, and any lookup error, gets a fresh
+// random id, never an error. The scope is the room: what an id owns lives
+// in one room, so the same id in another room holds nothing here (it has
+// one resume for every room). The identity key is derived from
+// Config.AuthSecret, or random per node and shared through the broker
+// (IdentityKeySharer: the NATS broker keeps it in a KV bucket).
 //
 // # Queues
 //

@@ -38,6 +38,7 @@ func (s *Server) OnClose(socket *gws.Conn, err error) {
 		c.room.leave(c)
 	}
 	s.release(c.room, c, c.ip)
+	s.releaseClient(c.room, c.client)
 	reason, code := classifyClose(c, err)
 	s.metrics.disconnects.WithLabelValues(reason, strconv.Itoa(code)).Inc()
 	s.metrics.connections.Dec()

@@ -30,6 +30,7 @@ type HelloEvent struct {
 	Type     string   `json:"type"`
 	ID       string   `json:"id"`
 	Client   string   `json:"client"`
+	Resume   string   `json:"resume"` // proves Client on a reconnect (identity.go)
 	Room     string   `json:"room"`
 	Count    int      `json:"count"`
 	MaxBytes int      `json:"max_bytes"`

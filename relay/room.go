@@ -167,7 +167,7 @@ func (r *room) join(c *conn) error {
 		return err
 	}
 	hello := mustJSON(HelloEvent{
-		Type: TypeHello, ID: c.id, Client: c.client, Room: r.name, Count: count,
+		Type: TypeHello, ID: c.id, Client: c.client, Resume: s.resumeFor(c.client), Room: r.name, Count: count,
 		MaxBytes: s.cfg.MaxBytes, MaxPix: s.cfg.MaxPixels, Formats: s.formatNames,
 	})
 	c.push(outItem{wire: encodeFrame(opText, hello), size: len(hello) + itemOverhead}, true)

@@ -36,6 +36,8 @@ type Server struct {
 	pool        *imageproc.Pool // image work: renditions, normalising, verifying
 	ctx         context.Context // ends when Shutdown begins
 	cancel      context.CancelFunc
+	idKey       []byte                 // the identity key: makes and checks resume (identity.go)
+	grants      *prometheus.CounterVec // how client ids were granted, by "how"
 
 	idSeq    atomic.Uint64
 	closing  atomic.Bool
@@ -48,6 +50,7 @@ type Server struct {
 	rooms    map[string]*room
 	registry map[*conn]struct{}
 	perIP    map[string]int // connections (and upgrades) per client address
+	byClient map[string]int // connections (and granted upgrades) per room "\x00" client id
 	pending  int            // upgrades in progress, counted against MaxConns
 }
 
@@ -69,6 +72,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		rooms:    make(map[string]*room),
 		registry: make(map[*conn]struct{}),
 		perIP:    make(map[string]int),
+		byClient: make(map[string]int),
 		stopPing: make(chan struct{}),
 		pingDone: make(chan struct{}),
 	}
@@ -88,6 +92,22 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		})
 		s.ownBroker = true
 	}
+	key, err := identityKey(cfg, s.broker)
+	if err != nil {
+		if s.ownBroker {
+			_ = s.broker.Close()
+		}
+		return nil, err
+	}
+	s.idKey = key
+	if sa, ok := s.broker.(SeatAsker); ok {
+		sa.ServeSeats(s.answerSeat)
+	}
+	s.grants = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "canvasrelay_client_grants_total",
+		Help: "Client ids granted at upgrade, by how: fresh (none asked), free (asked, held nothing), resume, token, refused (held, not proven: a fresh id), error (lookup failed: a fresh id).",
+	}, []string{"how"})
+	s.metrics.reg.MustRegister(s.grants)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.pool = imageproc.NewPool(imageproc.PoolConfig{Workers: cfg.Workers, MemoryBudget: cfg.DecodeMemory})
 	opt := func(protos []string) *gws.ServerOption {

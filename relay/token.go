@@ -31,6 +31,9 @@ type Claims struct {
 	Subscribe bool   `json:"sub,omitempty"` // receives the room's traffic
 	Admin     bool   `json:"adm,omitempty"` // may read /api/rooms
 	Expires   int64  `json:"exp"`           // Unix seconds
+
+	// Subject binds the connection's client id (the JWT "sub").
+	Subject string `json:"client,omitempty"`
 }
 
 // Token errors.

@@ -11,7 +11,8 @@ import (
 // serveWS is GET /ws/{room}: every check that can refuse a client happens
 // here, with an HTTP status, before the upgrade: room name (400), method
 // (405), shutdown (503), origin (403), token (401/403), client id and
-// rendition (400), capacity (429/503).
+// rendition (400), capacity (429/503). Then the client id in force is
+// granted (identity.go): never an error, at worst a fresh id.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(r.URL.Path, "/ws/")
 	if !ValidRoom(name) {
@@ -52,21 +53,20 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		claims = c
 	}
 	q := r.URL.Query()
-	client := q.Get("client")
-	if client == "" {
-		client = randomID(10)
-	} else if !validToken(client, 64) {
+	asked := q.Get("client")
+	if asked != "" && !validToken(asked, 64) {
 		s.httpError(w, http.StatusBadRequest, "bad client id: use 1 to 64 characters from A-Z a-z 0-9 . _ -")
+		return
+	}
+	if claims.Subject != "" && !validToken(claims.Subject, 64) {
+		s.metrics.authFailures.WithLabelValues("malformed").Inc()
+		s.httpError(w, http.StatusForbidden, "the token's client id is not a valid client id")
 		return
 	}
 	rend, err := parseRendition(q)
 	if err != nil {
 		s.httpError(w, http.StatusBadRequest, "bad rendition: "+err.Error())
 		return
-	}
-	display := cleanName(q.Get("name"))
-	if display == "" {
-		display = "guest-" + client[:min(4, len(client))]
 	}
 
 	ip := s.clientIP(r)
@@ -79,6 +79,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, status, err.Error())
 		return
 	}
+	// The id in force: as asked only when it holds nothing or is proven
+	// (identity.go). Never an error: what cannot be granted is a fresh id.
+	client, how := s.grantClient(r.Context(), rm, asked, q.Get("resume"), claims.Subject)
+	s.grants.WithLabelValues(how).Inc()
+	display := cleanName(q.Get("name"))
+	if display == "" {
+		display = "guest-" + client[:min(4, len(client))]
+	}
 	up := s.upPlain
 	if offersSubprotocol(r.Header, Subprotocol) {
 		up = s.upProto
@@ -87,12 +95,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// gws's close frames included, goes through one lock.
 	hj, ok := w.(http.Hijacker)
 	if !ok {
+		s.releaseClient(rm, client)
 		s.release(rm, nil, ip)
 		s.httpError(w, http.StatusInternalServerError, "connection cannot be upgraded")
 		return
 	}
 	raw, brw, err := hj.Hijack()
 	if err != nil {
+		s.releaseClient(rm, client)
 		s.release(rm, nil, ip)
 		s.log.Debug("hijack failed", "room", name, "err", err)
 		return
@@ -101,6 +111,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	rd, br := newCountingReader(nc, brw.Reader)
 	socket, err := up.UpgradeFromConn(nc, br, r)
 	if err != nil {
+		s.releaseClient(rm, client)
 		s.release(rm, nil, ip)
 		s.log.Debug("upgrade failed", "room", name, "err", err)
 		return

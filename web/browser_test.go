@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,38 @@ func TestBrowser(t *testing.T) {
 		a.eval("window.canvasrelay.info", &info)
 		if info["protocol"] != "canvasrelay.v1" || info["binaryType"] != "blob" {
 			t.Errorf("connection info: got %v, want protocol canvasrelay.v1 and binaryType blob", info)
+		}
+	})
+
+	t.Run("identity: the page keeps client and resume; a held id is replaced by the relay's", func(t *testing.T) {
+		a := a.in(t)
+		var ida, resume string
+		a.eval("window.canvasrelay.client", &ida)
+		a.eval(`(JSON.parse(localStorage.getItem("canvasrelay.resume") || "{}"))[window.canvasrelay.client] || ""`, &resume)
+		if resume == "" || len(resume) > 64 {
+			t.Fatalf("stored resume of %q: %q, want the hello's", ida, resume)
+		}
+		// A program holds "held-id" in the room; a page whose stored id is
+		// "held-id", with no resume for it, must take the relay's fresh id.
+		held := dialGo(t, e.addr, "e2e", "held")
+		defer held.close()
+		a.eval(`(() => { const l = JSON.parse(localStorage.getItem("canvasrelay.clients") || "[]"); localStorage.setItem("canvasrelay.clients", JSON.stringify(["held-id", ...l.filter((x) => x !== "held-id")])); return ""; })()`, new(string))
+		c := e.open(t, "C-identity", "/r/e2e", pageOpts{})
+		defer c.close()
+		var idc, stored string
+		var list []string
+		c.eval("window.canvasrelay.client", &idc)
+		c.eval(`localStorage.getItem("canvasrelay.clients")`, &stored)
+		if err := json.Unmarshal([]byte(stored), &list); err != nil {
+			t.Fatalf("stored ids %q: %v", stored, err)
+		}
+		if idc == "" || idc == "held-id" || !slices.Contains(list, idc) || slices.Contains(list, "held-id") {
+			t.Errorf("page that asked for a held id: client %q, stored ids %v; want the relay's fresh id in place of held-id", idc, list)
+		}
+		var resumeC string
+		c.eval(`(JSON.parse(localStorage.getItem("canvasrelay.resume") || "{}"))[window.canvasrelay.client] || ""`, &resumeC)
+		if resumeC == "" || resumeC == resume {
+			t.Errorf("resume of the fresh id: %q", resumeC)
 		}
 	})
 

@@ -28,8 +28,14 @@ type Config struct {
 	// Name is the display name, sent as the `name` query parameter. Empty: not sent.
 	Name string
 	// ClientID is the stable client id (`client` query parameter). Empty: the
-	// server makes one up, and the Client reuses it when it reconnects.
+	// server makes one up. The Client reconnects with the id in force (the
+	// newest hello's), proven by its resume.
 	ClientID string
+	// Resume proves ClientID (`resume` query parameter): the Hello.Resume a
+	// server gave this id before. Without it, a server grants ClientID only
+	// when the id holds nothing in the room, and gives a fresh id otherwise.
+	// Empty: none on the first dial; reconnects send the newest hello's.
+	Resume string
 	// Token is sent as "Authorization: Bearer <Token>". Empty: no header.
 	Token string
 	// Header holds extra handshake headers (for example Origin). Nil: none.
@@ -151,7 +157,8 @@ type Client struct {
 	mu       sync.Mutex    // Guards the fields below.
 	cur      *conn         // the live connection; nil while redialing and after the end
 	up       chan struct{} // closed when cur is set; replaced when cur is lost
-	clientID string        // cfg.ClientID, or the one the first hello gave
+	clientID string        // cfg.ClientID, then the newest hello's: the id in force
+	resume   string        // cfg.Resume, then the newest hello's: proves clientID
 	hello    Hello         // the newest hello
 	err      error         // why the Client stopped; set before done is closed
 	connSeq  uint64        // connections made, for logs
@@ -180,6 +187,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		stopPumps: make(chan struct{}),
 		up:        make(chan struct{}),
 		clientID:  cfg.ClientID,
+		resume:    cfg.Resume,
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	cn, err := c.dial(ctx)
@@ -224,11 +232,21 @@ func (c *Client) Hello() Hello {
 	return c.hello
 }
 
-// ClientID returns the client id in use (given, or made up by the server).
+// ClientID returns the client id in force: the newest hello's (the one
+// given, or one the server made up).
 func (c *Client) ClientID() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.clientID
+}
+
+// Resume returns the proof of ClientID that the newest hello gave (empty
+// from a server that gives none). Keep it with ClientID to reconnect as the
+// same client later (Config.Resume).
+func (c *Client) Resume() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.resume
 }
 
 // Room returns the room name.

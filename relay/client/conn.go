@@ -177,8 +177,11 @@ func (cn *conn) onText(b []byte) {
 	case *Hello:
 		cn.c.mu.Lock()
 		cn.c.hello = *ev
-		if cn.c.clientID == "" {
+		// The server's id is the one in force, even when it is not the one
+		// asked for (held by someone else, and not proven).
+		if ev.Client != "" {
 			cn.c.clientID = ev.Client
+			cn.c.resume = ev.Resume
 		}
 		cn.c.mu.Unlock()
 		if !cn.gotHello {

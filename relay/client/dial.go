@@ -11,7 +11,7 @@ import (
 	"github.com/lxzan/gws"
 )
 
-// dialURL is the room URL with name and client added to its query.
+// dialURL is the room URL with name, client and resume added to its query.
 func (c *Client) dialURL() *url.URL {
 	u := *c.base
 	q := u.Query()
@@ -21,6 +21,9 @@ func (c *Client) dialURL() *url.URL {
 	c.mu.Lock()
 	if c.clientID != "" {
 		q.Set("client", c.clientID)
+	}
+	if c.resume != "" {
+		q.Set("resume", c.resume)
 	}
 	c.mu.Unlock()
 	u.RawQuery = q.Encode()

@@ -36,7 +36,12 @@
 // # Reconnects
 //
 // With Config.Reconnect the Client redials after a lost connection with exponential
-// backoff and jitter, bounded by Config.MaxBackoff and Config.MaxReconnects. The
-// client id the server gave on the first connection is reused, so the room keeps
-// this client's layer. A handshake refused with 400, 401, 403 or 404 is final.
+// backoff and jitter, bounded by Config.MaxBackoff and Config.MaxReconnects. It
+// redials with the client id in force (the newest hello's) and the resume that
+// proves it, so the relay grants the same id although the id holds something in
+// the room (its layer, a game seat): the room keeps this client's layer. When a
+// hello names another id than the one asked for (held by someone else, and not
+// proven), the Client adopts it. Keep Client.ClientID and Client.Resume to come
+// back as the same client later (Config.ClientID, Config.Resume). A handshake
+// refused with 400, 401, 403 or 404 is final.
 package client

@@ -29,7 +29,8 @@ func (r raw) String() string { return string(r.json) }
 type Hello struct {
 	raw
 	ID        string   `json:"id"`     // this connection's server-assigned id
-	Client    string   `json:"client"` // the client id in force (made up by the server if none was given)
+	Client    string   `json:"client"` // the client id in force (made up by the server if none was given, or if the one asked for is held)
+	Resume    string   `json:"resume"` // proves Client on a reconnect (sent back as the resume query parameter)
 	Room      string   `json:"room"`
 	Count     int      `json:"count"` // members now in the room, this one included
 	MaxBytes  int      `json:"max_bytes"`

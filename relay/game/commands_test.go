@@ -33,11 +33,11 @@ func TestStartRefused(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			room := "refused-" + string(rune('a'+i))
-			a := f.join(room, "alice", "Alice")
+			a, resume := f.joinKept(room, "alice", "Alice")
 			var b *client
 			switch {
 			case tt.twin:
-				b = f.join(room, "alice", "Alice2")
+				b = f.rejoin(room, "alice", "Alice2", resume)
 			case !tt.alone:
 				b = f.join(room, "bob", "Bob")
 			}

@@ -188,7 +188,7 @@ func TestDrawerReload(t *testing.T) {
 	cfg.LeaveGrace = time.Second
 	cfg.Second = 20 * time.Millisecond // 3.6 s turns: longer than the waits below
 	f := startRelay(t, cfg)
-	a := f.join("reload", "alice", "Alice")
+	a, resume := f.joinKept("reload", "alice", "Alice")
 	b := f.join("reload", "bob", "Bob")
 	a.start(`,"seconds":180`)
 	var first msg
@@ -202,7 +202,7 @@ func TestDrawerReload(t *testing.T) {
 	}
 	a.close()
 	b.expect("presence")
-	a2 := f.join("reload", "alice", "Alice")
+	a2 := f.rejoin("reload", "alice", "Alice", resume)
 	a2.expect("game") // start
 	tm := a2.expect("game")
 	if tm.event() != "turn" || str(tm.ev, "word") != "giraffe" || num(tm.ev, "turn") != 1 || num(tm.ev, "ends_at") != num(first.ev, "ends_at") {
@@ -270,8 +270,8 @@ func TestDrawerTwoTabs(t *testing.T) {
 	cfg := testConfig("giraffe")
 	cfg.Second = 100 * time.Millisecond // 18 s turns: nothing times out here
 	f := startRelay(t, cfg)
-	a := f.join("tabs", "alice", "Alice")
-	a2 := f.join("tabs", "alice", "Alice")
+	a, resume := f.joinKept("tabs", "alice", "Alice")
+	a2 := f.rejoin("tabs", "alice", "Alice", resume)
 	b := f.join("tabs", "bob", "Bob")
 	a.start(`,"seconds":180`)
 	for _, x := range []*client{a, a2, b} {

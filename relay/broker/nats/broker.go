@@ -27,6 +27,8 @@ type Broker struct {
 	kv     jetstream.KeyValue
 	seen   *dedupe
 	claims *gameClaims     // the room game claims (gameclaim.go)
+	ident  identityState   // the cluster's identity key, once known (identity.go)
+	seats  seatServer      // answers other nodes' seat questions (seats.go)
 	ctx    context.Context // ends when Close begins
 	cancel context.CancelFunc
 	loops  sync.WaitGroup // watchLoop and heartbeatLoop
@@ -485,6 +487,12 @@ func (b *Broker) shutdown(goodbye bool) {
 		for _, s := range subs {
 			_ = s.Unsubscribe()
 		}
+		b.seats.mu.Lock()
+		if b.seats.sub != nil {
+			_ = b.seats.sub.Unsubscribe()
+			b.seats.sub = nil
+		}
+		b.seats.mu.Unlock()
 		b.cancel()
 		b.loops.Wait()
 		if goodbye && b.nc.IsConnected() {

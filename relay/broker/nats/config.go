@@ -65,6 +65,10 @@ type Config struct {
 	// referees each room's game (see gameclaim.go). It is made at the first
 	// claim, with a TTL of 5/6 of PresenceTTL. Default "relay_games".
 	GameBucket string
+	// IdentityBucket is the JetStream KV bucket that holds the cluster's
+	// identity key, which makes hello.resume the same on every node (see
+	// identity.go). File storage, no TTL. Default "relay_identity".
+	IdentityBucket string
 
 	// ReconnectWait is the pause between reconnect attempts. Default 1 s.
 	ReconnectWait time.Duration
@@ -119,6 +123,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.GameBucket == "" {
 		c.GameBucket = "relay_games"
+	}
+	if c.IdentityBucket == "" {
+		c.IdentityBucket = "relay_identity"
 	}
 	if c.ReconnectWait <= 0 {
 		c.ReconnectWait = time.Second

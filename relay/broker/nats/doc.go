@@ -7,6 +7,8 @@
 //
 //	relay.v1.room.<room>.frame.<client>  a client's frames (core fan-out, and kept by the stream)
 //	relay.v1.room.<room>.event           chat and game events (core only)
+//	relay.v1.node.<node>.seat            requests to the node refereeing a game: does a client hold a
+//	                                     seat? (core request/reply, seats.go)
 //	RELAY_LAYERS                         stream on relay.v1.room.*.frame.*, MaxMsgsPerSubject=1,
 //	                                     MaxAge (24 h) and MaxBytes (1 GiB), discard old
 //	relay_presence                       KV bucket, key <room>.<node>, value: that node's members
@@ -14,6 +16,9 @@
 //	                                     (and node.<node>.alive, rewritten by each heartbeat)
 //	relay_games                          KV bucket, key <room>, value: the node refereeing its game;
 //	                                     TTL 5/6 of PresenceTTL, memory storage (gameclaim.go)
+//	relay_identity                       KV bucket, key resume-key, value: the cluster's identity key
+//	                                     (makes hello.resume), made by the first node with a create,
+//	                                     read by the others; file storage, no TTL (identity.go)
 //
 // A room or client id becomes one subject token: bytes other than
 // A-Z a-z 0-9 _ - are escaped as =XX (a room may contain dots).
@@ -31,6 +36,8 @@
 //	heartbeat        ── KV put every TTL/3 ───────────► a key not rewritten within the TTL
 //	                                                     is a dead node: B makes its leaves
 //	Layers(room)     ── consumer, last per subject of relay.v1.room.<room>.frame.* ─► fetch
+//	ClientHolds      ── presence as watched, then stream info filtered on ...frame.<client>
+//	AskSeat          ── KV get relay_games <room> ─► request relay.v1.node.<holder>.seat ─► its game answers
 //
 // Local members get everything from the room's subscription, as remote ones
 // do; nothing received is published again; a bounded window of message ids
@@ -42,7 +49,8 @@
 //
 // While NATS is unreachable, Publish delivers to local members directly,
 // Join and Leave count the other nodes as last seen, Layers fails (the
-// late joiner gets no layers), and Healthy returns ErrDisconnected, so the
+// late joiner gets no layers), ClientHolds fails (a requested client id
+// that is not proven gets a fresh one), and Healthy returns ErrDisconnected, so the
 // relay's /readyz answers 503. nats.go reconnects by itself; the room
 // subscriptions resume, the broker re-creates the stream and the bucket if
 // they were lost, watches the bucket again and rewrites its keys. Frames

@@ -92,10 +92,16 @@ func (d dialFunc) Dial(network, addr string) (net.Conn, error) { return d(networ
 // join connects client id (named name) to room on n and reads its hello.
 func join(t *testing.T, n *node, room, id, name string) *player {
 	t.Helper()
+	return joinWith(t, n, room, id, name, "")
+}
+
+// joinWith is join with more query parameters (&token=…).
+func joinWith(t *testing.T, n *node, room, id, name, query string) *player {
+	t.Helper()
 	p := &player{id: id}
 	p.tclient = &tclient{t: t, name: name + "@" + n.name, msgs: make(chan tmsg, 4096), closed: make(chan struct{})}
 	ws, _, err := gws.NewClient(tHandler{c: p.tclient}, &gws.ClientOption{
-		Addr:               n.ws + "/ws/" + room + "?client=" + id + "&name=" + name,
+		Addr:               n.ws + "/ws/" + room + "?client=" + id + "&name=" + name + query,
 		ReadMaxPayloadSize: 16 << 20,
 		NewDialer: func() (gws.Dialer, error) {
 			return dialFunc(func(network, addr string) (net.Conn, error) {

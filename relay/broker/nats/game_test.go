@@ -25,7 +25,7 @@ func TestGameAcrossNodes(t *testing.T) {
 	bob := join(t, b, "g", "bob", "Bob")
 	carol := join(t, b, "g", "carol", "Carol")
 	alice := join(t, a, "g", "alice", "Alice")
-	bob2 := join(t, a, "g", "bob", "Bob") // Bob again, on the other node
+	bob2 := joinResume(t, a, "g", "bob", "Bob", str(bob.hello, "resume")) // Bob again, on the other node
 	all := []*player{bob, carol, alice, bob2}
 	waitCount(t, "g", 4, a, b)
 
@@ -292,7 +292,12 @@ func TestGameHandover(t *testing.T) {
 	}
 
 	// Dave joins on a, whose room is new: he gets the game from b.
+	// Node a has never seen the game: it asks b, the referee, whether
+	// "dave" holds a seat (relay.SeatAsker), and grants it.
 	dave := join(t, a, "h", "dave", "Dave")
+	if got := str(dave.hello, "client"); got != "dave" {
+		t.Fatalf("dave on a node that never saw the game: hello.client %q, want dave (he holds no seat)", got)
+	}
 	m := dave.expectGame("start")
 	if order, _ := clientsOf(t, m, "players"); strings.Join(order, ",") != "bob,carol,dave" {
 		t.Errorf("dave: got players %v, want bob,carol,dave", order)

@@ -29,6 +29,7 @@ func (b *Broker) heartbeatLoop() {
 			if err := b.ensure(ctx); err != nil {
 				b.log.Warn("after reconnect", "err", err)
 			}
+			b.restoreIdentityKey(ctx)
 			cancel()
 			signal(b.restartWatch)
 			b.heartbeat()

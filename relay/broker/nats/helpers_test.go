@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -217,9 +218,16 @@ func (h tHandler) OnClose(*gws.Conn, error)          { close(h.c.closed) }
 // dial connects a client named name to room on n and reads its hello.
 func dial(t testing.TB, n *node, room, name string) *tclient {
 	t.Helper()
+	return dialAs(t, n, room, name, "")
+}
+
+// dialAs is dial with the resume that proves the client id name ("":
+// none); hello["client"] is the id granted.
+func dialAs(t testing.TB, n *node, room, name, resume string) *tclient {
+	t.Helper()
 	c := &tclient{t: t, name: name, msgs: make(chan tmsg, 1024), closed: make(chan struct{})}
 	ws, _, err := gws.NewClient(tHandler{c: c}, &gws.ClientOption{
-		Addr:               n.ws + "/ws/" + room + "?client=" + name + "&name=" + name,
+		Addr:               n.ws + "/ws/" + room + "?client=" + name + "&name=" + name + "&resume=" + url.QueryEscape(resume),
 		ReadMaxPayloadSize: 64 << 20,
 	})
 	if err != nil {

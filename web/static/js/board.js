@@ -1,7 +1,7 @@
 // The whiteboard page, /r/{room}: you draw on #source (your layer), and
 // #destination shows every layer in the room with yours on top. Chat,
 // presence, paste/drop of images, screen sharing and a connection panel.
-import { $, roomFromPath, clientId, savedName, saveName, rememberRoom, wsURL, formatBytes } from "./common.js";
+import { $, roomFromPath, clientId, keepIdentity, savedName, saveName, rememberRoom, wsURL, formatBytes } from "./common.js";
 import { openSocket } from "./socket.js";
 import { Compositor } from "./layers.js";
 import { Sketch, wireBrushControls } from "./draw.js";
@@ -98,7 +98,7 @@ function onMessage(msg) {
   switch (msg.type) {
     case "hello":
       state.hellos++;
-      state.client = msg.client || state.client;
+      state.client = keepIdentity(state.client, msg);
       state.limits = {
         maxBytes: msg.max_bytes > 0 ? msg.max_bytes : Infinity,
         maxPixels: msg.max_pixels > 0 ? msg.max_pixels : Infinity,

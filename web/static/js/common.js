@@ -1,8 +1,11 @@
-// Shared helpers for the pages: room names, the stable client id, the
-// display name, recent rooms and small DOM utilities.
+// Shared helpers for the pages: room names, the stable client id and its
+// resume, the display name, recent rooms and small DOM utilities.
 
 export const ROOM_RE = /^[A-Za-z0-9._-]{1,64}$/;
 const KEY_CLIENTS = "canvasrelay.clients";
+const KEY_RESUME = "canvasrelay.resume"; // client id -> its resume (proof of ownership)
+const ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
+const MAX_IDS = 16;
 const KEY_NAME = "canvasrelay.name";
 const KEY_RECENT = "canvasrelay.recent";
 const MAX_RECENT = 8;
@@ -56,7 +59,7 @@ function randomId() {
 export async function clientId() {
   let ids = [];
   try {
-    ids = JSON.parse(storageGet(KEY_CLIENTS) || "[]").filter((x) => typeof x === "string" && /^[0-9a-f]{8,64}$/.test(x));
+    ids = JSON.parse(storageGet(KEY_CLIENTS) || "[]").filter((x) => typeof x === "string" && ID_RE.test(x));
   } catch {
     ids = [];
   }
@@ -79,11 +82,60 @@ export async function clientId() {
       }).catch(() => resolve(false));
     });
     if (got) {
-      storageSet(KEY_CLIENTS, JSON.stringify(ids.slice(0, 16)));
+      storageSet(KEY_CLIENTS, JSON.stringify(ids.slice(0, MAX_IDS)));
       return id;
     }
   }
   return randomId(); // unreachable: the loop always ends with a new id
+}
+
+function resumes() {
+  try {
+    const m = JSON.parse(storageGet(KEY_RESUME) || "{}");
+    return m && typeof m === "object" && !Array.isArray(m) ? m : {};
+  } catch {
+    return {};
+  }
+}
+
+// resumeOf is the stored proof that client is ours ("" when none).
+export function resumeOf(client) {
+  const r = resumes()[client];
+  return typeof r === "string" && r.length <= 64 ? r : "";
+}
+
+// keepIdentity takes in a hello: the relay's client id is the one in
+// force (it gives a fresh one when the id asked for is held by someone
+// else and we could not prove it ours), and its resume proves it on the
+// next connection. Both are kept in localStorage; an id replaced by the
+// relay's is replaced in the list of this browser's ids. It returns the
+// id in force.
+export function keepIdentity(asked, hello) {
+  const client = typeof hello.client === "string" && ID_RE.test(hello.client) ? hello.client : asked;
+  if (!client) return asked;
+  const m = resumes();
+  if (typeof hello.resume === "string" && hello.resume && hello.resume.length <= 64) m[client] = hello.resume;
+  let ids = [];
+  try {
+    ids = JSON.parse(storageGet(KEY_CLIENTS) || "[]").filter((x) => typeof x === "string" && ID_RE.test(x));
+  } catch {
+    ids = [];
+  }
+  if (client !== asked) {
+    const i = ids.indexOf(asked);
+    if (i >= 0) ids[i] = client;
+    else ids.push(client);
+    delete m[asked];
+    if (navigator.locks) {
+      // Hold the new id as clientId holds the others, so another tab does not take it.
+      navigator.locks.request("canvasrelay.client." + client, { ifAvailable: true }, (lock) => (lock ? new Promise(() => {}) : undefined)).catch(() => {});
+    }
+  }
+  ids = ids.slice(0, MAX_IDS);
+  for (const k of Object.keys(m)) if (!ids.includes(k)) delete m[k]; // bounded: only the ids we keep
+  storageSet(KEY_CLIENTS, JSON.stringify(ids));
+  storageSet(KEY_RESUME, JSON.stringify(m));
+  return client;
 }
 
 export function savedName() {
@@ -113,12 +165,17 @@ export function forgetRoom(room) {
   storageSet(KEY_RECENT, JSON.stringify(recentRooms().filter((r) => r.room !== room)));
 }
 
-// wsURL is the relay endpoint for room on this page's host.
+// wsURL is the relay endpoint for room on this page's host, with the
+// client id and the stored resume that proves it.
 export function wsURL(room, name, client) {
   const u = new URL("/ws/" + encodeURIComponent(room), location.href);
   u.protocol = location.protocol === "https:" ? "wss:" : "ws:";
   if (name) u.searchParams.set("name", name);
-  if (client) u.searchParams.set("client", client);
+  if (client) {
+    u.searchParams.set("client", client);
+    const resume = resumeOf(client);
+    if (resume) u.searchParams.set("resume", resume);
+  }
   return u.href;
 }
 

@@ -4,7 +4,7 @@
 // sends the text, which the relay treats as a guess during a turn. The
 // drawer sees the word and draws on #source; the others see the hint, a
 // countdown to ends_at and the drawing on #destination.
-import { $, clientId, savedName, saveName, rememberRoom, validRoom, wsURL } from "./common.js";
+import { $, clientId, keepIdentity, savedName, saveName, rememberRoom, validRoom, wsURL } from "./common.js";
 import { openSocket } from "./socket.js";
 import { Compositor } from "./layers.js";
 import { Sketch, wireBrushControls } from "./draw.js";
@@ -231,7 +231,7 @@ function onMessage(m) {
     case "hello":
       state.hellos++;
       state.helloAt = performance.now();
-      state.client = m.client || state.client;
+      state.client = keepIdentity(state.client, m);
       // The relay sends the room's layers again after each hello.
       for (const client of [...compositor.layers.keys()]) compositor.delete(client);
       showPresence(m.count);

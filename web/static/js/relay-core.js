@@ -68,6 +68,22 @@ export class RelayConnection {
     this.open();
   }
 
+  // adoptIdentity makes reconnects use the id in force and its resume, as
+  // the hello says (the relay gives a fresh id when the one asked for is
+  // held and not proven).
+  adoptIdentity(hello) {
+    if (typeof hello.client !== "string" || !hello.client) return;
+    try {
+      const u = new URL(this.url);
+      u.searchParams.set("client", hello.client);
+      if (typeof hello.resume === "string" && hello.resume) u.searchParams.set("resume", hello.resume);
+      else u.searchParams.delete("resume");
+      this.url = u.href;
+    } catch {
+      // keep the URL as it is
+    }
+  }
+
   // retryNow skips the backoff wait (the page came back online, or the user
   // pressed Reconnect after a final close).
   retryNow() {
@@ -175,6 +191,7 @@ export class RelayConnection {
         return;
       }
       if (msg.type === "hello" && msg.max_bytes > 0) this.maxBytes = msg.max_bytes;
+      if (msg.type === "hello") this.adoptIdentity(msg);
       if ((msg.type === "ack" || msg.type === "error") && msg.seq) {
         this.unacked = Math.max(0, this.unacked - 1);
         queueMicrotask(() => this.pump());

@@ -1,6 +1,6 @@
 // The viewer page, /v/{room}: only the room's picture, fitted to the
 // window, with a fullscreen button. It publishes nothing.
-import { $, roomFromPath, clientId, wsURL } from "./common.js";
+import { $, roomFromPath, clientId, keepIdentity, wsURL } from "./common.js";
 import { openSocket } from "./socket.js";
 import { Compositor } from "./layers.js";
 import { showStatus, showPresence, showError } from "./status.js";
@@ -42,7 +42,7 @@ function onEvent(ev) {
       const m = ev.msg;
       if (m.type === "hello") {
         state.hellos++;
-        state.client = m.client || state.client;
+        state.client = keepIdentity(state.client, m);
         showPresence(m.count);
       } else if (m.type === "presence") {
         showPresence(m.count);
