@@ -58,6 +58,7 @@ type serveOptions struct {
 	verify          string
 	workers         int
 	authSecret      string
+	authPublicKeys  string
 	tlsCert         string
 	tlsKey          string
 	trustProxy      bool
@@ -97,7 +98,8 @@ func serveFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.ingestQuality, "ingest-quality", 80, "with --ingest normalize: JPEG `quality` 1-100")
 	fs.StringVar(&o.verify, "verify", "header", "image check: header (format, size, pixels; no decode) or full (also decode completely, refusing truncated images)")
 	fs.IntVar(&o.workers, "workers", 0, "image workers for renditions, normalising and full checks (`N`; 0 = one per CPU)")
-	fs.StringVar(&o.authSecret, "auth-secret", "", "HMAC `secret` for room tokens; when set, every connection needs a token (mint one with \"canvasrelay token\"). Prefer the environment variable: flags show in ps")
+	fs.StringVar(&o.authSecret, "auth-secret", "", "HMAC `secret` for room tokens (JWT, HS256); when set, every connection needs a token (mint one with \"canvasrelay token\"). Prefer the environment variable: flags show in ps")
+	fs.StringVar(&o.authPublicKeys, "auth-public-keys", "", "`file` of public keys (PEM or JWKS) that check RS256, ES256 and EdDSA room tokens minted elsewhere; when set, every connection needs a token")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM): serve https and wss")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key `file` (PEM), with --tls-cert")
 	fs.BoolVar(&o.trustProxy, "trust-proxy", false, "take the client address from X-Forwarded-For (only behind a reverse proxy that sets it)")
@@ -152,10 +154,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return usageError(errors.New("--tls-cert and --tls-key go together"))
 	}
-	if o.authSecret == "" {
-		log.Warn("no --auth-secret: the relay is open; anyone who can reach it may join any room")
-	} else if len(o.authSecret) < 16 {
+	if o.authSecret != "" && len(o.authSecret) < 16 {
 		return usageError(errors.New("--auth-secret is too short: use at least 16 random characters"))
+	}
+	var authKeys []relay.PublicKey
+	if o.authPublicKeys != "" {
+		if authKeys, err = relay.LoadPublicKeys(o.authPublicKeys); err != nil {
+			return usageError(fmt.Errorf("--auth-public-keys: %w", err))
+		}
+	}
+	if o.authSecret == "" && len(authKeys) == 0 {
+		log.Warn("no --auth-secret or --auth-public-keys: the relay is open; anyone who can reach it may join any room")
 	}
 	if o.trustProxy {
 		log.Info("--trust-proxy: client addresses come from X-Forwarded-For; only safe behind a proxy that sets it")
@@ -216,6 +225,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		VerifyFull:        verifyFull,
 		Workers:           o.workers,
 		AuthSecret:        []byte(o.authSecret),
+		AuthPublicKeys:    authKeys,
 		TrustProxy:        o.trustProxy,
 		FrameRate:         o.frameRate,
 		FrameBurst:        int(2 * max(o.frameRate, 1)),
