@@ -29,7 +29,7 @@ Usage:
   canvasrelay [serve] [flags]        run the relay server (the default)
   canvasrelay send URL FILE|DIR...   upload images, one receipt per file
   canvasrelay watch URL              record a room's frames and events
-  canvasrelay token --room ROOM ...  mint a room token (with --auth-secret)
+  canvasrelay token --room ROOM ...  mint a room token (a JWT; --auth-secret or --key)
   canvasrelay nats                   run a NATS server for a relay cluster
   canvasrelay bench SCENARIO         measure the relay against a raw gws floor
   canvasrelay version                print the version
