@@ -273,3 +273,28 @@ func (h *helloRecorder) OnMessage(c *gws.Conn, m *gws.Message) {
 	}
 	h.closeRecorder.OnMessage(c, m)
 }
+
+// TestServeAuthPublicKeysRefused: serve does not start with a key file it
+// cannot use, and says why.
+func TestServeAuthPublicKeysRefused(t *testing.T) {
+	dir := t.TempDir()
+	ek, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	privFile, _ := writeKeyPEM(t, dir, "private.pem", ek)
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	_, p384Pub := writeKeyPEM(t, dir, "p384.pem", p384)
+	p384File := filepath.Join(dir, "p384.pub")
+	if err := os.WriteFile(p384File, p384Pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{
+		privFile:                          "private key",
+		p384File:                          "P-256",
+		filepath.Join(dir, "missing.pem"): "no such file",
+	} {
+		var out, errb strings.Builder
+		err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--auth-public-keys", file}, &out, &errb)
+		if exitCode(err) != 2 || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got exit %d (%v), want 2 mentioning %q", filepath.Base(file), exitCode(err), err, want)
+		}
+	}
+}
