@@ -7,7 +7,9 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,5 +89,31 @@ func TestParsePublicKeysRefuses(t *testing.T) {
 	}
 	if v, err := NewVerifier(nil, nil); v != nil || err != nil {
 		t.Errorf("NewVerifier with nothing: got %v, %v; want nil, nil (tokens off)", v, err)
+	}
+}
+
+// TestVerifyHeaderCase: the header is read as the library reads it (exact
+// keys), so a second "Alg" cannot pick another parser than "alg" names.
+func TestVerifyHeaderCase(t *testing.T) {
+	k := getTestKeys(t)
+	v, err := NewVerifier([]byte(testSecret), mustParseKeys(t, k.pemOfAll(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := MintToken([]byte(testSecret), Claims{Room: "a", Subscribe: true, Expires: hour()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(tok); err != nil {
+		t.Fatalf("the plain token: %v", err)
+	}
+	rest := tok[strings.Index(tok, "."):]
+	for _, header := range []string{`{"alg":"HS256","Alg":"RS256","typ":"JWT"}`, `{"Alg":"RS256","alg":"HS256","typ":"JWT"}`} {
+		if _, err := v.Verify(base64.RawURLEncoding.EncodeToString([]byte(header)) + rest); err == nil {
+			t.Errorf("header %s with a signature over another header: verified", header)
+		}
+	}
+	if _, err := v.Verify(base64.RawURLEncoding.EncodeToString([]byte(`{"ALG":"HS256"}`)) + rest); !errors.Is(err, ErrTokenAlgorithm) {
+		t.Errorf(`header {"ALG":"HS256"}: got %v, want ErrTokenAlgorithm`, err)
 	}
 }

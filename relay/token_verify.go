@@ -149,10 +149,7 @@ func (v *Verifier) keysFor(alg, kid string) []jwt.VerificationKey {
 
 // tokenHeader returns the alg and kid of a token's header, unverified.
 func tokenHeader(token string) (alg, kid string, err error) {
-	var h struct {
-		Alg string `json:"alg"`
-		Kid string `json:"kid"`
-	}
+	var h map[string]any // as the library reads it: keys match exactly
 	head, _, ok := strings.Cut(token, ".")
 	if !ok {
 		return "", "", fmt.Errorf("%w: not a JWT (header.claims.signature)", ErrTokenMalformed)
@@ -165,7 +162,9 @@ func tokenHeader(token string) (alg, kid string, err error) {
 	if err != nil {
 		return "", "", fmt.Errorf("%w: header: %v", ErrTokenMalformed, err)
 	}
-	return h.Alg, h.Kid, nil
+	alg, _ = h["alg"].(string)
+	kid, _ = h["kid"].(string)
+	return alg, kid, nil
 }
 
 // tokenError maps the library's errors to the relay's sentinels.
