@@ -54,6 +54,7 @@ type serveOptions struct {
 	verify          string
 	workers         int
 	authSecret      string
+	authPublicKeys  string
 	tlsCert         string
 	tlsKey          string
 	trustProxy      bool
@@ -110,7 +111,8 @@ func serveFlags(o *serveOptions, fs *pflag.FlagSet) {
 	fs.IntVar(&o.ingestQuality, "ingest-quality", imageproc.DefaultQuality, "with --ingest normalize: JPEG `quality` 1-100")
 	fs.StringVar(&o.verify, "verify", "header", "image check: header (format, size, pixels; no decode) or full (also decode completely, refusing truncated images)")
 	fs.IntVar(&o.workers, "workers", 0, "image workers for renditions, normalising and full checks (`N`; 0 = one per CPU)")
-	fs.StringVar(&o.authSecret, "auth-secret", "", "HMAC `secret` for room tokens; when set, every connection needs a token (mint one with \"canvasrelay token\"). Prefer the environment variable: flags show in ps")
+	fs.StringVar(&o.authSecret, "auth-secret", "", "HMAC `secret` for room tokens (JWT, HS256); when set, every connection needs a token (mint one with \"canvasrelay token\"). Prefer the environment variable: flags show in ps")
+	fs.StringVar(&o.authPublicKeys, "auth-public-keys", "", "`file` of public keys (PEM or JWKS) that check RS256, ES256 and EdDSA room tokens minted elsewhere; when set, every connection needs a token")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM): serve https and wss")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key `file` (PEM), with --tls-cert")
 	fs.BoolVar(&o.trustProxy, "trust-proxy", false, "take the client address from X-Forwarded-For (only behind a reverse proxy that sets it)")
@@ -151,6 +153,12 @@ func (o *serveOptions) relayConfig() (relay.Config, error) {
 	if err != nil {
 		return relay.Config{}, usageError(fmt.Errorf("--formats: %w", err))
 	}
+	var authKeys []relay.PublicKey
+	if o.authPublicKeys != "" {
+		if authKeys, err = relay.LoadPublicKeys(o.authPublicKeys); err != nil {
+			return relay.Config{}, usageError(fmt.Errorf("--auth-public-keys: %w", err))
+		}
+	}
 	var normalize, verifyFull bool
 	switch o.ingest {
 	case "original":
@@ -187,6 +195,7 @@ func (o *serveOptions) relayConfig() (relay.Config, error) {
 		VerifyFull:        verifyFull,
 		Workers:           o.workers,
 		AuthSecret:        []byte(o.authSecret),
+		AuthPublicKeys:    authKeys,
 		TLSCertFile:       o.tlsCert,
 		TLSKeyFile:        o.tlsKey,
 		TrustProxy:        o.trustProxy,
@@ -238,8 +247,8 @@ func newServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (_
 	if err != nil {
 		return nil, err
 	}
-	if o.authSecret == "" {
-		log.Warn("no --auth-secret: the relay is open; anyone who can reach it may join any room")
+	if o.authSecret == "" && o.authPublicKeys == "" {
+		log.Warn("no --auth-secret or --auth-public-keys: the relay is open; anyone who can reach it may join any room")
 	}
 	if o.trustProxy {
 		log.Info("--trust-proxy: client addresses come from X-Forwarded-For; only safe behind a proxy that sets it")

@@ -3,10 +3,10 @@ package relay
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // RoomStats is one row of /api/rooms.
@@ -60,15 +60,17 @@ func (s *Server) Rooms() []RoomStats {
 	return out
 }
 
-// serveRooms is GET /api/rooms. With tokens enabled it needs an admin token.
+// serveRooms is GET /api/rooms. With tokens on it needs an admin token,
+// and lists only the rooms that token's room pattern covers.
 func (s *Server) serveRooms(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "use GET", http.StatusMethodNotAllowed)
 		return
 	}
-	if len(s.cfg.AuthSecret) > 0 {
-		c, err := VerifyToken(s.cfg.AuthSecret, tokenFrom(r), time.Now())
+	rooms := s.Rooms()
+	if s.auth != nil {
+		c, err := s.auth.Verify(tokenFrom(r))
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="canvasrelay"`)
 			http.Error(w, err.Error()+": /api/rooms needs an admin token", http.StatusUnauthorized)
@@ -78,11 +80,12 @@ func (s *Server) serveRooms(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "/api/rooms needs an admin token (canvasrelay token --admin)", http.StatusForbidden)
 			return
 		}
+		rooms = slices.DeleteFunc(rooms, func(rs RoomStats) bool { return !c.AllowsRoom(rs.Room) })
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(struct {
 		Node  string      `json:"node"`
 		Rooms []RoomStats `json:"rooms"`
-	}{s.cfg.NodeID, s.Rooms()})
+	}{s.cfg.NodeID, rooms})
 }

@@ -108,9 +108,17 @@ type Config struct {
 	// DecodeMemory caps the memory that running image work may reserve
 	// together. Default 256 MiB.
 	DecodeMemory int64
-	// AuthSecret, when set, makes every connection present a room token
-	// signed with it (see MintToken). Default: none, the relay is open.
+	// AuthSecret, when set, turns room tokens on and checks HS256 tokens
+	// (JWTs, see MintToken and Verifier) signed with it. Use at least 32
+	// random bytes: anyone who holds it can mint any token. Default: none.
+	// With neither AuthSecret nor AuthPublicKeys the relay is open: anyone
+	// may join any room and list them all.
 	AuthSecret []byte
+	// AuthPublicKeys, when set, turns room tokens on and checks RS256, ES256
+	// and EdDSA tokens signed by the matching private keys, which the relay
+	// never holds (see LoadPublicKeys). Each key checks only the algorithm
+	// of its type. Works alongside AuthSecret. Default: none.
+	AuthPublicKeys []PublicKey
 	// FrameRate is how many images per second one connection may send,
 	// with bursts of FrameBurst. Negative: unlimited. Default 60/s, burst 120.
 	FrameRate  float64

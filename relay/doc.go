@@ -68,4 +68,16 @@
 // usually cannot reach it: the relay counts the reason
 // (canvasrelay_disconnects_total{reason="slow_consumer",code="4001"}) and
 // closes the TCP connection after Config.ShutdownGrace.
+//
+// # Room tokens
+//
+// With Config.AuthSecret or Config.AuthPublicKeys set, GET /ws/{room} and
+// /api/rooms need a JWT (?token= or Authorization: Bearer), checked before
+// the upgrade by a Verifier (token_verify.go): the token's alg picks a parser
+// that accepts only that algorithm and only the keys of that type (HS256:
+// the secret; RS256, ES256, EdDSA: public keys from PEM or JWKS,
+// token_keys.go), then exp (required), nbf and iat with TokenLeeway, then
+// the relay's claims (token.go): room, publish, subscribe, admin, sub (fixes
+// the client id) and name (the display name). 401 for a bad token, 403 for
+// another room, no rights or another client id.
 package relay

@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,6 +33,7 @@ type Server struct {
 	origins     []originPattern
 	mux         *http.ServeMux
 	pool        *imageproc.Pool // image work: renditions, normalising, verifying
+	auth        *Verifier       // room tokens; nil when tokens are off
 	ctx         context.Context // ends when Shutdown begins
 	cancel      context.CancelFunc
 	idKey       []byte                 // the identity key: makes and checks resume (identity.go)
@@ -76,6 +76,11 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		stopPing: make(chan struct{}),
 		pingDone: make(chan struct{}),
 	}
+	auth, err := NewVerifier(cfg.AuthSecret, cfg.AuthPublicKeys)
+	if err != nil {
+		return nil, err
+	}
+	s.auth = auth
 	for _, f := range cfg.Formats {
 		s.formatNames = append(s.formatNames, string(f))
 	}
@@ -287,19 +292,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = s.broker.Close()
 	}
 	return err
-}
-
-func authReason(err error) string {
-	switch {
-	case errors.Is(err, ErrTokenMissing):
-		return "missing"
-	case errors.Is(err, ErrTokenExpired):
-		return "expired"
-	case errors.Is(err, ErrTokenSignature):
-		return "signature"
-	default:
-		return "malformed"
-	}
 }
 
 // slogAdapter lets gws log through the injected logger.

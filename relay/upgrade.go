@@ -10,7 +10,8 @@ import (
 
 // serveWS is GET /ws/{room}: every check that can refuse a client happens
 // here, with an HTTP status, before the upgrade: room name (400), method
-// (405), shutdown (503), origin (403), token (401/403), client id and
+// (405), shutdown (503), origin (403), token (401; 403 for another room,
+// no rights, or a ?client= other than the token's sub), client id and
 // rendition (400), capacity (429/503). Then the client id in force is
 // granted (identity.go): never an error, at worst a fresh id.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -32,27 +33,25 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, http.StatusForbidden, "origin not allowed")
 		return
 	}
+	q := r.URL.Query()
 	claims := Claims{Publish: true, Subscribe: true}
-	if len(s.cfg.AuthSecret) > 0 {
-		c, err := VerifyToken(s.cfg.AuthSecret, tokenFrom(r), time.Now())
-		switch {
-		case err != nil:
+	if s.auth != nil {
+		c, err := s.auth.Verify(tokenFrom(r))
+		if err == nil {
+			err = c.admits(name, q.Get("client"))
+		}
+		if err != nil {
 			s.metrics.authFailures.WithLabelValues(authReason(err)).Inc()
-			w.Header().Set("WWW-Authenticate", `Bearer realm="canvasrelay"`)
-			s.httpError(w, http.StatusUnauthorized, err.Error()+": pass a room token as ?token= or Authorization: Bearer")
-			return
-		case !c.AllowsRoom(name):
-			s.metrics.authFailures.WithLabelValues("room").Inc()
-			s.httpError(w, http.StatusForbidden, ErrTokenRoom.Error())
-			return
-		case !c.Publish && !c.Subscribe:
-			s.metrics.authFailures.WithLabelValues("rights").Inc()
-			s.httpError(w, http.StatusForbidden, "token grants neither publish nor subscribe")
+			status, msg := tokenStatus(err), err.Error()
+			if status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="canvasrelay"`)
+				msg += ": pass a room token as ?token= or Authorization: Bearer"
+			}
+			s.httpError(w, status, msg)
 			return
 		}
 		claims = c
 	}
-	q := r.URL.Query()
 	asked := q.Get("client")
 	if asked != "" && !validToken(asked, 64) {
 		s.httpError(w, http.StatusBadRequest, "bad client id: use 1 to 64 characters from A-Z a-z 0-9 . _ -")
@@ -84,6 +83,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	client, how := s.grantClient(r.Context(), rm, asked, q.Get("resume"), claims.Subject)
 	s.grants.WithLabelValues(how).Inc()
 	display := cleanName(q.Get("name"))
+	if n := cleanName(claims.Name); n != "" {
+		display = n // the token's name wins over the query's
+	}
 	if display == "" {
 		display = "guest-" + client[:min(4, len(client))]
 	}
@@ -132,7 +134,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c.canPublish, c.canSubscribe = claims.Publish, claims.Subscribe
 	if claims.Expires > 0 {
-		c.expires = time.Unix(claims.Expires, 0)
+		c.expires = time.Unix(claims.Expires, 0).Add(TokenLeeway)
 	}
 	c.limits = newConnLimits(s.cfg)
 	c.log = s.log.With("room", name, "conn", c.id, "client", client)
