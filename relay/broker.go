@@ -45,10 +45,12 @@ type Envelope struct {
 	// Seq is the publisher's seq for a frame.
 	Seq uint64
 	// To, when not nil, restricts delivery to the connections of these
-	// client ids (a game hides chat from some members).
+	// client ids that play (a game hides chat from some members; a
+	// viewer or upload-only connection never gets such chat).
 	To []string
-	// PrivateFor, when set, names the client whose connections get Private
-	// instead of Event (a game tells only the drawer the word).
+	// PrivateFor, when set, names the client whose connections that play
+	// get Private instead of Event (a game tells only the drawer the word;
+	// a viewer or upload-only connection of that client gets Event).
 	PrivateFor string
 	// Private is the event PrivateFor's connections get.
 	Private []byte
@@ -92,10 +94,14 @@ func (e *Envelope) privateWire() []byte {
 	return e.privWire
 }
 
-// addressedTo reports whether the connection of client gets e at all.
-func (e *Envelope) addressedTo(client string) bool {
+// addressedTo reports whether a connection of client (that plays, or not)
+// gets e at all.
+func (e *Envelope) addressedTo(client string, plays bool) bool {
 	if e.To == nil {
 		return true
+	}
+	if !plays {
+		return false
 	}
 	for _, c := range e.To {
 		if c == client {
@@ -125,9 +131,11 @@ func (e *Envelope) size() int { return len(e.Event) + len(e.Image) + 14 }
 
 // Member is one connection in a room, as the broker sees it.
 type Member struct {
-	Conn   string
-	Client string
-	Name   string
+	Conn      string
+	Client    string
+	Name      string
+	Publish   bool // the connection's rights: a game seats only members
+	Subscribe bool // that may both publish and subscribe (Player.Plays)
 }
 
 // Subscription is a node's live feed of one room. Close stops it.

@@ -26,12 +26,21 @@ import (
 // referee answers one member on any node with SendTo (an envelope with
 // ToConn).
 
-// Player is one member (one connection) as a game sees it.
+// Player is one member (one connection) as a game sees it. Only a
+// connection that may both publish and subscribe takes a seat in a game
+// (Plays): a viewer (subscribe-only token) or an upload (publish-only
+// token) is never a player, whatever its client id.
 type Player struct {
-	Conn   string // connection id, unique across nodes
-	Client string // stable client id: the same across a reload
-	Name   string
+	Conn      string // connection id, unique across nodes
+	Client    string // stable client id: the same across a reload
+	Name      string
+	Publish   bool // the connection may send images and chat
+	Subscribe bool // the connection receives the room's traffic
 }
+
+// Plays reports whether the connection may take a seat in a game: it may
+// both publish and subscribe.
+func (p Player) Plays() bool { return p.Publish && p.Subscribe }
 
 // GameCommand is a {"type":"game"} command from a client.
 type GameCommand struct {
@@ -183,7 +192,17 @@ func GameErrorEvent(code, message string) []byte { return errorEvent(code, messa
 
 // --- the relay's side ---
 
-func (c *conn) player() Player { return Player{Conn: c.id, Client: c.client, Name: c.name} }
+func (c *conn) player() Player { return Player(c.member()) }
+
+// member is c as presence knows it, its rights included (a game seats only
+// members that may publish and subscribe, on whichever node they are).
+func (c *conn) member() Member {
+	return Member{Conn: c.id, Client: c.client, Name: c.name, Publish: c.canPublish, Subscribe: c.canSubscribe}
+}
+
+// plays reports whether c may take a seat in a game (Player.Plays): only
+// such a connection is ever told the word or hears the guessers' chat.
+func (c *conn) plays() bool { return c.canPublish && c.canSubscribe }
 
 // gameRoom is a room as its game sees it.
 type gameRoom struct{ r *room }

@@ -62,13 +62,13 @@ func (r *room) deliver(env *Envelope) {
 	}
 	v := r.view.Load()
 	for _, c := range v.members {
-		if c.id == env.Origin || !c.canSubscribe || !env.addressedTo(c.client) || (c.rend != nil && env.Kind == KindFrame) {
+		if c.id == env.Origin || !c.canSubscribe || !env.addressedTo(c.client, c.plays()) || (c.rend != nil && env.Kind == KindFrame) {
 			continue
 		}
 		if env.ToConn != "" && env.ToConn != c.id {
 			continue
 		}
-		if env.PrivateFor != "" && env.PrivateFor == c.client {
+		if env.PrivateFor != "" && env.PrivateFor == c.client && c.plays() {
 			c.push(outItem{wire: env.privateWire(), size: len(env.Private) + itemOverhead}, false)
 			continue
 		}
@@ -161,7 +161,7 @@ func (r *room) join(c *conn) error {
 	defer r.presenceMu.Unlock()
 	r.add(c) // live traffic queues up behind hello: the queue is not started yet
 	s := r.srv
-	count, err := s.broker.Join(s.ctx, r.name, Member{Conn: c.id, Client: c.client, Name: c.name})
+	count, err := s.broker.Join(s.ctx, r.name, c.member())
 	if err != nil {
 		r.remove(c)
 		return err
@@ -205,7 +205,7 @@ func (r *room) leave(c *conn) {
 	if r.game != nil {
 		defer r.game.Left(c.player())
 	}
-	count, err := s.broker.Leave(s.ctx, r.name, Member{Conn: c.id, Client: c.client, Name: c.name})
+	count, err := s.broker.Leave(s.ctx, r.name, c.member())
 	if err != nil {
 		c.log.Warn("presence leave", "err", err)
 		return

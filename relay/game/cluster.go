@@ -98,6 +98,9 @@ func (c *coordinator) elsewhere() (running bool, referee string) {
 // Command handles start and stop. A start claims the room (see start); a
 // stop goes to the referee, wherever it is.
 func (c *coordinator) Command(p relay.Player, cmd relay.GameCommand) error {
+	if !p.Plays() && (cmd.Action == ActionStart || cmd.Action == ActionStop) {
+		return errNotSeated("only players may start or stop a game")
+	}
 	if cmd.Action == ActionStart {
 		return c.start(p, cmd)
 	}
@@ -283,7 +286,7 @@ func (c *coordinator) announceMissing(players []PlayerInfo) {
 	for _, p := range players {
 		in[p.Client] = true
 	}
-	for _, p := range c.room.Players() {
+	for _, p := range seated(c.room.Players()) {
 		if !in[p.Client] {
 			c.send(&input{Op: opJoined, P: toWire(p)}) // each connection: each gets start and turn
 		}

@@ -32,6 +32,12 @@
 //	        … Config.Pause, then the next turn …
 //	        over    {scores, winner}                                       after the last reveal, on stop, <2 players
 //
+// Seats: only a connection that may both publish and subscribe
+// (relay.Player.Plays) plays; viewers and uploads never draw, guess, or
+// learn the word (seats.go). Guesses are limited per player (client id),
+// by the referee: Config.Guesses a turn, Config.GuessRate a second; one
+// over either gets rate_limited and is dropped.
+//
 // Scoring: a guess with a fraction f of the turn left is worth
 // GuessBase + floor(GuessBonus × f) points (100 at once, 50 at the end);
 // the drawer gets DrawerPoints for each member who guesses.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -57,6 +58,12 @@ func testConfig(words ...string) Config {
 
 func startRelay(t *testing.T, cfg Config) *fixture {
 	t.Helper()
+	return startRelayWith(t, cfg, relay.Config{})
+}
+
+// startRelayWith is startRelay with a relay config (its Game is set here).
+func startRelayWith(t *testing.T, cfg Config, rc relay.Config) *fixture {
+	t.Helper()
 	f := &fixture{t: t}
 	cfg.Logger = testLogger(t)
 	mk := Factory(cfg)
@@ -67,7 +74,8 @@ func startRelay(t *testing.T, cfg Config) *fixture {
 		f.mu.Unlock()
 		return g
 	}
-	srv, err := relay.New(relay.Config{Game: game}, testLogger(t))
+	rc.Game = game
+	srv, err := relay.New(rc, testLogger(t))
 	if err != nil {
 		t.Fatalf("relay.New: %v", err)
 	}
@@ -231,9 +239,20 @@ func (d dialerFunc) Dial(network, addr string) (net.Conn, error) { return d(netw
 // its hello.
 func (f *fixture) join(room, id, name string) *client {
 	f.t.Helper()
+	c := f.dial(room, "client="+id+"&name="+name)
+	c.expect("hello")
+	return c
+}
+
+// dial connects to room with the query given (client=…&name=…), and reads
+// nothing.
+func (f *fixture) dial(room, query string) *client {
+	f.t.Helper()
+	q, _ := url.ParseQuery(query)
+	name, id := q.Get("name"), q.Get("client")
 	c := &client{t: f.t, name: name, id: id, msgs: make(chan msg, 4096), closed: make(chan struct{})}
 	ws, _, err := gws.NewClient(handler{c: c}, &gws.ClientOption{
-		Addr:               f.base + "/ws/" + room + "?client=" + id + "&name=" + name,
+		Addr:               f.base + "/ws/" + room + "?" + query,
 		ReadMaxPayloadSize: 16 << 20,
 		NewDialer: func() (gws.Dialer, error) {
 			return dialerFunc(func(network, addr string) (net.Conn, error) {
@@ -251,7 +270,6 @@ func (f *fixture) join(room, id, name string) *client {
 	c.ws = ws
 	go ws.ReadLoop()
 	f.t.Cleanup(c.close)
-	c.expect("hello")
 	return c
 }
 

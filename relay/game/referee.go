@@ -45,10 +45,12 @@ func (r *referee) Command(p relay.Player, cmd relay.GameCommand) error {
 	defer r.mu.Unlock()
 	now := time.Now()
 	var err error
-	switch cmd.Action {
-	case ActionStart:
+	switch {
+	case !p.Plays() && (cmd.Action == ActionStart || cmd.Action == ActionStop):
+		err = errNotSeated("only players may start or stop a game")
+	case cmd.Action == ActionStart:
 		err = r.startLocked(p, cmd, now)
-	case ActionStop:
+	case cmd.Action == ActionStop:
 		err = r.stopLocked(p, now)
 	default:
 		err = badRequest("unknown game action %q: want start or stop", cmd.Action)
@@ -65,7 +67,7 @@ func (r *referee) startLocked(p relay.Player, cmd relay.GameCommand, now time.Ti
 		return alreadyRunning()
 	}
 	present := r.room.Players()
-	rounds, seconds, members, err := checkStart(cmd, present)
+	rounds, seconds, members, err := checkStart(cmd, seated(present))
 	if err != nil {
 		return err
 	}
@@ -85,7 +87,7 @@ func (r *referee) startLocked(p relay.Player, cmd relay.GameCommand, now time.Ti
 }
 
 // checkStart checks a start command against the contract and the room's
-// members, and returns its rounds, seconds and players.
+// seated members (see seated), and returns its rounds, seconds and players.
 func checkStart(cmd relay.GameCommand, in []relay.Player) (rounds, seconds int, members []*player, err error) {
 	rounds, seconds = DefaultRounds, DefaultSeconds
 	if cmd.Rounds != nil {
@@ -109,7 +111,7 @@ func checkStart(cmd relay.GameCommand, in []relay.Player) (rounds, seconds int, 
 		members = append(members, &player{client: q.Client, name: q.Name, in: true, joined: len(members)})
 	}
 	if len(members) < 2 {
-		return 0, 0, nil, badRequest("a game needs at least 2 players (distinct clients) in the room; there is %d", len(members))
+		return 0, 0, nil, badRequest("a game needs at least 2 players (distinct clients whose connections may publish and subscribe) in the room; there is %d", len(members))
 	}
 	return rounds, seconds, members, nil
 }
@@ -136,6 +138,9 @@ func (r *referee) Chat(p relay.Player, text string) (bool, error) {
 	}
 	now := time.Now()
 	defer r.scheduleLocked(now)
+	if !p.Plays() {
+		return false, errNotSeated("only players chat during a turn")
+	}
 	if p.Client == m.drawer.client {
 		if givesAway(text, m.word) {
 			return false, forbidden("that line gives the word away: it was not sent")
@@ -159,6 +164,12 @@ func (r *referee) Chat(p relay.Player, text string) (bool, error) {
 		r.room.RelayChat(p, text, to)
 		return true, nil
 	}
+	// Every line from a player who has not guessed yet is a guess, and
+	// spends its budget, right or wrong; a refused one is never relayed,
+	// so its refusal tells nothing about the word.
+	if err := m.spendGuess(p.Client, now, r.cfg); err != nil {
+		return true, err
+	}
 	if !isGuess(text, m.word) {
 		return false, nil
 	}
@@ -173,12 +184,13 @@ func (r *referee) Chat(p relay.Player, text string) (bool, error) {
 	return true, nil
 }
 
-// AllowFrame lets only the drawer publish while a turn runs.
+// AllowFrame lets only the drawer's seated connections publish while a turn
+// runs.
 func (r *referee) AllowFrame(p relay.Player) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := r.m
-	return m == nil || m.phase != phaseTurn || p.Client == m.drawer.client
+	return m == nil || m.phase != phaseTurn || p.Plays() && p.Client == m.drawer.client
 }
 
 // Joined tells a member who joins during a game where it stands: start
@@ -192,6 +204,19 @@ func (r *referee) Joined(p relay.Player) {
 		return
 	}
 	now := time.Now()
+	if !p.Plays() {
+		// A viewer or upload: no seat, and what a viewer sees.
+		if p.Subscribe && !m.told[p.Conn] {
+			r.room.SendTo(p.Conn, mustJSON(m.startEvent()))
+			if m.turn > 0 {
+				r.room.SendTo(p.Conn, mustJSON(m.turnEvent(false)))
+				if m.phase == phasePause && m.reveal != nil {
+					r.room.SendTo(p.Conn, m.reveal)
+				}
+			}
+		}
+		return
+	}
 	pl := m.join(p)
 	if m.told[p.Conn] {
 		// It was a member when the game started, and got start and the
@@ -216,7 +241,7 @@ func (r *referee) Left(p relay.Player) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := r.m
-	if m == nil {
+	if m == nil || !p.Plays() {
 		return
 	}
 	pl := m.players[p.Client]
@@ -224,8 +249,8 @@ func (r *referee) Left(p relay.Player) {
 		return
 	}
 	for _, q := range r.room.Players() {
-		if q.Client == p.Client && q.Conn != p.Conn {
-			return // another connection of the same client is still here
+		if q.Client == p.Client && q.Conn != p.Conn && q.Plays() {
+			return // another seated connection of the same client is still here
 		}
 	}
 	now := time.Now()
@@ -247,7 +272,9 @@ func (r *referee) absent(present []relay.Player) []string {
 	}
 	here := make(map[string]bool, len(present))
 	for _, q := range present {
-		here[q.Client] = true
+		if q.Plays() {
+			here[q.Client] = true
+		}
 	}
 	var out []string
 	for _, pl := range r.m.order {

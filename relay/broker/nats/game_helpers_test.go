@@ -33,6 +33,12 @@ func gameConfig(second time.Duration, words ...string) game.Config {
 // startGameNode is startNode with games on.
 func startGameNode(t *testing.T, ns *natsServer, name string, gcfg game.Config) *node {
 	t.Helper()
+	return startGameNodeWith(t, ns, name, gcfg, nil)
+}
+
+// startGameNodeWith is startGameNode with a change to the relay's config.
+func startGameNodeWith(t *testing.T, ns *natsServer, name string, gcfg game.Config, tweak func(*relay.Config)) *node {
+	t.Helper()
 	cfg := testConfig(ns.url(), name)
 	cfg.Logger = testLogger(t).With("node", name)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -44,6 +50,9 @@ func startGameNode(t *testing.T, ns *natsServer, name string, gcfg game.Config) 
 	gcfg.Logger = cfg.Logger
 	rc := nodeRelayConfig(b, name, cfg)
 	rc.Game = game.Factory(gcfg)
+	if tweak != nil {
+		tweak(&rc)
+	}
 	srv, err := relay.New(rc, cfg.Logger)
 	if err != nil {
 		t.Fatalf("node %s: relay.New: %v", name, err)
@@ -92,10 +101,16 @@ func (d dialFunc) Dial(network, addr string) (net.Conn, error) { return d(networ
 // join connects client id (named name) to room on n and reads its hello.
 func join(t *testing.T, n *node, room, id, name string) *player {
 	t.Helper()
+	return joinWith(t, n, room, id, name, "")
+}
+
+// joinWith is join with more query parameters (&token=…).
+func joinWith(t *testing.T, n *node, room, id, name, query string) *player {
+	t.Helper()
 	p := &player{id: id}
 	p.tclient = &tclient{t: t, name: name + "@" + n.name, msgs: make(chan tmsg, 4096), closed: make(chan struct{})}
 	ws, _, err := gws.NewClient(tHandler{c: p.tclient}, &gws.ClientOption{
-		Addr:               n.ws + "/ws/" + room + "?client=" + id + "&name=" + name,
+		Addr:               n.ws + "/ws/" + room + "?client=" + id + "&name=" + name + query,
 		ReadMaxPayloadSize: 16 << 20,
 		NewDialer: func() (gws.Dialer, error) {
 			return dialFunc(func(network, addr string) (net.Conn, error) {
