@@ -10,15 +10,17 @@ import (
 
 // referee is the relay.Game of one room. The relay calls it from the
 // room's connections' goroutines; its timer calls it from a timer
-// goroutine. Every method takes mu, changes the state and queues events on
-// the room while holding it, so that events leave in the order of the state
-// changes. The room's methods only queue: they never block on a socket and
-// never call back into the referee.
+// goroutine. Every method takes mu, changes the state and queues what that
+// means for the room as effects (out) while holding it, releases mu, then
+// carries the effects out (see effects.go): events leave in the order of
+// the state changes, and no room call (none of the network calls behind
+// it) ever runs under mu.
 type referee struct {
 	// Static after construction.
 	room relay.GameRoom
 	cfg  *Config
 	log  *slog.Logger
+	out  *outbox // effects decided under mu, carried out after it
 	// ended, when set, is called (holding mu) when a game ends with its
 	// over event; it must not block or call back (the cluster coordinator
 	// releases the room's claim).
@@ -34,13 +36,29 @@ type referee struct {
 }
 
 func newReferee(room relay.GameRoom, cfg *Config) *referee {
-	return &referee{room: room, cfg: cfg, log: cfg.Logger.With("room", room.Name())}
+	return &referee{room: room, cfg: cfg, log: cfg.Logger.With("room", room.Name()), out: &outbox{room: room}}
+}
+
+// flush carries out the effects decided so far. Every method that may
+// decide some calls it once mu is released: defer r.flush() before
+// locking, so that it runs after the unlock.
+func (r *referee) flush() {
+	if n := r.out.flush(); n > 0 {
+		r.log.Error("game effects dropped: the room did not take them fast enough", "dropped", n)
+	}
+}
+
+func (r *referee) broadcast(event []byte) { r.out.emit(effect{op: opBroadcast, event: event}) }
+
+func (r *referee) sendTo(conn string, event []byte) {
+	r.out.emit(effect{op: opSendTo, conn: conn, event: event})
 }
 
 var _ relay.Game = (*referee)(nil)
 
 // Command handles start and stop.
 func (r *referee) Command(p relay.Player, cmd relay.GameCommand) error {
+	defer r.flush()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := time.Now()
@@ -80,7 +98,7 @@ func (r *referee) startLocked(p relay.Player, cmd relay.GameCommand, now time.Ti
 	}
 	m.timer = time.AfterFunc(time.Hour, func() { r.tick(m) }) // set by scheduleLocked
 	r.m = m
-	r.room.Broadcast(mustJSON(m.startEvent()))
+	r.broadcast(mustJSON(m.startEvent()))
 	r.log.Info("game started", "by", p.Client, "players", len(members), "rounds", rounds, "seconds", seconds)
 	r.nextTurnLocked(now)
 	return nil
@@ -130,6 +148,7 @@ func (r *referee) stopLocked(p relay.Player, now time.Time) error {
 
 // Chat referees a chat line while a turn runs.
 func (r *referee) Chat(p relay.Player, text string) (bool, error) {
+	defer r.flush()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := r.m
@@ -161,7 +180,7 @@ func (r *referee) Chat(p relay.Player, text string) (bool, error) {
 		for c := range m.guessed {
 			to = append(to, c)
 		}
-		r.room.RelayChat(p, text, to)
+		r.out.emit(effect{op: opRelayChat, from: p, text: text, to: to})
 		return true, nil
 	}
 	// Every line from a player who has not guessed yet is a guess, and
@@ -177,7 +196,7 @@ func (r *referee) Chat(p relay.Player, text string) (bool, error) {
 	m.credit(pl, points)
 	m.credit(m.drawer, DrawerPoints)
 	m.guessed[p.Client] = true
-	r.room.Broadcast(mustJSON(GuessedEvent{Type: relay.TypeGame, Event: EventGuessed, Client: pl.client, Name: pl.name, Points: points}))
+	r.broadcast(mustJSON(GuessedEvent{Type: relay.TypeGame, Event: EventGuessed, Client: pl.client, Name: pl.name, Points: points}))
 	if m.allGuessed() {
 		r.endTurnLocked(now)
 	}
@@ -197,6 +216,7 @@ func (r *referee) AllowFrame(p relay.Player) bool {
 // (with it listed last if it is new) and the current turn, with the word
 // only if it is the drawer; during a pause, the reveal too.
 func (r *referee) Joined(p relay.Player) {
+	defer r.flush()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := r.m
@@ -207,11 +227,11 @@ func (r *referee) Joined(p relay.Player) {
 	if !p.Plays() {
 		// A viewer or upload: no seat, and what a viewer sees.
 		if p.Subscribe && !m.told[p.Conn] {
-			r.room.SendTo(p.Conn, mustJSON(m.startEvent()))
+			r.sendTo(p.Conn, mustJSON(m.startEvent()))
 			if m.turn > 0 {
-				r.room.SendTo(p.Conn, mustJSON(m.turnEvent(false)))
+				r.sendTo(p.Conn, mustJSON(m.turnEvent(false)))
 				if m.phase == phasePause && m.reveal != nil {
-					r.room.SendTo(p.Conn, m.reveal)
+					r.sendTo(p.Conn, m.reveal)
 				}
 			}
 		}
@@ -225,11 +245,11 @@ func (r *referee) Joined(p relay.Player) {
 		r.scheduleLocked(now)
 		return
 	}
-	r.room.SendTo(p.Conn, mustJSON(m.startEvent()))
+	r.sendTo(p.Conn, mustJSON(m.startEvent()))
 	if m.turn > 0 {
-		r.room.SendTo(p.Conn, mustJSON(m.turnEvent(pl == m.drawer)))
+		r.sendTo(p.Conn, mustJSON(m.turnEvent(pl == m.drawer)))
 		if m.phase == phasePause && m.reveal != nil {
-			r.room.SendTo(p.Conn, m.reveal)
+			r.sendTo(p.Conn, m.reveal)
 		}
 	}
 	r.scheduleLocked(now)
@@ -238,6 +258,7 @@ func (r *referee) Joined(p relay.Player) {
 // Left notes a player with no connection left. It leaves the game after
 // Config.LeaveGrace unless it comes back (a reload).
 func (r *referee) Left(p relay.Player) {
+	defer r.flush()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := r.m
@@ -288,6 +309,7 @@ func (r *referee) absent(present []relay.Player) []string {
 // gone notes that client has no connection left, as Left does for its last
 // one: its node died without telling (see coordinator.reconcile).
 func (r *referee) gone(client string) {
+	defer r.flush()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := r.m
@@ -323,6 +345,7 @@ func (r *referee) Close() {
 // tick is the game's timer: it ends turns and pauses that are due and drops
 // players whose grace ran out.
 func (r *referee) tick(m *match) {
+	defer r.flush()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m != m {
@@ -375,8 +398,8 @@ func (r *referee) nextTurnLocked(now time.Time) {
 		return
 	}
 	m.beginTurn(d, r.pickWord(m), now)
-	r.room.ClearLayers()
-	r.room.BroadcastSplit(mustJSON(m.turnEvent(false)), d.client, mustJSON(m.turnEvent(true)))
+	r.out.emit(effect{op: opClearLayers})
+	r.out.emit(effect{op: opSplit, event: mustJSON(m.turnEvent(false)), client: d.client, private: mustJSON(m.turnEvent(true))})
 }
 
 // endTurnLocked reveals the word, then pauses before the next turn, or
@@ -395,7 +418,7 @@ func (r *referee) revealLocked() {
 	m := r.m
 	m.phase = phasePause
 	m.reveal = mustJSON(RevealEvent{Type: relay.TypeGame, Event: EventReveal, Word: m.word, Scores: m.scores()})
-	r.room.Broadcast(m.reveal)
+	r.broadcast(m.reveal)
 }
 
 // endGameLocked ends the game: a running turn ends with its reveal, then
@@ -406,7 +429,7 @@ func (r *referee) endGameLocked(reason string, now time.Time) {
 		r.revealLocked()
 	}
 	scores := m.scores()
-	r.room.Broadcast(overEvent(scores))
+	r.broadcast(overEvent(scores))
 	m.timer.Stop()
 	r.m = nil
 	r.log.Info("game over", "reason", reason, "turns", m.turn, "winner", winner(scores), "took", now.Sub(m.started).Round(time.Millisecond))
