@@ -193,7 +193,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer closeBroker()
-	games, err := o.game.factory(log, broker != nil)
+	games, err := o.game.factory(log, o.broker.claims)
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,8 @@ type brokerOptions struct {
 	layerStorage  string
 	replicas      int
 	fs            *flag.FlagSet // serve's, to read --max-layers
+
+	claims relay.GameClaims // set by open: the NATS broker's game claims; nil in memory
 }
 
 // register adds the broker flags to serve's flag set.
@@ -134,6 +136,7 @@ func (b *brokerOptions) open(ctx context.Context, maxBytes int, log *slog.Logger
 		}
 		return nil, nil, fmt.Errorf("--broker: %w", err)
 	}
+	b.claims = nb.GameClaims()
 	return nb, func() {
 		_ = nb.Close()
 		stopEmbedded()

@@ -14,8 +14,8 @@ const (
 	KindPresence                 // a presence event (join or leave)
 	KindGame                     // a game event
 	// KindGameInput is a game input from one node's game to the room's
-	// games on every node (see ClusterRoom.SendInput). The relay hands it
-	// to the room's Game (GameListener.Input) and never to members.
+	// games on every node (see GameRoom.SendInput). The relay hands it
+	// to the room's Game (Game.Input) and never to members.
 	KindGameInput
 )
 
@@ -169,6 +169,20 @@ type Broker interface {
 	Leave(ctx context.Context, room string, m Member) (int, error)
 	// Close releases the broker.
 	Close() error
+}
+
+// LayerClearer is implemented by brokers that can forget a room's
+// retained layers (a game clears them at each turn).
+type LayerClearer interface {
+	ClearLayers(ctx context.Context, room string) error
+}
+
+// MemberLister is implemented by brokers that know the members a room has
+// on other nodes (a game played across nodes seats them).
+type MemberLister interface {
+	// RemoteMembers lists room's members on other nodes, node by node, each
+	// node's in join order.
+	RemoteMembers(room string) []Member
 }
 
 // HealthChecker is implemented by brokers that can be degraded (a lost

@@ -47,17 +47,17 @@ func newRoom(s *Server, name string) *room {
 // member except its sender (or for the one connection env.ToConn names),
 // and schedules the renditions members asked for. A game input goes to the
 // room's game only, and the game sees each game event first (see
-// GameListener). It never blocks.
+// Game.Input, Game.Observe). It never blocks.
 func (r *room) deliver(env *Envelope) {
 	switch env.Kind {
 	case KindGameInput:
-		if gl, ok := r.game.(GameListener); ok {
-			gl.Input(env.Event)
+		if r.game != nil {
+			r.game.Input(env.Event)
 		}
 		return // never for members
 	case KindGame:
-		if gl, ok := r.game.(GameListener); ok {
-			gl.Observe(env.Event)
+		if r.game != nil {
+			r.game.Observe(env.Event)
 		}
 	}
 	v := r.view.Load()

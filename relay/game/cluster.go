@@ -12,7 +12,7 @@ import (
 )
 
 // coordinator is the relay.Game of a room whose members may sit on several
-// relay nodes (the relay's broker gives claims: relay.GameClaims). Every
+// relay nodes (Config.Claims is set: the broker's relay.GameClaims). Every
 // node with members in the room has one; exactly one of them referees a
 // running game: the one whose coordinator holds the room's claim (a
 // lease). It runs the real referee, whose players are the room's members
@@ -33,7 +33,7 @@ import (
 // is always referee.mu, then mu.
 type coordinator struct {
 	// Static after construction.
-	room   relay.ClusterRoom
+	room   relay.GameRoom
 	claims relay.GameClaims
 	ref    *referee
 	log    *slog.Logger
@@ -60,12 +60,9 @@ type lease struct {
 	lastOK time.Time   // the last successful claim or renewal
 }
 
-var (
-	_ relay.Game         = (*coordinator)(nil)
-	_ relay.GameListener = (*coordinator)(nil)
-)
+var _ relay.Game = (*coordinator)(nil)
 
-func newCoordinator(room relay.ClusterRoom, claims relay.GameClaims, cfg *Config) *coordinator {
+func newCoordinator(room relay.GameRoom, claims relay.GameClaims, cfg *Config) *coordinator {
 	c := &coordinator{
 		room:   room,
 		claims: claims,

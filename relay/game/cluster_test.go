@@ -127,7 +127,6 @@ func (r *fakeRoom) ClearLayers()             {}
 func (r *fakeRoom) BroadcastLocal(ev []byte) { r.record("local", ev) }
 func (r *fakeRoom) DropLocalFrames()         {}
 func (r *fakeRoom) SendInput(in []byte)      { r.record("input", in) }
-func (r *fakeRoom) Claims() relay.GameClaims { return r.claims }
 
 // waitSent waits until the room was asked to send something how whose data
 // contains part, and returns it.

@@ -76,6 +76,12 @@ type Config struct {
 	// DefaultGuessBurst (3); a negative GuessRate: no rate (tests).
 	GuessRate  float64
 	GuessBurst int
+	// Claims, when set, are the claims of a broker whose rooms span nodes
+	// (the NATS broker's GameClaims()): each room's game is then refereed
+	// by the one node that claims the room (see cluster.go), and the room's
+	// players are its members on every node. Default nil: every node
+	// referees its own rooms' games (right for a single node).
+	Claims relay.GameClaims
 	// Logger gets one line per game started and ended. Default: discard.
 	Logger *slog.Logger
 	// Intn picks a word: it returns a number in [0, n). Default math/rand/v2.
@@ -135,8 +141,8 @@ func (c Config) Validate() error {
 }
 
 // New returns the factory that gives each room of a relay its referee, or
-// the error of cfg.Validate. Plug it in as relay.Config.Game. When the
-// relay's broker spans nodes (it gives relay.GameClaims), each room gets a
+// the error of cfg.Validate. Plug it in as relay.Config.Game. With
+// cfg.Claims set (a broker whose rooms span nodes), each room gets a
 // coordinator instead, which referees on one node only (see cluster.go).
 func New(cfg Config) (relay.GameFactory, error) {
 	if err := cfg.Validate(); err != nil {
@@ -146,10 +152,8 @@ func New(cfg Config) (relay.GameFactory, error) {
 	words := append([]string(nil), cfg.Words...)
 	cfg.Words = words
 	return func(room relay.GameRoom) relay.Game {
-		if cr, ok := room.(relay.ClusterRoom); ok {
-			if claims := cr.Claims(); claims != nil {
-				return newCoordinator(cr, claims, &cfg)
-			}
+		if cfg.Claims != nil {
+			return newCoordinator(room, cfg.Claims, &cfg)
 		}
 		return newReferee(room, &cfg)
 	}, nil

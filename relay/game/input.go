@@ -83,9 +83,9 @@ func decodeInput(data []byte) (*input, error) {
 
 // clusterRoom is the room as the referee of a cluster coordinator sees it:
 // its players are the room's members on every node.
-type clusterRoom struct{ relay.ClusterRoom }
+type clusterRoom struct{ relay.GameRoom }
 
-func (c clusterRoom) Players() []relay.Player { return c.AllPlayers() }
+func (c clusterRoom) Players() []relay.Player { return c.GameRoom.AllPlayers() }
 
 // seenEvent is any game event, as a node that does not referee reads it.
 type seenEvent struct {

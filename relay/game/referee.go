@@ -56,6 +56,12 @@ func (r *referee) sendTo(conn string, event []byte) {
 
 var _ relay.Game = (*referee)(nil)
 
+// Input: a referee on its own plays on one node, and gets no game input.
+func (r *referee) Input([]byte) {}
+
+// Observe: a referee on its own sees only its own events.
+func (r *referee) Observe([]byte) {}
+
 // Command handles start and stop.
 func (r *referee) Command(p relay.Player, cmd relay.GameCommand) error {
 	defer r.flush()

@@ -48,6 +48,7 @@ func startGameNodeWith(t *testing.T, ns *natsServer, name string, gcfg game.Conf
 		t.Fatalf("node %s: New: %v", name, err)
 	}
 	gcfg.Logger = cfg.Logger
+	gcfg.Claims = b.GameClaims()
 	rc := nodeRelayConfig(b, name, cfg)
 	rc.Game = game.Factory(gcfg)
 	if tweak != nil {
