@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/canvasrelay/canvasrelay/relay"
+	"github.com/canvasrelay/canvasrelay/relay/game"
 )
 
 // TestGameSeatsAcrossNodes: the referee seats only the connections that may
@@ -66,11 +67,12 @@ func TestGameSeatsAcrossNodes(t *testing.T) {
 // the refereeing node, however many sockets it opens on however many
 // nodes. Mallory opens four sockets on node a and three on node b, the
 // referee; seven wrong guesses at once, one a socket, get one player's
-// burst (3, game.DefaultGuessBurst) relayed, and the rest rate_limited.
+// burst relayed, and the rest rate_limited.
 func TestGameGuessBudgetAcrossNodes(t *testing.T) {
-	const burst = 3 // game.DefaultGuessBurst
+	const burst = game.DefaultGuessBurst
 	ns := startNATS(t, 0)
 	gcfg := gameConfig(100*time.Millisecond, "giraffe", "volcano") // 180 game seconds: 18 s turns
+	gcfg.GuessRate = 1.0 / 60                                      // no refill within the test, however loaded the machine
 	a, b := startGameNode(t, ns, "a", gcfg), startGameNode(t, ns, "b", gcfg)
 	alice := join(t, b, "budget", "alice", "Alice")
 	bob := join(t, a, "budget", "bob", "Bob")
