@@ -3,6 +3,7 @@ package game
 import (
 	"bytes"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -78,12 +79,13 @@ func TestSeatsOnlyForPlayers(t *testing.T) {
 	viewer := roomToken(t, room, false, true)
 	upload := roomToken(t, room, true, false)
 
-	a := f.joinWith(room, "alice", "Alice", "token="+full)
+	a := f.dial(room, "client=alice&name=Alice&token="+full)
+	aliceHello := a.expect("hello")
 	b := f.joinWith(room, "bob", "Bob", "token="+full)
 	c := f.joinWith(room, "carol", "Carol", "token="+full)
 	v := f.joinWith(room, "vic", "Vic", "token="+viewer)
 	u := f.joinWith(room, "uma", "Uma", "token="+upload)
-	av := f.joinWith(room, "alice", "AliceViewer", "token="+viewer) // a viewer under the drawer's id
+	av := f.joinWith(room, "alice", "AliceViewer", "token="+viewer+sameClient(aliceHello)) // a viewer under the drawer's id
 
 	a.start(`,"seconds":180`)
 	for _, x := range []*client{a, b, c, v, av} {
@@ -109,7 +111,7 @@ func TestSeatsOnlyForPlayers(t *testing.T) {
 	// An upload under Alice's id joins during her turn: it is told nothing
 	// and may not draw (its frame is refused, which also shows that
 	// anything queued for it at its join has been read).
-	au := f.joinWith(room, "alice", "AliceUpload", "token="+upload)
+	au := f.joinWith(room, "alice", "AliceUpload", "token="+upload+sameClient(aliceHello))
 	au.sendBinary(tinyPNG(t))
 	if m := au.expectNext("error", ""); str(m.ev, "code") != relay.CodeForbidden {
 		t.Errorf("an upload under the drawer's id drew: got %s, want error forbidden", m)
@@ -223,8 +225,20 @@ func TestSevenSocketsOneBudget(t *testing.T) {
 func (f *fixture) joinWith(room, id, name, query string) *client {
 	f.t.Helper()
 	c := f.dial(room, "client="+id+"&name="+name+"&"+query)
-	c.expect("hello")
+	if m := c.expect("hello"); str(m.ev, "client") != id {
+		f.t.Fatalf("%s: hello gives client %q, want %q", name, str(m.ev, "client"), id)
+	}
 	return c
+}
+
+// sameClient is the query that proves a second connection is the same
+// client as the one whose hello is given: its resume, once the relay
+// gives one (the contract's v1.1 identity), and nothing before.
+func sameClient(hello msg) string {
+	if r := str(hello.ev, "resume"); r != "" {
+		return "&resume=" + url.QueryEscape(r)
+	}
+	return ""
 }
 
 // bruteForce plays one turn whose word is the last of the candidates its

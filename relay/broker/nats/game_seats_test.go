@@ -3,6 +3,7 @@ package natsbroker
 import (
 	"bytes"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,14 @@ func TestGameSeatsAcrossNodes(t *testing.T) {
 	bob := joinWith(t, a, "seats", "bob", "Bob", tok(true, true))
 	vic := joinWith(t, a, "seats", "vic", "Vic", tok(false, true))
 	joinWith(t, a, "seats", "uma", "Uma", tok(true, false))
-	av := joinWith(t, a, "seats", "alice", "AliceViewer", tok(false, true))
+	same := "" // Alice's resume, once the relay gives one (v1.1 identity)
+	if r := str(alice.hello, "resume"); r != "" {
+		same = "&resume=" + url.QueryEscape(r)
+	}
+	av := joinWith(t, a, "seats", "alice", "AliceViewer", tok(false, true)+same)
+	if got := str(av.hello, "client"); got != "alice" {
+		t.Fatalf("Alice's viewer connection is client %q, want alice", got)
+	}
 	waitCount(t, "seats", 5, a, b)
 	alice.send(`{"type":"game","action":"start","seconds":180}`)
 	for _, x := range []*player{alice, bob, vic, av} {
