@@ -55,8 +55,8 @@ type Envelope struct {
 	// Private is the event PrivateFor's connections get.
 	Private []byte
 	// ToConn, when set, restricts delivery to the one connection with this
-	// id, on whichever node holds it (a game answers one member on another
-	// node).
+	// id, on whichever node holds it, whatever its rights (a game answers
+	// one member on another node, as a reply).
 	ToConn string
 
 	wireOnce sync.Once

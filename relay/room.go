@@ -62,10 +62,15 @@ func (r *room) deliver(env *Envelope) {
 	}
 	v := r.view.Load()
 	for _, c := range v.members {
-		if c.id == env.Origin || !c.canSubscribe || !env.addressedTo(c.client, c.plays()) || (c.rend != nil && env.Kind == KindFrame) {
+		if env.ToConn != "" {
+			// For one connection only: a game's answer to it, which
+			// reaches it whatever its rights (like any reply).
+			if env.ToConn == c.id {
+				c.deliver(env)
+			}
 			continue
 		}
-		if env.ToConn != "" && env.ToConn != c.id {
+		if c.id == env.Origin || !c.canSubscribe || !env.addressedTo(c.client, c.plays()) || (c.rend != nil && env.Kind == KindFrame) {
 			continue
 		}
 		if env.PrivateFor != "" && env.PrivateFor == c.client && c.plays() {

@@ -33,7 +33,7 @@ func TestGameSeatsAcrossNodes(t *testing.T) {
 	alice := joinWith(t, b, "seats", "alice", "Alice", tok(true, true))
 	bob := joinWith(t, a, "seats", "bob", "Bob", tok(true, true))
 	vic := joinWith(t, a, "seats", "vic", "Vic", tok(false, true))
-	joinWith(t, a, "seats", "uma", "Uma", tok(true, false))
+	uma := joinWith(t, a, "seats", "uma", "Uma", tok(true, false))
 	same := "" // Alice's resume, once the relay gives one (v1.1 identity)
 	if r := str(alice.hello, "resume"); r != "" {
 		same = "&resume=" + url.QueryEscape(r)
@@ -54,6 +54,10 @@ func TestGameSeatsAcrossNodes(t *testing.T) {
 			t.Errorf("%s: got %s, want turn 1 of 2 with a word for Alice only", x.name, describe(m))
 		}
 	}
+	// Uma's guess crosses to the referee, which refuses it; the refusal
+	// reaches her on her node although she subscribes to nothing.
+	uma.chat("giraffe")
+	uma.expectNext("error", "forbidden")
 	bob.chat("giraffe")
 	for _, x := range []*player{alice, bob, vic, av} {
 		x.expectGame("guessed")
