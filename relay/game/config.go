@@ -33,7 +33,7 @@ const (
 	DrawerPoints = 25
 )
 
-// Guess limits (see docs/game.md, "Guesses"). The public word list gives
+// Guess limits (see docs/game.md, "Seats and guesses"). The public word list gives
 // about 46 candidates per hint on average: a player who could try them all
 // would find any word. So each player (a client id: all its connections,
 // on every node, share one budget, kept by the referee) has

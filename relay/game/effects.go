@@ -11,9 +11,10 @@ import (
 // Every change to a game happens under referee.mu, and what it means for
 // the room (events to send, chat to relay, layers to clear) is not done
 // there: it is queued as effects, in the order of the changes, and carried
-// out once mu is released (flush). So no room call, and none of the
-// network calls behind them (a NATS publish, a stream purge of up to the
-// broker's request timeout), ever runs under the game's lock: a frame's
+// out once mu is released (flush). So no room call that acts, and none of
+// the network calls behind them (a NATS publish, a stream purge of up to
+// the broker's request timeout), ever runs under the game's lock (reading
+// the room's members, an in-memory snapshot, still does): a frame's
 // AllowFrame, which takes mu, is never held up by a turn clearing the
 // room's layers.
 //

@@ -1,6 +1,7 @@
 package game
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/canvasrelay/canvasrelay/relay"
@@ -62,9 +63,7 @@ func (m *match) spendGuess(client string, now time.Time, cfg *Config) error {
 }
 
 func rateLimited(format string, a ...any) error {
-	err := badRequest(format, a...).(*relay.GameError)
-	err.Code = relay.CodeRateLimited
-	return err
+	return &relay.GameError{Code: relay.CodeRateLimited, Message: fmt.Sprintf(format, a...)}
 }
 
 // seated keeps the players of in: the connections that may publish and
