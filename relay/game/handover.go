@@ -127,12 +127,6 @@ func (st *matchState) restore() (*match, error) {
 		reveal: st.Reveal, clock: st.Clock, used: set(st.Used), told: map[string]bool{},
 		budgets: map[string]*budget{},
 	}
-	for client, n := range st.Tries {
-		if m.players[client] == nil {
-			continue // only players guess
-		}
-		m.budgets[client] = &budget{tries: n, turn: st.Turn}
-	}
 	for _, ps := range st.Played {
 		p := &player{client: ps.Client, name: ps.Name, joined: ps.Joined, score: ps.Score, reached: ps.Reached, in: ps.In, goneAt: fromNanos(ps.GoneAt)}
 		m.players[p.client] = p
@@ -142,6 +136,12 @@ func (st *matchState) restore() (*match, error) {
 		if p := m.players[c]; p != nil && p.in {
 			m.order = append(m.order, p)
 		}
+	}
+	for client, n := range st.Tries {
+		if m.players[client] == nil {
+			continue // only players guess
+		}
+		m.budgets[client] = &budget{tries: n, turn: st.Turn}
 	}
 	m.drawer = m.players[st.Drawer]
 	if m.turn > 0 && m.drawer == nil || m.phase != phaseTurn && m.phase != phasePause {
