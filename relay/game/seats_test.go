@@ -190,10 +190,7 @@ func TestSevenSocketsOneBudget(t *testing.T) {
 	f := startRelay(t, cfg)
 	a := f.join(room, "alice", "Alice")
 	b := f.join(room, "bob", "Bob")
-	var ms []*client
-	for i := range 7 {
-		ms = append(ms, f.join(room, "mallory", fmt.Sprintf("Mallory%d", i)))
-	}
+	ms := f.sockets(room, "mallory", 7)
 	a.start(`,"seconds":180`)
 	for _, x := range append([]*client{a, b}, ms...) {
 		x.expectGame("start")
@@ -241,6 +238,19 @@ func sameClient(hello msg) string {
 	return ""
 }
 
+// sockets opens n connections of one client id to room (named Mallory0,
+// Mallory1, …): the later ones prove they are the first one's client.
+func (f *fixture) sockets(room, id string, n int) []*client {
+	f.t.Helper()
+	first := f.dial(room, "client="+id+"&name=Mallory0")
+	hello := first.expect("hello")
+	out := []*client{first}
+	for i := 1; i < n; i++ {
+		out = append(out, f.joinWith(room, id, fmt.Sprintf("Mallory%d", i), "x=1"+sameClient(hello)))
+	}
+	return out
+}
+
 // bruteForce plays one turn whose word is the last of the candidates its
 // hint leaves in the built-in list (62 for a word of 5 letters), while
 // Mallory, over seven sockets of one client id, sends every candidate at
@@ -277,10 +287,7 @@ func bruteForce(t *testing.T, tweak func(*Config)) (relayed, limited int, found 
 	f := startRelayWith(t, cfg, relay.Config{ChatRate: 1000}) // the game's limit, not the socket's
 	a := f.join(room, "alice", "Alice")
 	b := f.join(room, "bob", "Bob")
-	var ms []*client
-	for i := range 7 {
-		ms = append(ms, f.join(room, "mallory", fmt.Sprintf("Mallory%d", i)))
-	}
+	ms := f.sockets(room, "mallory", 7)
 	a.start(`,"seconds":180`)
 	for _, x := range append([]*client{a, b}, ms...) {
 		x.expectGame("start")

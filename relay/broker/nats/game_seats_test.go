@@ -88,13 +88,21 @@ func TestGameGuessBudgetAcrossNodes(t *testing.T) {
 	a, b := startGameNode(t, ns, "a", gcfg), startGameNode(t, ns, "b", gcfg)
 	alice := join(t, b, "budget", "alice", "Alice")
 	bob := join(t, a, "budget", "bob", "Bob")
-	var ms []*player
-	for i := range 7 {
+	ms := []*player{join(t, a, "budget", "mallory", "Mallory0")}
+	same := "" // the first socket's resume, once the relay gives one (v1.1 identity)
+	if r := str(ms[0].hello, "resume"); r != "" {
+		same = "&resume=" + url.QueryEscape(r)
+	}
+	for i := 1; i < 7; i++ {
 		n := a
 		if i >= 4 {
 			n = b
 		}
-		ms = append(ms, join(t, n, "budget", "mallory", fmt.Sprintf("Mallory%d", i)))
+		m := joinWith(t, n, "budget", "mallory", fmt.Sprintf("Mallory%d", i), same)
+		if got := str(m.hello, "client"); got != "mallory" {
+			t.Fatalf("socket %d of Mallory is client %q, want mallory", i, got)
+		}
+		ms = append(ms, m)
 	}
 	waitCount(t, "budget", 9, a, b)
 	alice.send(`{"type":"game","action":"start","seconds":180}`)
