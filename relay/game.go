@@ -79,9 +79,10 @@ type Game interface {
 	// AllowFrame reports whether p may publish an image now. If not, the
 	// frame gets error forbidden and is not fanned out.
 	AllowFrame(p Player) bool
-	// Joined is called once p's hello and layers are queued: events sent to
-	// p now come right after them (unless the game is still carrying out
-	// earlier effects on another goroutine: they then follow those).
+	// Joined is called once p's hello and layers are queued, before p's
+	// writer starts: events the game sends p before returning come right
+	// after them. It may wait for the game's earlier effects to be carried
+	// out (never holding a lock that AllowFrame takes).
 	Joined(p Player)
 	// Left is called after p left.
 	Left(p Player)

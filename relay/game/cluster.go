@@ -211,7 +211,7 @@ func (c *coordinator) Input(data []byte) {
 		if c.ref.running() {
 			c.sendAlive() // so that the joiner's node knows where to send its chat
 		}
-		c.ref.Joined(p)
+		c.ref.joinedAsync(p)
 	case opLeft:
 		c.ref.Left(p)
 	case opCommand:

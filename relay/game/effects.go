@@ -21,9 +21,13 @@ import (
 // The effects leave in the order they were decided: one goroutine at a
 // time carries them out (flushing); an effect queued while another
 // goroutine flushes is carried out by that goroutine, right after the ones
-// before it. The queue is bounded: it only grows while a flush waits on
-// the broker (at most its request timeout), from inputs that are rate
-// limited, and past maxPending effects a new one is dropped and logged.
+// before it, and flush returns at once. flushWait instead waits until the
+// effects queued so far are carried out: Joined uses it, so that a late
+// joiner's start and turn are queued before its writer starts, right after
+// its hello and layers. The queue is bounded: it only grows while a flush
+// waits on the broker (at most its request timeout), from inputs that are
+// rate limited, and past maxPending effects a new one is dropped and
+// logged.
 
 // maxPending bounds the effects waiting to be carried out.
 const maxPending = 4096
@@ -55,20 +59,48 @@ type outbox struct {
 	room relay.GameRoom // static
 
 	mu       sync.Mutex // guards below; taken after referee.mu, never the other way
+	done     sync.Cond  // on mu: signalled as finished grows
 	pending  []effect
-	flushing bool // a goroutine is carrying pending out
-	dropped  int  // effects dropped over maxPending, not yet logged
+	flushing bool   // a goroutine is carrying pending out
+	queued   uint64 // effects ever queued, the dropped ones included
+	finished uint64 // of those, the ones carried out or dropped
+	dropped  int    // effects dropped over maxPending, not yet logged
+}
+
+func newOutbox(room relay.GameRoom) *outbox {
+	o := &outbox{room: room}
+	o.done.L = &o.mu
+	return o
 }
 
 // emit queues e. The referee calls it holding its mu.
 func (o *outbox) emit(e effect) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.queued++
 	if len(o.pending) >= maxPending {
 		o.dropped++
+		o.finished++
 		return
 	}
 	o.pending = append(o.pending, e)
+}
+
+// flushWait is flush, then waits until every effect queued before it was
+// called has been carried out (by this goroutine or the one flushing). It
+// must not be called while carrying out effects (from a room call the
+// outbox makes): it would wait on itself.
+func (o *outbox) flushWait() (dropped int) {
+	o.mu.Lock()
+	target := o.queued
+	o.mu.Unlock()
+	dropped = o.flush()
+	o.mu.Lock()
+	for o.finished < target {
+		o.done.Wait()
+	}
+	o.mu.Unlock()
+	return dropped
 }
 
 // flush carries out the pending effects, unless another goroutine is at
@@ -90,6 +122,8 @@ func (o *outbox) flush() (dropped int) {
 			o.apply(e)
 		}
 		o.mu.Lock()
+		o.finished += uint64(len(batch))
+		o.done.Broadcast()
 	}
 	o.flushing = false
 	dropped, o.dropped = o.dropped, 0

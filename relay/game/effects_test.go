@@ -39,7 +39,7 @@ func (r *blockingRoom) ClearLayers() {
 // the queue drops instead of growing.
 func TestOutboxOrderAndBound(t *testing.T) {
 	room := &blockingRoom{entered: make(chan struct{}), release: make(chan struct{})}
-	o := &outbox{room: room}
+	o := newOutbox(room)
 	o.emit(effect{op: opBroadcast, event: []byte("a")})
 	o.emit(effect{op: opClearLayers})
 	o.emit(effect{op: opBroadcast, event: []byte("b")})
@@ -66,5 +66,38 @@ func TestOutboxOrderAndBound(t *testing.T) {
 	want := []string{"a", "clear", "b", "c0", "c1"}
 	if len(room.log) != 3+maxPending || fmt.Sprint(room.log[:5]) != fmt.Sprint(want) {
 		t.Fatalf("carried out %d effects starting %v, want %d starting %v", len(room.log), room.log[:min(5, len(room.log))], 3+maxPending, want)
+	}
+}
+
+// TestOutboxFlushWait: flushWait returns only once the effects queued
+// before it are carried out, even by another goroutine (a late joiner's
+// start and turn are queued before its writer starts).
+func TestOutboxFlushWait(t *testing.T) {
+	room := &blockingRoom{entered: make(chan struct{}), release: make(chan struct{})}
+	o := newOutbox(room)
+	o.emit(effect{op: opClearLayers})
+	go o.flush()
+	<-room.entered
+	o.emit(effect{op: opBroadcast, event: []byte("start")})
+	waited := make(chan struct{})
+	go func() {
+		o.flushWait()
+		close(waited)
+	}()
+	select {
+	case <-waited:
+		t.Fatal("flushWait returned while its effect was still queued behind a blocked one")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(room.release)
+	select {
+	case <-waited:
+	case <-time.After(wait):
+		t.Fatal("flushWait never returned")
+	}
+	room.mu.Lock()
+	defer room.mu.Unlock()
+	if fmt.Sprint(room.log) != "[clear start]" {
+		t.Fatalf("carried out %v, want [clear start]", room.log)
 	}
 }

@@ -36,14 +36,16 @@ type referee struct {
 }
 
 func newReferee(room relay.GameRoom, cfg *Config) *referee {
-	return &referee{room: room, cfg: cfg, log: cfg.Logger.With("room", room.Name()), out: &outbox{room: room}}
+	return &referee{room: room, cfg: cfg, log: cfg.Logger.With("room", room.Name()), out: newOutbox(room)}
 }
 
 // flush carries out the effects decided so far. Every method that may
 // decide some calls it once mu is released: defer r.flush() before
 // locking, so that it runs after the unlock.
-func (r *referee) flush() {
-	if n := r.out.flush(); n > 0 {
+func (r *referee) flush() { r.logDropped(r.out.flush()) }
+
+func (r *referee) logDropped(n int) {
+	if n > 0 {
 		r.log.Error("game effects dropped: the room did not take them fast enough", "dropped", n)
 	}
 }
@@ -220,9 +222,22 @@ func (r *referee) AllowFrame(p relay.Player) bool {
 
 // Joined tells a member who joins during a game where it stands: start
 // (with it listed last if it is new) and the current turn, with the word
-// only if it is the drawer; during a pause, the reveal too.
+// only if it is the drawer; during a pause, the reveal too. It returns once
+// those are queued for p (see outbox.flushWait): the relay starts p's
+// writer right after, so they come right after its hello and layers.
 func (r *referee) Joined(p relay.Player) {
+	r.joined(p)
+	r.logDropped(r.out.flushWait())
+}
+
+// joinedAsync is Joined for a member on another node (a joined input,
+// taken in the broker's callback): it must not wait.
+func (r *referee) joinedAsync(p relay.Player) {
 	defer r.flush()
+	r.joined(p)
+}
+
+func (r *referee) joined(p relay.Player) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := r.m
