@@ -269,7 +269,7 @@ func newServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (_
 		return nil, err
 	}
 	s.closeBroker = closeBroker
-	games, err := o.game.factory(log, broker != nil)
+	games, err := o.game.factory(log, o.broker.claims)
 	if err != nil {
 		return nil, err
 	}

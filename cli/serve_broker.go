@@ -37,6 +37,8 @@ type brokerOptions struct {
 	layerMaxBytes byteSize
 	layerStorage  string
 	replicas      int
+
+	claims relay.GameClaims // set by open: the NATS broker's game claims; nil in memory
 }
 
 // register adds the broker flags to serve's flag set.
@@ -127,6 +129,8 @@ func (b *brokerOptions) open(ctx context.Context, maxBytes, maxLayers int, log *
 		}
 		return nil, nil, fmt.Errorf("--broker: %w", err)
 	}
+	b.claims = nb.GameClaims()
+	b.claims = nb.GameClaims()
 	return nb, func() {
 		_ = nb.Close()
 		stopEmbedded()

@@ -25,18 +25,19 @@ func (g *gameOptions) register(fs *pflag.FlagSet) {
 
 // factory returns the relay's game factory, or nil when games are off. A
 // bad word file is an error naming the file and the line: the server must
-// not start with it. clustered says that rooms span nodes (a NATS broker):
-// games stay on, and each game is refereed by the one node that claims its
-// room in the broker's game bucket (docs/game.md, "Several nodes"). The
-// nodes of a cluster should load the same words.
-func (g *gameOptions) factory(log *slog.Logger, clustered bool) (relay.GameFactory, error) {
+// not start with it. claims, when not nil, are the game claims of a broker
+// whose rooms span nodes (NATS): games stay on, and each game is refereed
+// by the one node that claims its room in the broker's game bucket
+// (docs/game.md, "Several nodes"). The nodes of a cluster should load the
+// same words.
+func (g *gameOptions) factory(log *slog.Logger, claims relay.GameClaims) (relay.GameFactory, error) {
 	if !g.enabled {
 		if g.words != "" {
 			return nil, usageError(errors.New("--game-words needs games on (drop --games=false)"))
 		}
 		return nil, nil
 	}
-	cfg := game.Config{Logger: log}
+	cfg := game.Config{Logger: log, Claims: claims}
 	if g.words != "" {
 		words, err := game.LoadWords(g.words)
 		if err != nil {
@@ -49,7 +50,7 @@ func (g *gameOptions) factory(log *slog.Logger, clustered bool) (relay.GameFacto
 	if err != nil {
 		return nil, fmt.Errorf("games: %w", err)
 	}
-	if clustered {
+	if claims != nil {
 		log.Info("games are refereed across nodes: one node per game, claimed through NATS")
 	}
 	return f, nil

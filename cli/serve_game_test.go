@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -10,9 +11,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canvasrelay/canvasrelay/relay"
 	"github.com/canvasrelay/canvasrelay/relay/game"
 	"github.com/spf13/pflag"
 )
+
+// noClaims stands for a cluster's claim store: the factory only keeps it.
+type noClaims struct{}
+
+func (noClaims) Node() string       { return "n" }
+func (noClaims) TTL() time.Duration { return time.Second }
+func (noClaims) Claim(context.Context, string) (uint64, bool, error) {
+	return 0, false, errors.New("no claims")
+}
+func (noClaims) Renew(context.Context, string, uint64) (uint64, bool, error) {
+	return 0, false, errors.New("no claims")
+}
+func (noClaims) Release(context.Context, string, uint64) error  { return nil }
+func (noClaims) Holder(context.Context, string) (string, error) { return "", nil }
 
 func TestGameOptions(t *testing.T) {
 	dir := t.TempDir()
@@ -51,7 +67,11 @@ func TestGameOptions(t *testing.T) {
 			if err := fs.Parse(tt.args); err != nil {
 				t.Fatalf("parse %v: %v", tt.args, err)
 			}
-			f, err := g.factory(log, tt.cluster)
+			var claims relay.GameClaims
+			if tt.cluster {
+				claims = noClaims{}
+			}
+			f, err := g.factory(log, claims)
 			if tt.errPart != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.errPart) {
 					t.Fatalf("got error %v, want one containing %q", err, tt.errPart)

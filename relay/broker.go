@@ -14,8 +14,8 @@ const (
 	KindPresence                 // a presence event (join or leave)
 	KindGame                     // a game event
 	// KindGameInput is a game input from one node's game to the room's
-	// games on every node (see ClusterRoom.SendInput). The relay hands it
-	// to the room's Game (GameListener.Input) and never to members.
+	// games on every node (see GameRoom.SendInput). The relay hands it
+	// to the room's Game (Game.Input) and never to members.
 	KindGameInput
 )
 
@@ -45,16 +45,18 @@ type Envelope struct {
 	// Seq is the publisher's seq for a frame.
 	Seq uint64
 	// To, when not nil, restricts delivery to the connections of these
-	// client ids (a game hides chat from some members).
+	// client ids that play (a game hides chat from some members; a
+	// viewer or upload-only connection never gets such chat).
 	To []string
-	// PrivateFor, when set, names the client whose connections get Private
-	// instead of Event (a game tells only the drawer the word).
+	// PrivateFor, when set, names the client whose connections that play
+	// get Private instead of Event (a game tells only the drawer the word;
+	// a viewer or upload-only connection of that client gets Event).
 	PrivateFor string
 	// Private is the event PrivateFor's connections get.
 	Private []byte
 	// ToConn, when set, restricts delivery to the one connection with this
-	// id, on whichever node holds it (a game answers one member on another
-	// node).
+	// id, on whichever node holds it, whatever its rights (a game answers
+	// one member on another node, as a reply).
 	ToConn string
 
 	wireOnce sync.Once
@@ -92,10 +94,14 @@ func (e *Envelope) privateWire() []byte {
 	return e.privWire
 }
 
-// addressedTo reports whether the connection of client gets e at all.
-func (e *Envelope) addressedTo(client string) bool {
+// addressedTo reports whether a connection of client (that plays, or not)
+// gets e at all.
+func (e *Envelope) addressedTo(client string, plays bool) bool {
 	if e.To == nil {
 		return true
+	}
+	if !plays {
+		return false
 	}
 	for _, c := range e.To {
 		if c == client {
@@ -125,9 +131,11 @@ func (e *Envelope) size() int { return len(e.Event) + len(e.Image) + 14 }
 
 // Member is one connection in a room, as the broker sees it.
 type Member struct {
-	Conn   string
-	Client string
-	Name   string
+	Conn      string
+	Client    string
+	Name      string
+	Publish   bool // the connection's rights: a game seats only members
+	Subscribe bool // that may both publish and subscribe (Player.Plays)
 }
 
 // Subscription is a node's live feed of one room. Close stops it.
@@ -168,6 +176,20 @@ type Broker interface {
 	ClientHolds(ctx context.Context, room, client string) (bool, error)
 	// Close releases the broker.
 	Close() error
+}
+
+// LayerClearer is implemented by brokers that can forget a room's
+// retained layers (a game clears them at each turn).
+type LayerClearer interface {
+	ClearLayers(ctx context.Context, room string) error
+}
+
+// MemberLister is implemented by brokers that know the members a room has
+// on other nodes (a game played across nodes seats them).
+type MemberLister interface {
+	// RemoteMembers lists room's members on other nodes, node by node, each
+	// node's in join order.
+	RemoteMembers(room string) []Member
 }
 
 // HealthChecker is implemented by brokers that can be degraded (a lost

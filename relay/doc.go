@@ -80,4 +80,19 @@
 // the relay's claims (token.go): room, publish, subscribe, admin, sub (fixes
 // the client id) and name (the display name). 401 for a bad token, 403 for
 // another room, no rights or another client id.
+//
+// # Games
+//
+// A room may host a game (Config.Game; package relay/game). The seam is
+// three interfaces (game.go): the relay calls the room's Game (Command,
+// Chat, AllowFrame, Joined, Left, and Input and Observe from the broker
+// feed); the game acts through its GameRoom (broadcast, send to one
+// connection, relay chat, clear layers, send a game input); and a game
+// played across nodes takes a GameClaims store in its own config (the NATS
+// broker's), never found by the relay. A game changes its state under its
+// own lock and acts on the GameRoom only after releasing it: a GameRoom call
+// may reach the network (ClearLayers purges a NATS stream), and a frame's
+// AllowFrame must never wait on that. Only a connection that may both
+// publish and subscribe plays (Player.Plays); delivery gives Envelope.Private
+// and To-restricted chat to such connections only.
 package relay

@@ -47,28 +47,33 @@ func newRoom(s *Server, name string) *room {
 // member except its sender (or for the one connection env.ToConn names),
 // and schedules the renditions members asked for. A game input goes to the
 // room's game only, and the game sees each game event first (see
-// GameListener). It never blocks.
+// Game.Input, Game.Observe). It never blocks.
 func (r *room) deliver(env *Envelope) {
 	switch env.Kind {
 	case KindGameInput:
-		if gl, ok := r.game.(GameListener); ok {
-			gl.Input(env.Event)
+		if r.game != nil {
+			r.game.Input(env.Event)
 		}
 		return // never for members
 	case KindGame:
-		if gl, ok := r.game.(GameListener); ok {
-			gl.Observe(env.Event)
+		if r.game != nil {
+			r.game.Observe(env.Event)
 		}
 	}
 	v := r.view.Load()
 	for _, c := range v.members {
-		if c.id == env.Origin || !c.canSubscribe || !env.addressedTo(c.client) || (c.rend != nil && env.Kind == KindFrame) {
+		if env.ToConn != "" {
+			// For one connection only: a game's answer to it, which
+			// reaches it whatever its rights (like any reply).
+			if env.ToConn == c.id {
+				c.deliver(env)
+			}
 			continue
 		}
-		if env.ToConn != "" && env.ToConn != c.id {
+		if c.id == env.Origin || !c.canSubscribe || !env.addressedTo(c.client, c.plays()) || (c.rend != nil && env.Kind == KindFrame) {
 			continue
 		}
-		if env.PrivateFor != "" && env.PrivateFor == c.client {
+		if env.PrivateFor != "" && env.PrivateFor == c.client && c.plays() {
 			c.push(outItem{wire: env.privateWire(), size: len(env.Private) + itemOverhead}, false)
 			continue
 		}
@@ -161,7 +166,7 @@ func (r *room) join(c *conn) error {
 	defer r.presenceMu.Unlock()
 	r.add(c) // live traffic queues up behind hello: the queue is not started yet
 	s := r.srv
-	count, err := s.broker.Join(s.ctx, r.name, Member{Conn: c.id, Client: c.client, Name: c.name})
+	count, err := s.broker.Join(s.ctx, r.name, c.member())
 	if err != nil {
 		r.remove(c)
 		return err
@@ -205,7 +210,7 @@ func (r *room) leave(c *conn) {
 	if r.game != nil {
 		defer r.game.Left(c.player())
 	}
-	count, err := s.broker.Leave(s.ctx, r.name, Member{Conn: c.id, Client: c.client, Name: c.name})
+	count, err := s.broker.Leave(s.ctx, r.name, c.member())
 	if err != nil {
 		c.log.Warn("presence leave", "err", err)
 		return

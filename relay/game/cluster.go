@@ -12,7 +12,7 @@ import (
 )
 
 // coordinator is the relay.Game of a room whose members may sit on several
-// relay nodes (the relay's broker gives claims: relay.GameClaims). Every
+// relay nodes (Config.Claims is set: the broker's relay.GameClaims). Every
 // node with members in the room has one; exactly one of them referees a
 // running game: the one whose coordinator holds the room's claim (a
 // lease). It runs the real referee, whose players are the room's members
@@ -33,7 +33,7 @@ import (
 // is always referee.mu, then mu.
 type coordinator struct {
 	// Static after construction.
-	room   relay.ClusterRoom
+	room   relay.GameRoom
 	claims relay.GameClaims
 	ref    *referee
 	log    *slog.Logger
@@ -60,12 +60,9 @@ type lease struct {
 	lastOK time.Time   // the last successful claim or renewal
 }
 
-var (
-	_ relay.Game         = (*coordinator)(nil)
-	_ relay.GameListener = (*coordinator)(nil)
-)
+var _ relay.Game = (*coordinator)(nil)
 
-func newCoordinator(room relay.ClusterRoom, claims relay.GameClaims, cfg *Config) *coordinator {
+func newCoordinator(room relay.GameRoom, claims relay.GameClaims, cfg *Config) *coordinator {
 	c := &coordinator{
 		room:   room,
 		claims: claims,
@@ -98,6 +95,9 @@ func (c *coordinator) elsewhere() (running bool, referee string) {
 // Command handles start and stop. A start claims the room (see start); a
 // stop goes to the referee, wherever it is.
 func (c *coordinator) Command(p relay.Player, cmd relay.GameCommand) error {
+	if !p.Plays() && (cmd.Action == ActionStart || cmd.Action == ActionStop) {
+		return errNotSeated("only players may start or stop a game")
+	}
 	if cmd.Action == ActionStart {
 		return c.start(p, cmd)
 	}
@@ -211,7 +211,7 @@ func (c *coordinator) Input(data []byte) {
 		if c.ref.running() {
 			c.sendAlive() // so that the joiner's node knows where to send its chat
 		}
-		c.ref.Joined(p)
+		c.ref.joinedAsync(p)
 	case opLeft:
 		c.ref.Left(p)
 	case opCommand:
@@ -283,7 +283,7 @@ func (c *coordinator) announceMissing(players []PlayerInfo) {
 	for _, p := range players {
 		in[p.Client] = true
 	}
-	for _, p := range c.room.Players() {
+	for _, p := range seated(c.room.Players()) {
 		if !in[p.Client] {
 			c.send(&input{Op: opJoined, P: toWire(p)}) // each connection: each gets start and turn
 		}

@@ -127,7 +127,6 @@ func (r *fakeRoom) ClearLayers()             {}
 func (r *fakeRoom) BroadcastLocal(ev []byte) { r.record("local", ev) }
 func (r *fakeRoom) DropLocalFrames()         {}
 func (r *fakeRoom) SendInput(in []byte)      { r.record("input", in) }
-func (r *fakeRoom) Claims() relay.GameClaims { return r.claims }
 
 // waitSent waits until the room was asked to send something how whose data
 // contains part, and returns it.
@@ -174,8 +173,8 @@ func (r *fakeRoom) dump() string {
 }
 
 var (
-	alice = relay.Player{Conn: "a-1", Client: "alice", Name: "Alice"}
-	bob   = relay.Player{Conn: "b-1", Client: "bob", Name: "Bob"}
+	alice = relay.Player{Conn: "a-1", Client: "alice", Name: "Alice", Publish: true, Subscribe: true}
+	bob   = relay.Player{Conn: "b-1", Client: "bob", Name: "Bob", Publish: true, Subscribe: true}
 )
 
 // newFakeNode is a coordinator on node with a claim TTL of ttl.
@@ -344,7 +343,7 @@ func TestViewTies(t *testing.T) {
 // same turn and scores.
 func TestHandoverBetweenNodes(t *testing.T) {
 	s := &claimStore{}
-	carol := relay.Player{Conn: "b-2", Client: "carol", Name: "Carol"}
+	carol := relay.Player{Conn: "b-2", Client: "carol", Name: "Carol", Publish: true, Subscribe: true}
 	a, roomA := newFakeNode(t, s, "a", time.Second, []relay.Player{alice}, []relay.Player{bob, carol})
 	b, roomB := newFakeNode(t, s, "b", time.Second, []relay.Player{bob, carol}, []relay.Player{alice})
 	if err := a.Command(alice, relay.GameCommand{Action: ActionStart}); err != nil {
@@ -407,7 +406,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestCoordinatorDropsPlayersOfDeadNodes(t *testing.T) {
 	s := &claimStore{}
 	ttl := 150 * time.Millisecond
-	carol := relay.Player{Conn: "c-1", Client: "carol", Name: "Carol"}
+	carol := relay.Player{Conn: "c-1", Client: "carol", Name: "Carol", Publish: true, Subscribe: true}
 	c, room := newFakeNode(t, s, "a", ttl, []relay.Player{alice}, []relay.Player{bob, carol})
 	if err := c.Command(alice, relay.GameCommand{Action: ActionStart}); err != nil {
 		t.Fatal(err)

@@ -33,6 +33,19 @@ const (
 	DrawerPoints = 25
 )
 
+// Guess limits (see docs/game.md, "Seats and guesses"). The public word list gives
+// about 46 candidates per hint on average: a player who could try them all
+// would find any word. So each player (a client id: all its connections,
+// on every node, share one budget, kept by the referee) has
+// DefaultGuesses guesses a turn, at DefaultGuessRate a second with bursts
+// of DefaultGuessBurst. A guess past either limit gets error rate_limited
+// and is dropped: never relayed, never checked against the word.
+const (
+	DefaultGuesses    = 8
+	DefaultGuessRate  = 1.0
+	DefaultGuessBurst = 3
+)
+
 // Config configures the games of a relay. The zero value is ready to use:
 // every field documents its default.
 type Config struct {
@@ -51,6 +64,24 @@ type Config struct {
 	// can run 15 s turns in 150 ms; it is not reachable from the wire, and
 	// the wire's limits (15 to 180) hold whatever it is.
 	Second time.Duration
+	// Guesses is how many guesses one player (all the connections of its
+	// client id, on every node) may make in one turn, right or wrong; past
+	// it, its guesses in that turn get rate_limited and are dropped.
+	// Default DefaultGuesses (8). It must stay far below the candidates a
+	// hint leaves, or a brute force through the word list wins.
+	Guesses int
+	// GuessRate is how many guesses a second one player may make, with
+	// bursts of GuessBurst; a faster guess gets rate_limited, is dropped,
+	// and does not count against Guesses. Default DefaultGuessRate (1) and
+	// DefaultGuessBurst (3); a negative GuessRate: no rate (tests).
+	GuessRate  float64
+	GuessBurst int
+	// Claims, when set, are the claims of a broker whose rooms span nodes
+	// (the NATS broker's GameClaims()): each room's game is then refereed
+	// by the one node that claims the room (see cluster.go), and the room's
+	// players are its members on every node. Default nil: every node
+	// referees its own rooms' games (right for a single node).
+	Claims relay.GameClaims
 	// Logger gets one line per game started and ended. Default: discard.
 	Logger *slog.Logger
 	// Intn picks a word: it returns a number in [0, n). Default math/rand/v2.
@@ -70,6 +101,15 @@ func (c Config) withDefaults() Config {
 	if c.Second == 0 {
 		c.Second = time.Second
 	}
+	if c.Guesses == 0 {
+		c.Guesses = DefaultGuesses
+	}
+	if c.GuessRate == 0 {
+		c.GuessRate = DefaultGuessRate
+	}
+	if c.GuessBurst == 0 {
+		c.GuessBurst = DefaultGuessBurst
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -88,6 +128,12 @@ func (c Config) Validate() error {
 	if c.Pause < 0 || c.Pause > MaxPause {
 		return fmt.Errorf("%w: Pause %s: want 0 to %s", ErrConfig, c.Pause, MaxPause)
 	}
+	if c.Guesses < 1 {
+		return fmt.Errorf("%w: Guesses %d: want at least 1", ErrConfig, c.Guesses)
+	}
+	if c.GuessBurst < 1 {
+		return fmt.Errorf("%w: GuessBurst %d: want at least 1", ErrConfig, c.GuessBurst)
+	}
 	if c.Second < 0 {
 		return fmt.Errorf("%w: Second %s: want more than 0", ErrConfig, c.Second)
 	}
@@ -95,8 +141,8 @@ func (c Config) Validate() error {
 }
 
 // New returns the factory that gives each room of a relay its referee, or
-// the error of cfg.Validate. Plug it in as relay.Config.Game. When the
-// relay's broker spans nodes (it gives relay.GameClaims), each room gets a
+// the error of cfg.Validate. Plug it in as relay.Config.Game. With
+// cfg.Claims set (a broker whose rooms span nodes), each room gets a
 // coordinator instead, which referees on one node only (see cluster.go).
 func New(cfg Config) (relay.GameFactory, error) {
 	if err := cfg.Validate(); err != nil {
@@ -106,10 +152,8 @@ func New(cfg Config) (relay.GameFactory, error) {
 	words := append([]string(nil), cfg.Words...)
 	cfg.Words = words
 	return func(room relay.GameRoom) relay.Game {
-		if cr, ok := room.(relay.ClusterRoom); ok {
-			if claims := cr.Claims(); claims != nil {
-				return newCoordinator(cr, claims, &cfg)
-			}
+		if cfg.Claims != nil {
+			return newCoordinator(room, cfg.Claims, &cfg)
 		}
 		return newReferee(room, &cfg)
 	}, nil

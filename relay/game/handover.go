@@ -36,6 +36,9 @@ type matchState struct {
 	Reveal     json.RawMessage `json:"reveal,omitempty"`
 	Clock      uint64          `json:"clock"`
 	Used       []string        `json:"used"`
+	// Tries are the guesses each player made in the current turn; their
+	// guess rates start afresh on the node that takes over.
+	Tries map[string]int `json:"tries,omitempty"`
 }
 
 type playerState struct {
@@ -92,6 +95,14 @@ func (m *match) snapshot() *matchState {
 	if m.drawer != nil {
 		st.Drawer = m.drawer.client
 	}
+	for client, b := range m.budgets {
+		if b.turn == m.turn && b.tries > 0 {
+			if st.Tries == nil {
+				st.Tries = map[string]int{}
+			}
+			st.Tries[client] = b.tries
+		}
+	}
 	for _, p := range m.played {
 		st.Played = append(st.Played, playerState{
 			Client: p.client, Name: p.name, Joined: p.joined, Score: p.score, Reached: p.reached, In: p.in, GoneAt: nanos(p.goneAt),
@@ -114,6 +125,7 @@ func (st *matchState) restore() (*match, error) {
 		round:   st.Round, drawn: set(st.Drawn), turn: st.Turn, phase: st.Phase, word: st.Word,
 		endsAt: fromNanos(st.EndsAt), guessed: set(st.Guessed), pauseUntil: fromNanos(st.PauseUntil),
 		reveal: st.Reveal, clock: st.Clock, used: set(st.Used), told: map[string]bool{},
+		budgets: map[string]*budget{},
 	}
 	for _, ps := range st.Played {
 		p := &player{client: ps.Client, name: ps.Name, joined: ps.Joined, score: ps.Score, reached: ps.Reached, in: ps.In, goneAt: fromNanos(ps.GoneAt)}
@@ -124,6 +136,12 @@ func (st *matchState) restore() (*match, error) {
 		if p := m.players[c]; p != nil && p.in {
 			m.order = append(m.order, p)
 		}
+	}
+	for client, n := range st.Tries {
+		if m.players[client] == nil {
+			continue // only players guess
+		}
+		m.budgets[client] = &budget{tries: n, turn: st.Turn}
 	}
 	m.drawer = m.players[st.Drawer]
 	if m.turn > 0 && m.drawer == nil || m.phase != phaseTurn && m.phase != phasePause {

@@ -41,17 +41,19 @@ type input struct {
 }
 
 type wirePlayer struct {
-	Conn   string `json:"conn"`
-	Client string `json:"client"`
-	Name   string `json:"name"`
+	Conn      string `json:"conn"`
+	Client    string `json:"client"`
+	Name      string `json:"name"`
+	Publish   bool   `json:"pub,omitempty"` // the connection's rights: only
+	Subscribe bool   `json:"sub,omitempty"` // one with both plays
 }
 
 func toWire(p relay.Player) *wirePlayer {
-	return &wirePlayer{Conn: p.Conn, Client: p.Client, Name: p.Name}
+	return &wirePlayer{Conn: p.Conn, Client: p.Client, Name: p.Name, Publish: p.Publish, Subscribe: p.Subscribe}
 }
 
 func (w *wirePlayer) player() relay.Player {
-	return relay.Player{Conn: w.Conn, Client: w.Client, Name: w.Name}
+	return relay.Player{Conn: w.Conn, Client: w.Client, Name: w.Name, Publish: w.Publish, Subscribe: w.Subscribe}
 }
 
 // decodeInput parses a game input and checks that it has what its op needs.
@@ -81,9 +83,9 @@ func decodeInput(data []byte) (*input, error) {
 
 // clusterRoom is the room as the referee of a cluster coordinator sees it:
 // its players are the room's members on every node.
-type clusterRoom struct{ relay.ClusterRoom }
+type clusterRoom struct{ relay.GameRoom }
 
-func (c clusterRoom) Players() []relay.Player { return c.AllPlayers() }
+func (c clusterRoom) Players() []relay.Player { return c.GameRoom.AllPlayers() }
 
 // seenEvent is any game event, as a node that does not referee reads it.
 type seenEvent struct {

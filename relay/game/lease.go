@@ -56,7 +56,7 @@ func (c *coordinator) start(p relay.Player, cmd relay.GameCommand) error {
 		return badRequest("a game is being started in this room")
 	}
 	c.mu.Unlock()
-	if _, _, _, err := checkStart(cmd, c.room.AllPlayers()); err != nil {
+	if _, _, _, err := checkStart(cmd, seated(c.room.AllPlayers())); err != nil {
 		return err // no claim for a start that cannot begin
 	}
 	c.mu.Lock()

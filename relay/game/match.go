@@ -45,13 +45,14 @@ type match struct {
 	phase      phase
 	drawer     *player // of the current (or, in a pause, the last) turn
 	word       string
-	endsAt     time.Time       // the turn's end
-	guessed    map[string]bool // clients who guessed in this turn
-	pauseUntil time.Time       // the next turn, during a pause
-	reveal     []byte          // the last reveal event, for late joiners in a pause
-	clock      uint64          // counts score changes
-	used       map[string]bool // words drawn in this game
-	told       map[string]bool // connections that were members at the start: they got it with everyone
+	endsAt     time.Time          // the turn's end
+	guessed    map[string]bool    // clients who guessed in this turn
+	pauseUntil time.Time          // the next turn, during a pause
+	reveal     []byte             // the last reveal event, for late joiners in a pause
+	clock      uint64             // counts score changes
+	used       map[string]bool    // words drawn in this game
+	told       map[string]bool    // connections that were members at the start: they got it with everyone
+	budgets    map[string]*budget // guess budgets by client (see seats.go)
 }
 
 func newMatch(by string, rounds, seconds int, turnLen time.Duration, members []*player) *match {
@@ -65,6 +66,7 @@ func newMatch(by string, rounds, seconds int, turnLen time.Duration, members []*
 		guessed: map[string]bool{},
 		used:    map[string]bool{},
 		told:    map[string]bool{},
+		budgets: map[string]*budget{},
 	}
 	for _, p := range members {
 		m.players[p.client] = p

@@ -10,15 +10,17 @@ import (
 
 // referee is the relay.Game of one room. The relay calls it from the
 // room's connections' goroutines; its timer calls it from a timer
-// goroutine. Every method takes mu, changes the state and queues events on
-// the room while holding it, so that events leave in the order of the state
-// changes. The room's methods only queue: they never block on a socket and
-// never call back into the referee.
+// goroutine. Every method takes mu, changes the state and queues what that
+// means for the room as effects (out) while holding it, releases mu, then
+// carries the effects out (see effects.go): events leave in the order of
+// the state changes, and no room call (none of the network calls behind
+// it) ever runs under mu.
 type referee struct {
 	// Static after construction.
 	room relay.GameRoom
 	cfg  *Config
 	log  *slog.Logger
+	out  *outbox // effects decided under mu, carried out after it
 	// ended, when set, is called (holding mu) when a game ends with its
 	// over event; it must not block or call back (the cluster coordinator
 	// releases the room's claim).
@@ -34,21 +36,47 @@ type referee struct {
 }
 
 func newReferee(room relay.GameRoom, cfg *Config) *referee {
-	return &referee{room: room, cfg: cfg, log: cfg.Logger.With("room", room.Name())}
+	return &referee{room: room, cfg: cfg, log: cfg.Logger.With("room", room.Name()), out: newOutbox(room)}
+}
+
+// flush carries out the effects decided so far. Every method that may
+// decide some calls it once mu is released: defer r.flush() before
+// locking, so that it runs after the unlock.
+func (r *referee) flush() { r.logDropped(r.out.flush()) }
+
+func (r *referee) logDropped(n int) {
+	if n > 0 {
+		r.log.Error("game effects dropped: the room did not take them fast enough", "dropped", n)
+	}
+}
+
+func (r *referee) broadcast(event []byte) { r.out.emit(effect{op: opBroadcast, event: event}) }
+
+func (r *referee) sendTo(conn string, event []byte) {
+	r.out.emit(effect{op: opSendTo, conn: conn, event: event})
 }
 
 var _ relay.Game = (*referee)(nil)
 
+// Input: a referee on its own plays on one node, and gets no game input.
+func (r *referee) Input([]byte) {}
+
+// Observe: a referee on its own sees only its own events.
+func (r *referee) Observe([]byte) {}
+
 // Command handles start and stop.
 func (r *referee) Command(p relay.Player, cmd relay.GameCommand) error {
+	defer r.flush()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := time.Now()
 	var err error
-	switch cmd.Action {
-	case ActionStart:
+	switch {
+	case !p.Plays() && (cmd.Action == ActionStart || cmd.Action == ActionStop):
+		err = errNotSeated("only players may start or stop a game")
+	case cmd.Action == ActionStart:
 		err = r.startLocked(p, cmd, now)
-	case ActionStop:
+	case cmd.Action == ActionStop:
 		err = r.stopLocked(p, now)
 	default:
 		err = badRequest("unknown game action %q: want start or stop", cmd.Action)
@@ -65,7 +93,7 @@ func (r *referee) startLocked(p relay.Player, cmd relay.GameCommand, now time.Ti
 		return alreadyRunning()
 	}
 	present := r.room.Players()
-	rounds, seconds, members, err := checkStart(cmd, present)
+	rounds, seconds, members, err := checkStart(cmd, seated(present))
 	if err != nil {
 		return err
 	}
@@ -78,14 +106,14 @@ func (r *referee) startLocked(p relay.Player, cmd relay.GameCommand, now time.Ti
 	}
 	m.timer = time.AfterFunc(time.Hour, func() { r.tick(m) }) // set by scheduleLocked
 	r.m = m
-	r.room.Broadcast(mustJSON(m.startEvent()))
+	r.broadcast(mustJSON(m.startEvent()))
 	r.log.Info("game started", "by", p.Client, "players", len(members), "rounds", rounds, "seconds", seconds)
 	r.nextTurnLocked(now)
 	return nil
 }
 
 // checkStart checks a start command against the contract and the room's
-// members, and returns its rounds, seconds and players.
+// seated members (see seated), and returns its rounds, seconds and players.
 func checkStart(cmd relay.GameCommand, in []relay.Player) (rounds, seconds int, members []*player, err error) {
 	rounds, seconds = DefaultRounds, DefaultSeconds
 	if cmd.Rounds != nil {
@@ -109,7 +137,7 @@ func checkStart(cmd relay.GameCommand, in []relay.Player) (rounds, seconds int, 
 		members = append(members, &player{client: q.Client, name: q.Name, in: true, joined: len(members)})
 	}
 	if len(members) < 2 {
-		return 0, 0, nil, badRequest("a game needs at least 2 players (distinct clients) in the room; there is %d", len(members))
+		return 0, 0, nil, badRequest("a game needs at least 2 players (distinct clients whose connections may publish and subscribe) in the room; there is %d", len(members))
 	}
 	return rounds, seconds, members, nil
 }
@@ -128,6 +156,7 @@ func (r *referee) stopLocked(p relay.Player, now time.Time) error {
 
 // Chat referees a chat line while a turn runs.
 func (r *referee) Chat(p relay.Player, text string) (bool, error) {
+	defer r.flush()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := r.m
@@ -136,6 +165,9 @@ func (r *referee) Chat(p relay.Player, text string) (bool, error) {
 	}
 	now := time.Now()
 	defer r.scheduleLocked(now)
+	if !p.Plays() {
+		return false, errNotSeated("only players chat during a turn")
+	}
 	if p.Client == m.drawer.client {
 		if givesAway(text, m.word) {
 			return false, forbidden("that line gives the word away: it was not sent")
@@ -156,8 +188,14 @@ func (r *referee) Chat(p relay.Player, text string) (bool, error) {
 		for c := range m.guessed {
 			to = append(to, c)
 		}
-		r.room.RelayChat(p, text, to)
+		r.out.emit(effect{op: opRelayChat, from: p, text: text, to: to})
 		return true, nil
+	}
+	// Every line from a player who has not guessed yet is a guess, and
+	// spends its budget, right or wrong; a refused one is never relayed,
+	// so its refusal tells nothing about the word.
+	if err := m.spendGuess(p.Client, now, r.cfg); err != nil {
+		return true, err
 	}
 	if !isGuess(text, m.word) {
 		return false, nil
@@ -166,25 +204,40 @@ func (r *referee) Chat(p relay.Player, text string) (bool, error) {
 	m.credit(pl, points)
 	m.credit(m.drawer, DrawerPoints)
 	m.guessed[p.Client] = true
-	r.room.Broadcast(mustJSON(GuessedEvent{Type: relay.TypeGame, Event: EventGuessed, Client: pl.client, Name: pl.name, Points: points}))
+	r.broadcast(mustJSON(GuessedEvent{Type: relay.TypeGame, Event: EventGuessed, Client: pl.client, Name: pl.name, Points: points}))
 	if m.allGuessed() {
 		r.endTurnLocked(now)
 	}
 	return true, nil
 }
 
-// AllowFrame lets only the drawer publish while a turn runs.
+// AllowFrame lets only the drawer's seated connections publish while a turn
+// runs.
 func (r *referee) AllowFrame(p relay.Player) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := r.m
-	return m == nil || m.phase != phaseTurn || p.Client == m.drawer.client
+	return m == nil || m.phase != phaseTurn || p.Plays() && p.Client == m.drawer.client
 }
 
 // Joined tells a member who joins during a game where it stands: start
 // (with it listed last if it is new) and the current turn, with the word
-// only if it is the drawer; during a pause, the reveal too.
+// only if it is the drawer; during a pause, the reveal too. It returns once
+// those are queued for p (see outbox.flushWait): the relay starts p's
+// writer right after, so they come right after its hello and layers.
 func (r *referee) Joined(p relay.Player) {
+	r.joined(p)
+	r.logDropped(r.out.flushWait())
+}
+
+// joinedAsync is Joined for a member on another node (a joined input,
+// taken in the broker's callback): it must not wait.
+func (r *referee) joinedAsync(p relay.Player) {
+	defer r.flush()
+	r.joined(p)
+}
+
+func (r *referee) joined(p relay.Player) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := r.m
@@ -192,6 +245,19 @@ func (r *referee) Joined(p relay.Player) {
 		return
 	}
 	now := time.Now()
+	if !p.Plays() {
+		// A viewer or upload: no seat, and what a viewer sees.
+		if p.Subscribe && !m.told[p.Conn] {
+			r.sendTo(p.Conn, mustJSON(m.startEvent()))
+			if m.turn > 0 {
+				r.sendTo(p.Conn, mustJSON(m.turnEvent(false)))
+				if m.phase == phasePause && m.reveal != nil {
+					r.sendTo(p.Conn, m.reveal)
+				}
+			}
+		}
+		return
+	}
 	pl := m.join(p)
 	if m.told[p.Conn] {
 		// It was a member when the game started, and got start and the
@@ -200,11 +266,11 @@ func (r *referee) Joined(p relay.Player) {
 		r.scheduleLocked(now)
 		return
 	}
-	r.room.SendTo(p.Conn, mustJSON(m.startEvent()))
+	r.sendTo(p.Conn, mustJSON(m.startEvent()))
 	if m.turn > 0 {
-		r.room.SendTo(p.Conn, mustJSON(m.turnEvent(pl == m.drawer)))
+		r.sendTo(p.Conn, mustJSON(m.turnEvent(pl == m.drawer)))
 		if m.phase == phasePause && m.reveal != nil {
-			r.room.SendTo(p.Conn, m.reveal)
+			r.sendTo(p.Conn, m.reveal)
 		}
 	}
 	r.scheduleLocked(now)
@@ -213,10 +279,11 @@ func (r *referee) Joined(p relay.Player) {
 // Left notes a player with no connection left. It leaves the game after
 // Config.LeaveGrace unless it comes back (a reload).
 func (r *referee) Left(p relay.Player) {
+	defer r.flush()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := r.m
-	if m == nil {
+	if m == nil || !p.Plays() {
 		return
 	}
 	pl := m.players[p.Client]
@@ -224,8 +291,8 @@ func (r *referee) Left(p relay.Player) {
 		return
 	}
 	for _, q := range r.room.Players() {
-		if q.Client == p.Client && q.Conn != p.Conn {
-			return // another connection of the same client is still here
+		if q.Client == p.Client && q.Conn != p.Conn && q.Plays() {
+			return // another seated connection of the same client is still here
 		}
 	}
 	now := time.Now()
@@ -247,7 +314,9 @@ func (r *referee) absent(present []relay.Player) []string {
 	}
 	here := make(map[string]bool, len(present))
 	for _, q := range present {
-		here[q.Client] = true
+		if q.Plays() {
+			here[q.Client] = true
+		}
 	}
 	var out []string
 	for _, pl := range r.m.order {
@@ -261,6 +330,7 @@ func (r *referee) absent(present []relay.Player) []string {
 // gone notes that client has no connection left, as Left does for its last
 // one: its node died without telling (see coordinator.reconcile).
 func (r *referee) gone(client string) {
+	defer r.flush()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := r.m
@@ -296,6 +366,7 @@ func (r *referee) Close() {
 // tick is the game's timer: it ends turns and pauses that are due and drops
 // players whose grace ran out.
 func (r *referee) tick(m *match) {
+	defer r.flush()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m != m {
@@ -348,8 +419,8 @@ func (r *referee) nextTurnLocked(now time.Time) {
 		return
 	}
 	m.beginTurn(d, r.pickWord(m), now)
-	r.room.ClearLayers()
-	r.room.BroadcastSplit(mustJSON(m.turnEvent(false)), d.client, mustJSON(m.turnEvent(true)))
+	r.out.emit(effect{op: opClearLayers})
+	r.out.emit(effect{op: opSplit, event: mustJSON(m.turnEvent(false)), client: d.client, private: mustJSON(m.turnEvent(true))})
 }
 
 // endTurnLocked reveals the word, then pauses before the next turn, or
@@ -368,7 +439,7 @@ func (r *referee) revealLocked() {
 	m := r.m
 	m.phase = phasePause
 	m.reveal = mustJSON(RevealEvent{Type: relay.TypeGame, Event: EventReveal, Word: m.word, Scores: m.scores()})
-	r.room.Broadcast(m.reveal)
+	r.broadcast(m.reveal)
 }
 
 // endGameLocked ends the game: a running turn ends with its reveal, then
@@ -379,7 +450,7 @@ func (r *referee) endGameLocked(reason string, now time.Time) {
 		r.revealLocked()
 	}
 	scores := m.scores()
-	r.room.Broadcast(overEvent(scores))
+	r.broadcast(overEvent(scores))
 	m.timer.Stop()
 	r.m = nil
 	r.log.Info("game over", "reason", reason, "turns", m.turn, "winner", winner(scores), "took", now.Sub(m.started).Round(time.Millisecond))

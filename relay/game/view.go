@@ -115,4 +115,4 @@ func (v *view) over() []byte {
 }
 
 // allows reports whether p may publish a frame now.
-func (v *view) allows(p relay.Player) bool { return !v.inTurn || p.Client == v.drawer }
+func (v *view) allows(p relay.Player) bool { return !v.inTurn || p.Plays() && p.Client == v.drawer }

@@ -33,6 +33,12 @@ func gameConfig(second time.Duration, words ...string) game.Config {
 // startGameNode is startNode with games on.
 func startGameNode(t *testing.T, ns *natsServer, name string, gcfg game.Config) *node {
 	t.Helper()
+	return startGameNodeWith(t, ns, name, gcfg, nil)
+}
+
+// startGameNodeWith is startGameNode with a change to the relay's config.
+func startGameNodeWith(t *testing.T, ns *natsServer, name string, gcfg game.Config, tweak func(*relay.Config)) *node {
+	t.Helper()
 	cfg := testConfig(ns.url(), name)
 	cfg.Logger = testLogger(t).With("node", name)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -42,8 +48,12 @@ func startGameNode(t *testing.T, ns *natsServer, name string, gcfg game.Config) 
 		t.Fatalf("node %s: New: %v", name, err)
 	}
 	gcfg.Logger = cfg.Logger
+	gcfg.Claims = b.GameClaims()
 	rc := nodeRelayConfig(b, name, cfg)
 	rc.Game = game.Factory(gcfg)
+	if tweak != nil {
+		tweak(&rc)
+	}
 	srv, err := relay.New(rc, cfg.Logger)
 	if err != nil {
 		t.Fatalf("node %s: relay.New: %v", name, err)

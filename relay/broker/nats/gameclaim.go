@@ -39,12 +39,12 @@ type gameClaims struct {
 }
 
 var (
-	_ relay.GameClaimer  = (*Broker)(nil)
 	_ relay.MemberLister = (*Broker)(nil)
 	_ relay.GameClaims   = (*gameClaims)(nil)
 )
 
-// GameClaims implements relay.GameClaimer.
+// GameClaims are the broker's game claims, for game.Config.Claims: with
+// them, each room's game is refereed by one node of the cluster.
 func (b *Broker) GameClaims() relay.GameClaims { return b.claims }
 
 func (g *gameClaims) Node() string       { return g.b.cfg.NodeID }

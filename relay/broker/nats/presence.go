@@ -37,12 +37,16 @@ type presenceMember struct {
 	Conn   string `json:"c"`
 	Client string `json:"l"`
 	Name   string `json:"n"`
+	// The connection's rights: a game seats only members that may both
+	// publish and subscribe. Absent (a node from before them): neither.
+	Publish   bool `json:"p,omitempty"`
+	Subscribe bool `json:"s,omitempty"`
 }
 
 func encodeMembers(ms map[string]relay.Member) []byte {
 	v := presenceValue{Members: make([]presenceMember, 0, len(ms))}
 	for _, m := range ms {
-		v.Members = append(v.Members, presenceMember{Conn: m.Conn, Client: m.Client, Name: m.Name})
+		v.Members = append(v.Members, presenceMember{Conn: m.Conn, Client: m.Client, Name: m.Name, Publish: m.Publish, Subscribe: m.Subscribe})
 	}
 	sort.Slice(v.Members, func(i, j int) bool { return v.Members[i].Conn < v.Members[j].Conn })
 	b, _ := json.Marshal(v) // strings only
@@ -56,7 +60,7 @@ func decodeMembers(b []byte) ([]relay.Member, error) {
 	}
 	out := make([]relay.Member, len(v.Members))
 	for i, m := range v.Members {
-		out[i] = relay.Member{Conn: m.Conn, Client: m.Client, Name: m.Name}
+		out[i] = relay.Member{Conn: m.Conn, Client: m.Client, Name: m.Name, Publish: m.Publish, Subscribe: m.Subscribe}
 	}
 	return out, nil
 }
