@@ -39,6 +39,8 @@ type serveOptions struct {
 	maxPixels       pixelCount
 	formats         string
 	maxLayers       int
+	retainedBytes   byteSize
+	roomRetained    byteSize
 	logLevel        string
 	logFormat       string
 	allowOrigins    stringList
@@ -81,6 +83,9 @@ func serveFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&o.maxPixels, "max-pixels", "largest width × height an image may declare (`N` or WxH, e.g. 4096x4096)")
 	fs.StringVar(&o.formats, "formats", "png,jpeg,gif,webp", "allowed image `formats`, comma-separated")
 	fs.IntVar(&o.maxLayers, "max-layers", 32, "publishing clients a room keeps a newest frame for, for late joiners (`N`)")
+	o.retainedBytes = 256 << 20
+	fs.Var(&o.retainedBytes, "retained-bytes", "`size` of the retained layers of all rooms together (in-memory broker); the least recently updated go first")
+	fs.Var(&o.roomRetained, "room-retained-bytes", "`size` of one room's retained layers, and the most a late joiner is sent (0: 96MiB, at most half of --retained-bytes)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format`: text or json")
 	fs.Var(&o.allowOrigins, "allow-origin", "browser `origin` allowed to connect (repeatable; https://*.example.com; * allows any page: dangerous). Default: the server's own host")
@@ -205,6 +210,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		MaxPixels:         int64(o.maxPixels),
 		Formats:           formats,
 		MaxLayers:         o.maxLayers,
+		MaxRetainedBytes:  int64(o.retainedBytes),
+		RoomRetainedBytes: int64(o.roomRetained),
 		AllowedOrigins:    o.allowOrigins,
 		WriteTimeout:      o.writeTimeout,
 		PingInterval:      o.pingInterval,

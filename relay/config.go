@@ -26,6 +26,13 @@ type Config struct {
 	// together (in-memory broker). Least recently updated layers go first.
 	// Default 256 MiB.
 	MaxRetainedBytes int64
+	// RoomRetainedBytes caps the bytes of one room's retained layers, so one
+	// room cannot push every other room's layers out of MaxRetainedBytes;
+	// the room's least recently updated layers go first. A late joiner is
+	// sent at most this much (with a cluster broker too). Default 96 MiB
+	// (nine layers of the default MaxBytes), at most half of
+	// MaxRetainedBytes.
+	RoomRetainedBytes int64
 	// RetainEmptyFor is how long the layers of a room with no members are kept.
 	// Default 1 hour.
 	RetainEmptyFor time.Duration
@@ -146,6 +153,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxRetainedBytes <= 0 {
 		c.MaxRetainedBytes = 256 << 20
 	}
+	if c.RoomRetainedBytes <= 0 {
+		c.RoomRetainedBytes = defaultRoomBytes(c.MaxRetainedBytes)
+	}
 	if c.RetainEmptyFor <= 0 {
 		c.RetainEmptyFor = time.Hour
 	}
@@ -209,6 +219,9 @@ func (c Config) withDefaults() Config {
 func (c Config) validate() error {
 	if c.QueueMaxBytes < c.MaxBytes {
 		return fmt.Errorf("relay: QueueMaxBytes (%d) must be at least MaxBytes (%d)", c.QueueMaxBytes, c.MaxBytes)
+	}
+	if c.RoomRetainedBytes > c.MaxRetainedBytes {
+		return fmt.Errorf("relay: RoomRetainedBytes (%d) must be at most MaxRetainedBytes (%d)", c.RoomRetainedBytes, c.MaxRetainedBytes)
 	}
 	if c.ReadTimeout <= c.PingInterval {
 		return fmt.Errorf("relay: ReadTimeout (%s) must be longer than PingInterval (%s)", c.ReadTimeout, c.PingInterval)

@@ -9,7 +9,8 @@
 //	  |<---------------- 101 ------------------|
 //	  |<---- {"type":"hello",id,client,room,count,max_bytes,max_pixels,formats}
 //	  |<---- {"type":"frame",…} + binary       |  one pair per retained layer
-//	  |                                        |  (late joiners), oldest first
+//	  |                                        |  (late joiners), oldest first,
+//	  |                                        |  one at a time as it drains
 //	  |---- binary: PNG/JPEG/GIF/WebP -------->|  seq = 1, 2, 3 … per connection
 //	  |<---- {"type":"ack",seq,format,width,height,bytes}
 //	  |      or {"type":"error",code,message,seq}
@@ -24,6 +25,10 @@
 // (never dropped), image frames latest-wins per source client (a newer frame
 // replaces the pending one), capped in bytes. Events are written first, so
 // hello is always the first message and receipts are not held behind images.
+// A late joiner's retained layers are not queued at once: they come right
+// after hello, and its writer takes the next one when the one before is
+// written, so a room's layers (up to Config.RoomRetainedBytes) reach the
+// joiner in full whatever the frame cap.
 // Each outgoing message is prepared once (gws.Broadcaster) and shared by
 // every subscriber. A publisher never waits for a subscriber; when most of
 // them are behind on its previous frame, its ack is held (ack.go), so that a

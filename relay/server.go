@@ -83,6 +83,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		s.broker = NewMemoryBroker(MemoryBrokerConfig{
 			MaxLayers:        cfg.MaxLayers,
 			MaxRetainedBytes: cfg.MaxRetainedBytes,
+			MaxRoomBytes:     cfg.RoomRetainedBytes,
 			RetainEmptyFor:   cfg.RetainEmptyFor,
 			MaxRetainedRooms: cfg.MaxRooms * 4,
 		})
