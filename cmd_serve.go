@@ -109,7 +109,7 @@ func serveFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.Float64Var(&o.frameRate, "frame-rate", 60, "images per second one connection may send (bursts of 2×; -1 = unlimited)")
 	o.byteRate = 64 << 20
 	fs.Var(&o.byteRate, "byte-rate", "image bytes per second one connection may send (`size`)")
-	fs.Float64Var(&o.chatRate, "chat-rate", 5, "chat lines per second one connection may send (bursts of 10; -1 = unlimited)")
+	fs.Float64Var(&o.chatRate, "chat-rate", 5, "text frames (chat lines, commands) per second one connection may send (bursts of 10; -1 = unlimited)")
 	fs.IntVar(&o.maxPerIP, "max-conns-per-ip", 100, "connections from one client address at most (HTTP 429 beyond)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics on this separate `host:port` instead of the main listener")
 	fs.StringVar(&o.pprofAddr, "pprof", "", "serve Go profiling (/debug/pprof/) on this `host:port`; off by default, never on the main listener")

@@ -63,7 +63,9 @@ type Config struct {
 	// balancer stops sending new ones first. Default 0.
 	DrainDelay time.Duration
 
-	// MaxChatBytes is the longest chat text accepted. Default 4 KiB.
+	// MaxChatBytes is the longest chat text accepted. A text frame longer
+	// than 6 × MaxChatBytes + 1 KiB (25 KiB by default) is refused with
+	// bad_request before it is parsed. Default 4 KiB.
 	MaxChatBytes int
 	// MaxConns caps connections to this server. Default 20,000.
 	MaxConns int
@@ -115,11 +117,12 @@ type Config struct {
 	// bursts may reach max(ByteRate, MaxBytes). Negative: unlimited. Default
 	// 64 MiB/s.
 	ByteRate float64
-	// ChatRate is how many chat lines (and game commands) per second one
-	// connection may send, in bursts of 10. Negative: unlimited. Default 5/s.
+	// ChatRate is how many text frames (chat lines, commands, and anything
+	// else sent as text) per second one connection may send, in bursts of
+	// 10. Negative: unlimited. Default 5/s.
 	ChatRate float64
-	// MaxViolations is how many rate_limited answers one connection may get
-	// within 10 s before it is closed with 1008. Default 50.
+	// MaxViolations is how many rate_limited and bad_request answers one
+	// connection may get within 10 s before it is closed with 1008. Default 50.
 	MaxViolations int
 	// MaxConnsPerIP caps connections from one client address; more get HTTP
 	// 429. Default 100.
