@@ -10,8 +10,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/canvasrelay/canvasrelay/imageproc"
+	"github.com/canvasrelay/canvasrelay/relay"
 	"github.com/canvasrelay/canvasrelay/relay/client"
 )
 
@@ -169,12 +171,11 @@ func (r *recorder) event(ev client.Event) error {
 		if !r.o.events {
 			return nil
 		}
-		var line bytes.Buffer
-		if err := json.Compact(&line, ev.RawJSON()); err != nil {
+		line, err := safeJSONLine(ev.RawJSON())
+		if err != nil {
 			return nil // the client parsed it, so this cannot happen
 		}
-		line.WriteByte('\n')
-		if _, err := r.stdout.Write(line.Bytes()); err != nil {
+		if _, err := r.stdout.Write(line); err != nil {
 			return fmt.Errorf("watch: stdout: %w", err)
 		}
 	case *client.ErrorEvent:
@@ -203,4 +204,63 @@ func (r *recorder) frame(f client.Frame) error {
 	}
 	r.frames++
 	return nil
+}
+
+// safeJSONLine re-encodes an event as one compact JSON line, its keys in
+// the server's order, with every string cleaned of control characters and
+// bidi overrides (relay.CleanText; newline and tab kept, as JSON escapes).
+// The relay cleans chat and names already; this keeps `watch --events |
+// jq -r .text` safe in a terminal even with a relay that does not.
+func safeJSONLine(raw []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	type level struct {
+		object bool
+		n      int // tokens written at this level
+	}
+	var stack []level
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			out.WriteByte(byte(d))
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		if len(stack) > 0 {
+			top := &stack[len(stack)-1]
+			if top.object && top.n%2 == 1 {
+				out.WriteByte(':')
+			} else if top.n > 0 {
+				out.WriteByte(',')
+			}
+			top.n++
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			out.WriteByte(byte(v))
+			stack = append(stack, level{object: v == '{'})
+		case string:
+			if err := enc.Encode(relay.CleanText(v, true)); err != nil {
+				return nil, err
+			}
+			out.Truncate(out.Len() - 1) // Encode's newline
+		case json.Number:
+			out.WriteString(v.String())
+		case bool:
+			out.WriteString(strconv.FormatBool(v))
+		case nil:
+			out.WriteString("null")
+		}
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
 }

@@ -349,3 +349,32 @@ func TestClientCommandsLeakNoGoroutines(t *testing.T) {
 	})
 	goleak.VerifyNone(t, before)
 }
+
+// watch --events prints no control character or bidi override a terminal
+// would obey, even from a relay that passes them on (`jq -r .text` decodes
+// JSON escapes): it cleans every string, and keeps the server's key order.
+func TestWatchEventsAreTerminalSafe(t *testing.T) {
+	in := `{"type":"chat","client":"eve","name":"E\u001b[2Jve\u202e","text":"a\u001b]0;t\u0007 \u009b31m` + "\u009b\u202e" + `b\n\tc <&>","ts":1,"x":[null,true,1.5,{"k":"\u001b"}]}`
+	ev, err := client.ParseEvent([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	r := &recorder{o: &watchOptions{events: true}, stdout: &out}
+	if err := r.event(ev); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"type":"chat","client":"eve","name":"E[2Jve","text":"a]0;t 31mb\n\tc <&>","ts":1,"x":[null,true,1.5,{"k":""}]}` + "\n"
+	if out.String() != want {
+		t.Fatalf("got  %s\nwant %s", out.String(), want)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(out.Bytes(), &back); err != nil {
+		t.Fatalf("output is not JSON: %v", err)
+	}
+	for _, r := range back["text"].(string) + back["name"].(string) {
+		if r < 0x20 && r != '\n' && r != '\t' || r >= 0x7f && r <= 0x9f || r >= 0x202a && r <= 0x202e {
+			t.Fatalf("decoded output holds %U", r)
+		}
+	}
+}

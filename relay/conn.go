@@ -180,11 +180,13 @@ func (c *conn) onText(data []byte) {
 	}
 }
 
+// onChat relays a chat line, without its control characters (CleanText).
 func (c *conn) onChat(text string) {
 	if len(text) > c.srv.cfg.MaxChatBytes {
 		c.badRequest(fmt.Sprintf("chat text is %d bytes; the limit is %d", len(text), c.srv.cfg.MaxChatBytes))
 		return
 	}
+	text = CleanText(text, true)
 	if len(bytes.TrimSpace([]byte(text))) == 0 {
 		c.badRequest("chat text is empty")
 		return
