@@ -78,7 +78,9 @@ type Config struct {
 	// "https://draw.example.com" or "https://*.example.com". A request with no
 	// Origin header (a program, not a page) always passes this check.
 	// DANGER: "*" lets any web page on the internet connect with its visitors'
-	// browsers. Default (empty): only the server's own host.
+	// browsers. Default (empty): only http and https pages on the request's
+	// own Host, which does not stop DNS rebinding: set it on any public
+	// deployment (SECURITY.md).
 	AllowedOrigins []string
 
 	// Broker carries frames, chat and presence between rooms and members.
