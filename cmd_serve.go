@@ -165,6 +165,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if o.trustProxy {
 		log.Info("--trust-proxy: client addresses come from X-Forwarded-For; only safe behind a proxy that sets it")
 	}
+	if len(o.allowOrigins) == 0 {
+		log.Info("no --allow-origin: browsers may connect from http(s) pages on the relay's own host only; list your origins on a public deployment (DNS rebinding, see SECURITY.md)")
+	}
 	for _, or := range o.allowOrigins {
 		if or == "*" {
 			log.Warn("--allow-origin * lets ANY web page connect to this relay with its visitors' browsers; use it only for local testing")
