@@ -130,7 +130,25 @@ func (q *outQueue) pushFrame(env *Envelope) (kick, overflow, replaced, queued bo
 	} else {
 		q.replaced++
 	}
+	if len(q.layers) > 0 {
+		q.dropLayerOfLocked(env.Client) // older than env: it goes at once
+	}
 	return q.kickLocked(), false, had, true
+}
+
+// dropLayerOfLocked forgets the pending layer of client, if any.
+func (q *outQueue) dropLayerOfLocked(client string) {
+	q.layers = slices.DeleteFunc(q.layers, func(l *Envelope) bool {
+		if l.Client != client {
+			return false
+		}
+		q.lyBytes -= l.size()
+		q.replaced++
+		return true
+	})
+	if len(q.layers) == 0 {
+		q.layers = nil
+	}
 }
 
 // addLayers gives a late joiner the room's retained layers, oldest first,
@@ -191,7 +209,8 @@ func (q *outQueue) nextLayerLocked() *Envelope {
 		}
 		q.lyBytes -= env.size()
 		if last, ok := q.newest[env.Client]; ok && last.after(frameID{env.TS, env.Seq}) {
-			continue // a newer live frame of this source was queued
+			q.replaced++
+			continue // a newer live frame of this source was queued (a guard: pushFrame drops it)
 		}
 		return env
 	}

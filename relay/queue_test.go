@@ -120,6 +120,9 @@ func TestQueueLayerOvertakenOrDropped(t *testing.T) {
 	if _, _, _, queued := q.pushFrame(testEnvelope("a", 20, 2)); !queued {
 		t.Fatal("a newer live frame was refused")
 	}
+	if st := q.stats(); st.Layers != 1 {
+		t.Fatalf("pending layers: got %d, want 1 (a's went with the newer live frame)", st.Layers)
+	}
 	q.start()
 	it, _ := q.pop()
 	if it.env.Client != "b" {
