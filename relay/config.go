@@ -123,8 +123,9 @@ type Config struct {
 	// else sent as text) per second one connection may send, in bursts of
 	// 10. Negative: unlimited. Default 5/s.
 	ChatRate float64
-	// MaxViolations is how many rate_limited and bad_request answers one
-	// connection may get within 10 s before it is closed with 1008. Default 50.
+	// MaxViolations is how many rate_limited, bad_request and (for a right
+	// its token lacks) forbidden answers one connection may get within 10 s
+	// before it is closed with 1008. Default 50.
 	MaxViolations int
 	// MaxConnsPerIP caps connections from one client address; more get HTTP
 	// 429. Default 100.

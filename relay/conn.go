@@ -68,7 +68,8 @@ func connOf(socket *gws.Conn) *conn {
 func (c *conn) touch() { c.lastRead.Store(time.Now().UnixNano()) }
 
 // onBinary handles one image from the client. Every binary frame gets
-// exactly one answer: an ack or an error with its seq.
+// exactly one answer: an ack or an error with its seq. Every frame spends
+// the frame and byte buckets, a refused one too.
 func (c *conn) onBinary(data []byte) {
 	c.seq++
 	seq := c.seq
@@ -76,14 +77,14 @@ func (c *conn) onBinary(data []byte) {
 	m.framesIn.Inc()
 	m.bytesIn.Add(float64(len(data)))
 
-	if !c.canPublish {
-		m.framesBad.WithLabelValues(CodeForbidden).Inc()
-		c.reply(errorEvent(CodeForbidden, "this token does not allow publishing", seq))
-		return
-	}
 	if !c.limits.allowFrame(time.Now(), len(data)) {
 		m.framesBad.WithLabelValues(CodeRateLimited).Inc()
 		c.rateLimited(seq, "frame")
+		return
+	}
+	if !c.canPublish {
+		m.framesBad.WithLabelValues(CodeForbidden).Inc()
+		c.violated(CodeForbidden, "this token does not allow publishing", seq)
 		return
 	}
 	info, err := imageproc.Inspect(data, c.srv.limits)
@@ -161,7 +162,7 @@ func (c *conn) onText(data []byte) {
 		return
 	}
 	if !c.canPublish {
-		c.reply(errorEvent(CodeForbidden, "this token does not allow chat or commands", 0))
+		c.violated(CodeForbidden, "this token does not allow chat or commands", 0)
 		return
 	}
 	switch cmd.Type {

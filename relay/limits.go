@@ -50,8 +50,9 @@ func (l *connLimits) allowFrame(now time.Time, n int) bool {
 	return true
 }
 
-// violation counts a rate_limited or bad_request answer and reports
-// whether the connection has now gone over Config.MaxViolations within 10 s.
+// violation counts a rate_limited, bad_request or (for a token without the
+// right) forbidden answer and reports whether the connection has now gone
+// over Config.MaxViolations within 10 s.
 func (l *connLimits) violation(now time.Time, max int) bool {
 	if now.Sub(l.windowStart) > 10*time.Second {
 		l.windowStart, l.violations = now, 0

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lxzan/gws"
 )
 
 // Text frames that are not commands (a JSON array, an unknown type) are
@@ -113,5 +115,67 @@ func BenchmarkHugeTextFrame(b *testing.B) {
 		if m := c.expect(TypeError); str(m.ev, "code") != CodeBadRequest {
 			b.Fatalf("got %s, want bad_request", m.data)
 		}
+	}
+}
+
+// A subscribe-only connection that keeps sending (text the relay would
+// parse, or images it may not publish) spends the same buckets, and each
+// forbidden answer is a violation: it is closed with 1008, and nothing of
+// it reaches the room.
+func TestViewerFloodCloses1008(t *testing.T) {
+	secret := []byte("test-secret-0123456789")
+	srv, u := startServer(t, Config{AuthSecret: secret})
+	tok, err := MintToken(secret, Claims{Room: "v-*", Publish: true, Subscribe: true, Expires: time.Now().Add(time.Hour).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, err := MintToken(secret, Claims{Room: "v-*", Subscribe: true, Expires: time.Now().Add(time.Hour).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := readTestdata(t, "photo-64x48.jpg")
+	for _, kind := range []string{"text", "binary"} {
+		t.Run(kind, func(t *testing.T) {
+			w := dial(t, u, "v-"+kind, dialOpt{query: "client=w-" + kind + "&token=" + tok})
+			w.expect(TypeHello)
+			f := dial(t, u, "v-"+kind, dialOpt{query: "client=f-" + kind + "&token=" + view})
+			f.expect(TypeHello)
+			w.expect(TypePresence)
+			sent := 0
+			for ; sent < 1000; sent++ {
+				var err error
+				if kind == "text" {
+					err = f.ws.WriteString(`["not","a","command"]`)
+				} else {
+					err = f.ws.WriteMessage(gws.OpcodeBinary, img)
+				}
+				if err != nil {
+					break
+				}
+				select {
+				case <-f.closed:
+				default:
+					continue
+				}
+				break
+			}
+			if code := f.closeCode(10 * time.Second); code != ClosePolicy {
+				t.Fatalf("close code: got %d after %d sends, want 1008", code, sent)
+			}
+			answers := 0
+			for len(f.msgs) > 0 {
+				m := <-f.msgs
+				if m.typ != TypeError {
+					t.Errorf("viewer got %s, want only errors", describe(m))
+				}
+				answers++
+			}
+			if answers != srv.cfg.MaxViolations {
+				t.Errorf("answers: got %d, want %d (MaxViolations)", answers, srv.cfg.MaxViolations)
+			}
+			if m := w.expect(TypePresence); str(m.ev, "event") != "leave" {
+				t.Fatalf("room got %s, want only the viewer's leave", m.data)
+			}
+		})
 	}
 }
