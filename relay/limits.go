@@ -75,6 +75,7 @@ func (c *conn) badRequest(msg string) { c.violated(CodeBadRequest, msg, 0) }
 // violated answers a violation with code, or, past Config.MaxViolations
 // within 10 s, closes the connection with 1008 instead.
 func (c *conn) violated(code, msg string, seq uint64) {
+	c.srv.metrics.violations.WithLabelValues(code).Inc()
 	if c.limits.violation(time.Now(), c.srv.cfg.MaxViolations) {
 		c.closeAfterFlush(ClosePolicy, reasonPolicy, "rate limit exceeded or bad requests sent again and again")
 		return

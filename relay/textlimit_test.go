@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // Text frames that are not commands (a JSON array, an unknown type) are
@@ -59,6 +60,10 @@ func TestBadRequestFloodCloses1008(t *testing.T) {
 			}
 			if bad+limited != d.MaxViolations || bad == 0 {
 				t.Errorf("answers: got %d bad_request + %d rate_limited, want %d in all (MaxViolations), some of each", bad, limited, d.MaxViolations)
+			}
+			v := testutil.ToFloat64(srv.metrics.violations.WithLabelValues(CodeBadRequest)) + testutil.ToFloat64(srv.metrics.violations.WithLabelValues(CodeRateLimited))
+			if v != float64(d.MaxViolations+1) {
+				t.Errorf("canvasrelay_violations_total: got %v, want %d (the answers and the close)", v, d.MaxViolations+1)
 			}
 			if m := watcher.expect(TypePresence); str(m.ev, "event") != "leave" {
 				t.Fatalf("watcher got %s, want only the flooder's leave", m.data)
