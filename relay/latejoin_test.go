@@ -93,14 +93,19 @@ func TestLateJoinerToAFullRoomGetsEveryLayer(t *testing.T) {
 	srv, url := startServer(t, Config{})
 	imgs := publishLayers(t, url, "big", "p", n, size)
 
-	j := dial(t, url, "big", dialOpt{query: "client=joiner"})
-	got := readLayers(t, j, 2*time.Second)
-	if len(got) != n {
-		t.Fatalf("got %d layers, want %d", len(got), n)
-	}
-	for i, img := range imgs {
-		if !bytes.Equal(got[fmt.Sprintf("p%d", i)], img) {
-			t.Errorf("layer p%d: got %d bytes, want the %d published", i, len(got[fmt.Sprintf("p%d", i)]), len(img))
+	// The second joiner asks for a rendition that every layer already
+	// meets: it is sent the originals, rendered on the worker pool.
+	var j *tclient
+	for _, query := range []string{"client=rend&max_width=4096", "client=joiner"} {
+		j = dial(t, url, "big", dialOpt{query: query})
+		got := readLayers(t, j, 2*time.Second)
+		if len(got) != n {
+			t.Fatalf("%s: got %d layers, want %d", query, len(got), n)
+		}
+		for i, img := range imgs {
+			if !bytes.Equal(got[fmt.Sprintf("p%d", i)], img) {
+				t.Errorf("%s: layer p%d: got %d bytes, want the %d published", query, i, len(got[fmt.Sprintf("p%d", i)]), len(img))
+			}
 		}
 	}
 	// Still a member: live traffic reaches it.
@@ -110,8 +115,8 @@ func TestLateJoinerToAFullRoomGetsEveryLayer(t *testing.T) {
 	if ev := j.expectSkippingFrames(TypeChat); str(ev.ev, "text") != "still there?" {
 		t.Fatalf("got chat %q", str(ev.ev, "text"))
 	}
-	if st := srv.Rooms(); len(st) != 1 || st[0].Members != 2 {
-		t.Fatalf("rooms: got %+v, want one room with 2 members", st)
+	if st := srv.Rooms(); len(st) != 1 || st[0].Members != 3 {
+		t.Fatalf("rooms: got %+v, want one room with 3 members", st)
 	}
 }
 

@@ -163,11 +163,23 @@ func (q *outQueue) dropLayerOfLocked(client string) {
 // network while live frames arrive), and a live frame no newer than a
 // pending layer is refused: the joiner never gets a duplicate or a step
 // back.
-func (q *outQueue) addLayers(envs []*Envelope) {
+//
+// It reports whether the writer should be kicked; with maxBytes > 0, it
+// takes nothing (full) when the pending layers would go over maxBytes.
+func (q *outQueue) addLayers(envs []*Envelope, maxBytes int64) (kick, full bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return
+		return false, false
+	}
+	if maxBytes > 0 {
+		n := int64(q.lyBytes)
+		for _, env := range envs {
+			n += int64(env.size())
+		}
+		if n > maxBytes {
+			return false, true
+		}
 	}
 	if q.newest == nil {
 		q.frames = make(map[string]*Envelope)
@@ -195,6 +207,7 @@ func (q *outQueue) addLayers(envs []*Envelope) {
 		q.layers = append(q.layers, env)
 		q.lyBytes += env.size()
 	}
+	return q.kickLocked(), false
 }
 
 // nextLayerLocked takes the next pending layer that no newer live frame of

@@ -31,7 +31,7 @@ func TestQueueLayerAfterLiveFrame(t *testing.T) {
 			if _, overflow, _, _ := q.pushFrame(tc.live); overflow {
 				t.Fatal("overflow")
 			}
-			q.addLayers([]*Envelope{tc.layer})
+			q.addLayers([]*Envelope{tc.layer}, 0)
 			q.start()
 			n := 0
 			for {
@@ -80,7 +80,7 @@ func TestQueueLayersBeyondTheFrameCap(t *testing.T) {
 	for i := range 5 {
 		layers = append(layers, testEnvelope(string(rune('a'+i)), int64(10+i), 1))
 	}
-	q.addLayers(layers)
+	q.addLayers(layers, 0)
 	if kick, overflow := q.pushEvent(outItem{wire: []byte("hello"), size: 5}, true); kick || overflow {
 		t.Fatalf("pushEvent before start: kick %v, overflow %v", kick, overflow)
 	}
@@ -113,7 +113,7 @@ func TestQueueLayersBeyondTheFrameCap(t *testing.T) {
 // go; dropFrames (a game clearing the canvas) drops pending layers too.
 func TestQueueLayerOvertakenOrDropped(t *testing.T) {
 	q := newOutQueue(1<<20, 1<<20)
-	q.addLayers([]*Envelope{testEnvelope("a", 10, 1), testEnvelope("b", 11, 1)})
+	q.addLayers([]*Envelope{testEnvelope("a", 10, 1), testEnvelope("b", 11, 1)}, 0)
 	if _, _, _, queued := q.pushFrame(testEnvelope("a", 10, 1)); queued {
 		t.Fatal("a live copy of a pending layer was queued")
 	}
@@ -134,12 +134,27 @@ func TestQueueLayerOvertakenOrDropped(t *testing.T) {
 	}
 
 	q = newOutQueue(1<<20, 1<<20)
-	q.addLayers([]*Envelope{testEnvelope("a", 10, 1), testEnvelope("b", 11, 1)})
+	q.addLayers([]*Envelope{testEnvelope("a", 10, 1), testEnvelope("b", 11, 1)}, 0)
 	if n := q.dropFrames(); n != 2 {
 		t.Fatalf("dropFrames: got %d, want 2", n)
 	}
 	q.start()
 	if it, ok := q.pop(); ok {
 		t.Fatalf("after dropFrames: got %v, want nothing", it.env.Client)
+	}
+}
+
+// With a byte bound, addLayers takes nothing that would go over it.
+func TestQueueLayersBound(t *testing.T) {
+	q := newOutQueue(1<<20, 1<<20)
+	one := int64(testEnvelope("a", 1, 1).size())
+	if _, full := q.addLayers([]*Envelope{testEnvelope("a", 1, 1)}, 2*one); full {
+		t.Fatal("one layer under a bound of two: full")
+	}
+	if _, full := q.addLayers([]*Envelope{testEnvelope("b", 1, 1), testEnvelope("c", 1, 1)}, 2*one); !full {
+		t.Fatal("three layers under a bound of two: taken")
+	}
+	if st := q.stats(); st.Layers != 1 {
+		t.Fatalf("pending layers: got %d, want 1", st.Layers)
 	}
 }

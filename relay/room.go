@@ -183,7 +183,7 @@ func (r *room) join(c *conn) error {
 				c.layerFor(env)
 			}
 		} else {
-			c.q.addLayers(layers) // written as the writer drains them, after hello
+			c.q.addLayers(layers, 0) // written as the writer drains them, after hello
 		}
 	}
 	if r.game != nil {
