@@ -93,6 +93,8 @@ func TestCleanText(t *testing.T) {
 		{"a\x1b[2Jb", true, "a[2Jb"},
 		{"a\nb\tc\r\n", true, "a\nb\tc\n"},
 		{"a\nb\tc", false, "abc"},
+		{"a\u2028b\u2029c", false, "abc"},
+		{"a\u2028b\u2029c", true, "a\u2028b\u2029c"},
 		{"\u009b31m\u0085x", true, "31mx"},
 		{"\u202eabc\u202c \u2066d\u2069", true, "abc d"},
 		{"é ü 日本 🙂 \u200d", true, "é ü 日本 🙂 \u200d"},

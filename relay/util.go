@@ -45,7 +45,8 @@ func validToken(s string, max int) bool {
 }
 
 // CleanText removes from s what a terminal or a bidi renderer obeys rather
-// than shows: C0 controls (but newline and tab when multiline), DEL, C1
+// than shows: C0 controls (but newline and tab when multiline; the line and
+// paragraph separators U+2028 and U+2029 go too unless multiline), DEL, C1
 // controls, and the bidi embeddings, overrides and isolates (U+202A to
 // U+202E, U+2066 to U+2069). Invalid UTF-8 becomes U+FFFD. The relay applies
 // it to chat text (multiline) and display names (not), on every node, so
@@ -54,7 +55,7 @@ func validToken(s string, max int) bool {
 func CleanText(s string, multiline bool) string {
 	return strings.Map(func(r rune) rune {
 		switch {
-		case r == '\n' || r == '\t':
+		case r == '\n' || r == '\t' || r == 0x2028 || r == 0x2029:
 			if multiline {
 				return r
 			}
