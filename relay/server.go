@@ -180,7 +180,7 @@ func (s *Server) queuedBytes() float64 {
 	var n int
 	for _, c := range conns {
 		st := c.q.stats()
-		n += st.EventBytes + st.FrameBytes
+		n += st.EventBytes + st.FrameBytes + st.LayerBytes
 	}
 	return float64(n)
 }
