@@ -177,7 +177,7 @@ func (r *recorder) event(ev client.Event) error {
 		if r.hellos > 1 {
 			word = "reconnected to"
 		}
-		fmt.Fprintf(r.stderr, "%s room %s as client %s (%d members)\n", word, ev.Room, ev.Client, ev.Count)
+		fmt.Fprintf(r.stderr, "%s room %s as client %s (%d members)\n", word, relay.CleanText(ev.Room, false), relay.CleanText(ev.Client, false), ev.Count)
 		return nil
 	case *client.Chat, *client.Presence:
 		if !r.o.events {
@@ -191,7 +191,7 @@ func (r *recorder) event(ev client.Event) error {
 			return fmt.Errorf("watch: stdout: %w", err)
 		}
 	case *client.ErrorEvent:
-		fmt.Fprintf(r.stderr, "server error: %s: %s\n", ev.Code, ev.Message)
+		fmt.Fprintf(r.stderr, "server error: %s: %s\n", relay.CleanText(ev.Code, false), relay.CleanText(ev.Message, false))
 	}
 	return nil
 }

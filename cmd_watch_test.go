@@ -368,6 +368,23 @@ func TestWatchEventsAreTerminalSafe(t *testing.T) {
 	if out.String() != want {
 		t.Fatalf("got  %s\nwant %s", out.String(), want)
 	}
+	var errOut bytes.Buffer
+	r.stderr = &errOut
+	for _, raw := range []string{
+		`{"type":"hello","id":"x","client":"c\u001b[2J","room":"r\u009b","count":1}`,
+		`{"type":"error","code":"bad\u001b","message":"m\u001b]0;x\u0007\u202e"}`,
+	} {
+		ev, err := client.ParseEvent([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.event(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if strings.ContainsAny(errOut.String(), "\x1b\x07\u009b\u202e") {
+		t.Fatalf("stderr holds control characters: %q", errOut.String())
+	}
 	var back map[string]any
 	if err := json.Unmarshal(out.Bytes(), &back); err != nil {
 		t.Fatalf("output is not JSON: %v", err)
