@@ -35,6 +35,8 @@ type serveOptions struct {
 	maxPixels       pixelCount
 	formats         string
 	maxLayers       int
+	retainedBytes   byteSize
+	roomRetained    byteSize
 	logLevel        string
 	logFormat       string
 	allowOrigins    stringList
@@ -95,6 +97,9 @@ func serveFlags(o *serveOptions, fs *pflag.FlagSet) {
 	fs.Var(&o.maxPixels, "max-pixels", "largest width × height an image may declare (`N` or WxH, e.g. 4096x4096)")
 	fs.StringVar(&o.formats, "formats", formatList(d.Formats), "allowed image `formats`, comma-separated")
 	fs.IntVar(&o.maxLayers, "max-layers", d.MaxLayers, "publishing clients a room keeps a newest frame for, for late joiners (`N`)")
+	o.retainedBytes = byteSize(d.MaxRetainedBytes)
+	fs.Var(&o.retainedBytes, "retained-bytes", "`size` of the retained layers of all rooms together (in-memory broker); the least recently updated go first")
+	fs.Var(&o.roomRetained, "room-retained-bytes", "`size` of one room's retained layers, and the most a late joiner is sent (0: 96MiB, at most half of --retained-bytes)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format`: text or json")
 	fs.Var(&o.allowOrigins, "allow-origin", "browser `origin` allowed to connect (repeatable; https://*.example.com; * allows any page: dangerous). Default: the server's own host")
@@ -119,7 +124,7 @@ func serveFlags(o *serveOptions, fs *pflag.FlagSet) {
 	fs.Float64Var(&o.frameRate, "frame-rate", d.FrameRate, "images per second one connection may send (bursts of 2×; -1 = unlimited)")
 	o.byteRate = byteSize(d.ByteRate)
 	fs.Var(&o.byteRate, "byte-rate", "image bytes per second one connection may send (`size`)")
-	fs.Float64Var(&o.chatRate, "chat-rate", d.ChatRate, "chat lines per second one connection may send (bursts of 10; -1 = unlimited)")
+	fs.Float64Var(&o.chatRate, "chat-rate", d.ChatRate, "text frames (chat lines, commands) per second one connection may send (bursts of 10; -1 = unlimited)")
 	fs.IntVar(&o.maxPerIP, "max-conns-per-ip", d.MaxConnsPerIP, "connections from one client address at most (HTTP 429 beyond)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics on this separate `host:port` instead of the main listener")
 	fs.StringVar(&o.pprofAddr, "pprof", "", "serve Go profiling (/debug/pprof/) on this `host:port`; off by default, never on the main listener")
@@ -184,6 +189,8 @@ func (o *serveOptions) relayConfig() (relay.Config, error) {
 		MaxPixels:         int64(o.maxPixels),
 		Formats:           formats,
 		MaxLayers:         o.maxLayers,
+		MaxRetainedBytes:  int64(o.retainedBytes),
+		RoomRetainedBytes: int64(o.roomRetained),
 		AllowedOrigins:    o.allowOrigins,
 		WriteTimeout:      o.writeTimeout,
 		PingInterval:      o.pingInterval,
@@ -252,6 +259,9 @@ func newServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (_
 	}
 	if o.trustProxy {
 		log.Info("--trust-proxy: client addresses come from X-Forwarded-For; only safe behind a proxy that sets it")
+	}
+	if len(o.allowOrigins) == 0 {
+		log.Info("no --allow-origin: browsers may connect from http(s) pages on the relay's own host only; list your origins on a public deployment (DNS rebinding, see SECURITY.md)")
 	}
 	for _, or := range o.allowOrigins {
 		if or == "*" {

@@ -7,17 +7,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/canvasrelay/canvasrelay/imageproc"
+	"github.com/canvasrelay/canvasrelay/relay"
 	"github.com/canvasrelay/canvasrelay/relay/client"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
 const watchHelp = `Records a room. Pick one or more modes:
-  --out DIR      save every frame as DIR/<client>-<seq>.<ext>
+  --out DIR      save every frame as DIR/<client>-<seq>.<ext> (never
+                 overwriting a file: a taken name gets .2, .3, … before .<ext>)
   --latest FILE  keep FILE as the newest frame (any client)
   --events       print chat and presence events as JSON lines on stdout
 
@@ -60,7 +64,7 @@ func newWatchCmd(stdout, stderr io.Writer) *cobra.Command {
 
 func watchFlags(o *watchOptions, fs *pflag.FlagSet) {
 	o.connOptions.register(fs, "connect timeout")
-	fs.StringVar(&o.out, "out", "", "save every frame in `DIR` as <client>-<seq>.<ext> (created if missing)")
+	fs.StringVar(&o.out, "out", "", "save every frame in `DIR` as <client>-<seq>.<ext>, never overwriting a file (created if missing)")
 	fs.StringVar(&o.latest, "latest", "", "keep `FILE` as the newest frame")
 	fs.BoolVar(&o.events, "events", false, "print chat and presence events as JSON lines on stdout")
 	fs.IntVar(&o.count, "count", 0, "stop after `N` frames (0: run until interrupted)")
@@ -124,7 +128,17 @@ type recorder struct {
 	stderr io.Writer
 	frames int
 	hellos int
+	saved  map[string]savedFrame // the last frame saved per client id, at most maxSaved
 }
+
+// savedFrame tells a frame sent again (a layer after a reconnect) from a
+// new one.
+type savedFrame struct{ seq, ts int64 }
+
+const (
+	maxSaved    = 4096 // client ids remembered by --out
+	maxSuffixes = 1000 // names tried for one frame
+)
 
 func (r *recorder) loop(ctx context.Context, c *client.Client) error {
 	for {
@@ -162,22 +176,21 @@ func (r *recorder) event(ev client.Event) error {
 		if r.hellos > 1 {
 			word = "reconnected to"
 		}
-		fmt.Fprintf(r.stderr, "%s room %s as client %s (%d members)\n", word, ev.Room, ev.Client, ev.Count)
+		fmt.Fprintf(r.stderr, "%s room %s as client %s (%d members)\n", word, relay.CleanText(ev.Room, false), relay.CleanText(ev.Client, false), ev.Count)
 		return nil
 	case *client.Chat, *client.Presence:
 		if !r.o.events {
 			return nil
 		}
-		var line bytes.Buffer
-		if err := json.Compact(&line, ev.RawJSON()); err != nil {
+		line, err := safeJSONLine(ev.RawJSON())
+		if err != nil {
 			return nil // the client parsed it, so this cannot happen
 		}
-		line.WriteByte('\n')
-		if _, err := r.stdout.Write(line.Bytes()); err != nil {
+		if _, err := r.stdout.Write(line); err != nil {
 			return fmt.Errorf("watch: stdout: %w", err)
 		}
 	case *client.ErrorEvent:
-		fmt.Fprintf(r.stderr, "server error: %s: %s\n", ev.Code, ev.Message)
+		fmt.Fprintf(r.stderr, "server error: %s: %s\n", relay.CleanText(ev.Code, false), relay.CleanText(ev.Message, false))
 	}
 	return nil
 }
@@ -190,8 +203,7 @@ func (r *recorder) frame(f client.Frame) error {
 		}
 	}
 	if r.o.out != "" {
-		name := fmt.Sprintf("%s-%d.%s", safeName(f.Info.Client), f.Info.Seq, fileExt(format))
-		if err := writeFileAtomic(filepath.Join(r.o.out, name), f.Data, 0o644); err != nil {
+		if err := r.saveNew(f, format); err != nil {
 			return fmt.Errorf("watch: %w", err)
 		}
 	}
@@ -202,4 +214,132 @@ func (r *recorder) frame(f client.Frame) error {
 	}
 	r.frames++
 	return nil
+}
+
+// safeJSONLine re-encodes an event as one compact JSON line, its keys in
+// the server's order, with every string cleaned of control characters and
+// bidi overrides (relay.CleanText; newline and tab kept, as JSON escapes).
+// The relay cleans chat and names already; this keeps `watch --events |
+// jq -r .text` safe in a terminal even with a relay that does not.
+func safeJSONLine(raw []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	type level struct {
+		object bool
+		n      int // tokens written at this level
+	}
+	var stack []level
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			out.WriteByte(byte(d))
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		if len(stack) > 0 {
+			top := &stack[len(stack)-1]
+			if top.object && top.n%2 == 1 {
+				out.WriteByte(':')
+			} else if top.n > 0 {
+				out.WriteByte(',')
+			}
+			top.n++
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			out.WriteByte(byte(v))
+			stack = append(stack, level{object: v == '{'})
+		case string:
+			if err := enc.Encode(relay.CleanText(v, true)); err != nil {
+				return nil, err
+			}
+			out.Truncate(out.Len() - 1) // Encode's newline
+		case json.Number:
+			out.WriteString(v.String())
+		case bool:
+			out.WriteString(strconv.FormatBool(v))
+		case nil:
+			out.WriteString("null")
+		}
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
+}
+
+// saveNew writes a frame into --out as <client>-<seq>.<ext>, or, when that
+// name is taken (earlier in this run, or before it), as
+// <client>-<seq>.<n>.<ext> with the first free n from 2: a file is never
+// overwritten. It is written under a temporary name first, then linked to
+// its final name, which fails if the name exists, so a reader never sees
+// half an image either. A frame already saved (the same client, seq and ts)
+// is skipped.
+func (r *recorder) saveNew(f client.Frame, format string) error {
+	key := savedFrame{f.Info.Seq, f.Info.TS}
+	if k, ok := r.saved[f.Info.Client]; ok && k == key {
+		return nil
+	}
+	stem := fmt.Sprintf("%s-%d", safeName(f.Info.Client), f.Info.Seq)
+	ext := fileExt(format)
+	tmp, err := os.CreateTemp(r.o.out, "."+stem+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(f.Data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	for n := 1; n <= maxSuffixes; n++ {
+		name := stem + "." + ext
+		if n > 1 {
+			name = fmt.Sprintf("%s.%d.%s", stem, n, ext)
+		}
+		err := linkNew(tmp.Name(), filepath.Join(r.o.out, name))
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if r.saved == nil || len(r.saved) >= maxSaved {
+			r.saved = make(map[string]savedFrame)
+		}
+		r.saved[f.Info.Client] = key
+		return nil
+	}
+	return fmt.Errorf("%s: %s.%s and %d more names are taken", r.o.out, stem, ext, maxSuffixes-1)
+}
+
+// linkNew gives the file tmp the name final, failing with fs.ErrExist if
+// final exists. Where hard links are not supported, it reserves final with
+// an exclusive create and renames tmp over that empty file.
+func linkNew(tmp, final string) error {
+	err := os.Link(tmp, final)
+	if err == nil || errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	f, err := os.OpenFile(final, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	_ = f.Close()
+	return os.Rename(tmp, final)
 }

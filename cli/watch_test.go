@@ -349,3 +349,109 @@ func TestClientCommandsLeakNoGoroutines(t *testing.T) {
 	})
 	goleak.VerifyNone(t, before)
 }
+
+// watch --events prints no control character or bidi override a terminal
+// would obey, even from a relay that passes them on (`jq -r .text` decodes
+// JSON escapes): it cleans every string, and keeps the server's key order.
+func TestWatchEventsAreTerminalSafe(t *testing.T) {
+	in := `{"type":"chat","client":"eve","name":"E\u001b[2Jve\u202e","text":"a\u001b]0;t\u0007 \u009b31m` + "\u009b\u202e" + `b\n\tc <&>","ts":1,"x":[null,true,1.5,{"k":"\u001b"}]}`
+	ev, err := client.ParseEvent([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	r := &recorder{o: &watchOptions{events: true}, stdout: &out}
+	if err := r.event(ev); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"type":"chat","client":"eve","name":"E[2Jve","text":"a]0;t 31mb\n\tc <&>","ts":1,"x":[null,true,1.5,{"k":""}]}` + "\n"
+	if out.String() != want {
+		t.Fatalf("got  %s\nwant %s", out.String(), want)
+	}
+	var errOut bytes.Buffer
+	r.stderr = &errOut
+	for _, raw := range []string{
+		`{"type":"hello","id":"x","client":"c\u001b[2J","room":"r\u009b","count":1}`,
+		`{"type":"error","code":"bad\u001b","message":"m\u001b]0;x\u0007\u202e"}`,
+	} {
+		ev, err := client.ParseEvent([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.event(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if strings.ContainsAny(errOut.String(), "\x1b\x07\u009b\u202e") {
+		t.Fatalf("stderr holds control characters: %q", errOut.String())
+	}
+	var back map[string]any
+	if err := json.Unmarshal(out.Bytes(), &back); err != nil {
+		t.Fatalf("output is not JSON: %v", err)
+	}
+	for _, r := range back["text"].(string) + back["name"].(string) {
+		if r < 0x20 && r != '\n' && r != '\t' || r >= 0x7f && r <= 0x9f || r >= 0x202a && r <= 0x202e {
+			t.Fatalf("decoded output holds %U", r)
+		}
+	}
+}
+
+// watch --out never overwrites a file: not one it wrote earlier in the run
+// (two client ids that make the same file name, ".a" and "_a"), nor one
+// that was there before. The newcomer gets the next free name.
+func TestWatchOutNeverOverwrites(t *testing.T) {
+	r := startRelay(t, relay.Config{})
+	out := t.TempDir()
+	old := []byte("written before the run")
+	if err := os.WriteFile(filepath.Join(out, "pre-1.png"), old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w := startCmd(t, 30*time.Second, "watch", "--out", out, r.url("keep"))
+	waitUntil(t, 5*time.Second, "watch to connect", func() bool { return strings.Contains(w.stderr.String(), "connected to room keep") })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	want := map[string][]byte{"pre-1.png": old}
+	for i, c := range []struct{ id, file string }{
+		{".a", "_a-1.png"},
+		{"_a", "_a-1.2.png"},
+		{"pre", "pre-1.2.png"},
+	} {
+		pub := dialTest(t, client.Config{URL: r.url("keep"), ClientID: c.id})
+		img := makePNG(t, 10+i, 10, i)
+		if _, err := pub.Send(ctx, img); err != nil {
+			t.Fatalf("send as %s: %v", c.id, err)
+		}
+		want[c.file] = img
+		name := filepath.Join(out, c.file)
+		waitUntil(t, 5*time.Second, name, func() bool { _, err := os.Stat(name); return err == nil })
+	}
+	if code := w.interrupt(t); code != 0 {
+		t.Fatalf("exit code: got %d, want 0", code)
+	}
+	ents, _ := os.ReadDir(out)
+	if len(ents) != len(want) {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("out dir: got %v, want %d files", names, len(want))
+	}
+	for name, b := range want {
+		if got, _ := os.ReadFile(filepath.Join(out, name)); !bytes.Equal(got, b) {
+			t.Errorf("%s: got %d bytes, want %d", name, len(got), len(b))
+		}
+	}
+
+	// The same frame again (its layer, after a reconnect) is not saved twice.
+	rec := &recorder{o: &watchOptions{out: out}}
+	f := client.Frame{Data: want["_a-1.png"]}
+	f.Info.Client, f.Info.Seq, f.Info.TS, f.Info.Format = "zed", 1, 42, "png"
+	for range 2 {
+		if err := rec.frame(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "zed-1.2.png")); err == nil {
+		t.Error("a frame seen twice was saved twice")
+	}
+}

@@ -12,6 +12,7 @@ import (
 type MemoryBrokerConfig struct {
 	MaxLayers        int           // layers kept per room; default 32
 	MaxRetainedBytes int64         // bytes of all layers together; default 256 MiB
+	MaxRoomBytes     int64         // bytes of one room's layers; default 96 MiB, at most MaxRetainedBytes/2
 	RetainEmptyFor   time.Duration // how long an empty room keeps its layers; default 1 h
 	MaxRetainedRooms int           // empty rooms with layers kept at most; default 40,000
 }
@@ -31,6 +32,7 @@ type MemoryBroker struct {
 type memRoom struct {
 	subs       []*memSub
 	layers     map[string]*list.Element // client → element of MemoryBroker.lru
+	bytes      int64                    // what layers hold
 	members    map[string]struct{}      // conn ids
 	emptySince time.Time                // when the last member left
 	clients    map[string]int           // client id → its members (conn ids), for ClientHolds
@@ -55,6 +57,9 @@ func NewMemoryBroker(cfg MemoryBrokerConfig) *MemoryBroker {
 	}
 	if cfg.MaxRetainedBytes <= 0 {
 		cfg.MaxRetainedBytes = 256 << 20
+	}
+	if cfg.MaxRoomBytes <= 0 {
+		cfg.MaxRoomBytes = defaultRoomBytes(cfg.MaxRetainedBytes)
 	}
 	if cfg.RetainEmptyFor <= 0 {
 		cfg.RetainEmptyFor = time.Hour
@@ -127,27 +132,46 @@ func (b *MemoryBroker) Publish(_ context.Context, env *Envelope) error {
 	return nil
 }
 
+// defaultRoomBytes is the default of one room's layer budget: 96 MiB (nine
+// layers of the default 8 MiB fit), and no more than half of the total.
+func defaultRoomBytes(total int64) int64 { return min(96<<20, total/2) }
+
+// retainLocked keeps env as its client's layer: the room stays within
+// MaxLayers and MaxRoomBytes (its own least recently updated layers go
+// first, so one room cannot push every other room's layers out), and all
+// rooms together within MaxRetainedBytes.
 func (b *MemoryBroker) retainLocked(r *memRoom, env *Envelope) {
 	if el, ok := r.layers[env.Client]; ok {
 		l := el.Value.(*memLayer)
-		b.bytes += int64(env.size() - l.env.size())
+		d := int64(env.size() - l.env.size())
+		b.bytes += d
+		r.bytes += d
 		l.env = env
 		b.lru.MoveToBack(el)
 	} else {
 		r.layers[env.Client] = b.lru.PushBack(&memLayer{room: env.Room, env: env})
 		b.bytes += int64(env.size())
+		r.bytes += int64(env.size())
 		if len(r.layers) > b.cfg.MaxLayers {
-			b.evictOldestOfRoomLocked(r)
+			b.evictOldestOfRoomLocked(r, env.Client)
 		}
+	}
+	for r.bytes > b.cfg.MaxRoomBytes && len(r.layers) > 0 {
+		b.evictOldestOfRoomLocked(r, env.Client)
 	}
 	for b.bytes > b.cfg.MaxRetainedBytes && b.lru.Len() > 0 {
 		b.evictLocked(b.lru.Front())
 	}
 }
 
-func (b *MemoryBroker) evictOldestOfRoomLocked(r *memRoom) {
+// evictOldestOfRoomLocked evicts the room's least recently updated layer
+// other than keep's, or keep's when it is the only one.
+func (b *MemoryBroker) evictOldestOfRoomLocked(r *memRoom, keep string) {
 	var oldest *list.Element
-	for _, el := range r.layers {
+	for c, el := range r.layers {
+		if c == keep && len(r.layers) > 1 {
+			continue
+		}
 		if oldest == nil || el.Value.(*memLayer).env.TS < oldest.Value.(*memLayer).env.TS {
 			oldest = el
 		}
@@ -162,6 +186,7 @@ func (b *MemoryBroker) evictLocked(el *list.Element) {
 	b.lru.Remove(el)
 	b.bytes -= int64(l.env.size())
 	if r := b.rooms[l.room]; r != nil {
+		r.bytes -= int64(l.env.size())
 		delete(r.layers, l.env.Client)
 		b.maybeDropLocked(l.room, r)
 	}
@@ -290,6 +315,7 @@ func (b *MemoryBroker) ClearLayers(_ context.Context, room string) error {
 		b.bytes -= int64(el.Value.(*memLayer).env.size())
 	}
 	clear(r.layers)
+	r.bytes = 0
 	b.maybeDropLocked(room, r)
 	return nil
 }

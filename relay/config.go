@@ -27,6 +27,13 @@ type Config struct {
 	// together (in-memory broker). Least recently updated layers go first.
 	// Default 256 MiB.
 	MaxRetainedBytes int64
+	// RoomRetainedBytes caps the bytes of one room's retained layers, so one
+	// room cannot push every other room's layers out of MaxRetainedBytes;
+	// the room's least recently updated layers go first. A late joiner is
+	// sent at most this much (with a cluster broker too). Default 96 MiB
+	// (nine layers of the default MaxBytes), at most half of
+	// MaxRetainedBytes.
+	RoomRetainedBytes int64
 	// RetainEmptyFor is how long the layers of a room with no members are kept.
 	// Default 1 hour.
 	RetainEmptyFor time.Duration
@@ -57,7 +64,9 @@ type Config struct {
 	// balancer stops sending new ones first. Default 0.
 	DrainDelay time.Duration
 
-	// MaxChatBytes is the longest chat text accepted. Default 4 KiB.
+	// MaxChatBytes is the longest chat text accepted. A text frame longer
+	// than 6 × MaxChatBytes + 1 KiB (25 KiB by default) is refused with
+	// bad_request before it is parsed. Default 4 KiB.
 	MaxChatBytes int
 	// MaxConns caps connections to this server. Default 20,000.
 	MaxConns int
@@ -70,7 +79,9 @@ type Config struct {
 	// "https://draw.example.com" or "https://*.example.com". A request with no
 	// Origin header (a program, not a page) always passes this check.
 	// DANGER: "*" lets any web page on the internet connect with its visitors'
-	// browsers. Default (empty): only the server's own host.
+	// browsers. Default (empty): only http and https pages on the request's
+	// own Host, which does not stop DNS rebinding: set it on any public
+	// deployment (SECURITY.md).
 	AllowedOrigins []string
 
 	// Broker carries frames, chat and presence between rooms and members.
@@ -127,11 +138,13 @@ type Config struct {
 	// bursts may reach max(ByteRate, MaxBytes). Negative: unlimited. Default
 	// 64 MiB/s.
 	ByteRate float64
-	// ChatRate is how many chat lines (and game commands) per second one
-	// connection may send, in bursts of 10. Negative: unlimited. Default 5/s.
+	// ChatRate is how many text frames (chat lines, commands, and anything
+	// else sent as text) per second one connection may send, in bursts of
+	// 10. Negative: unlimited. Default 5/s.
 	ChatRate float64
-	// MaxViolations is how many rate_limited answers one connection may get
-	// within 10 s before it is closed with 1008. Default 50.
+	// MaxViolations is how many rate_limited, bad_request and (for a right
+	// its token lacks) forbidden answers one connection may get within 10 s
+	// before it is closed with 1008. Default 50.
 	MaxViolations int
 	// MaxConnsPerIP caps connections from one client address; more get HTTP
 	// 429. Default 100.
@@ -193,6 +206,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxRetainedBytes <= 0 {
 		c.MaxRetainedBytes = 256 << 20
+	}
+	if c.RoomRetainedBytes <= 0 {
+		c.RoomRetainedBytes = defaultRoomBytes(c.MaxRetainedBytes)
 	}
 	if c.RetainEmptyFor <= 0 {
 		c.RetainEmptyFor = time.Hour
@@ -266,6 +282,9 @@ func (c Config) validate() error {
 	}
 	if c.QueueMaxBytes < c.MaxBytes {
 		return fmt.Errorf("%w: QueueMaxBytes (%d) must be at least MaxBytes (%d)", ErrBadConfig, c.QueueMaxBytes, c.MaxBytes)
+	}
+	if c.RoomRetainedBytes > c.MaxRetainedBytes {
+		return fmt.Errorf("relay: RoomRetainedBytes (%d) must be at most MaxRetainedBytes (%d)", c.RoomRetainedBytes, c.MaxRetainedBytes)
 	}
 	if c.ReadTimeout <= c.PingInterval {
 		return fmt.Errorf("%w: ReadTimeout (%s) must be longer than PingInterval (%s)", ErrBadConfig, c.ReadTimeout, c.PingInterval)

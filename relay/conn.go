@@ -68,7 +68,8 @@ func connOf(socket *gws.Conn) *conn {
 func (c *conn) touch() { c.lastRead.Store(time.Now().UnixNano()) }
 
 // onBinary handles one image from the client. Every binary frame gets
-// exactly one answer: an ack or an error with its seq.
+// exactly one answer: an ack or an error with its seq. Every frame spends
+// the frame and byte buckets, a refused one too.
 func (c *conn) onBinary(data []byte) {
 	c.seq++
 	seq := c.seq
@@ -76,14 +77,14 @@ func (c *conn) onBinary(data []byte) {
 	m.framesIn.Inc()
 	m.bytesIn.Add(float64(len(data)))
 
-	if !c.canPublish {
-		m.framesBad.WithLabelValues(CodeForbidden).Inc()
-		c.reply(errorEvent(CodeForbidden, "this token does not allow publishing", seq))
-		return
-	}
 	if !c.limits.allowFrame(time.Now(), len(data)) {
 		m.framesBad.WithLabelValues(CodeRateLimited).Inc()
 		c.rateLimited(seq, "frame")
+		return
+	}
+	if !c.canPublish {
+		m.framesBad.WithLabelValues(CodeForbidden).Inc()
+		c.violated(CodeForbidden, "this token does not allow publishing", seq)
 		return
 	}
 	info, err := imageproc.Inspect(data, c.srv.limits)
@@ -138,24 +139,30 @@ func (c *conn) onBinary(data []byte) {
 	c.answerFrame(t, ack)
 }
 
-// onText handles a chat line or a command.
+// onText handles a chat line or a command. Every text frame spends a token
+// of the chat bucket before anything else, and a text frame that is not a
+// valid command counts as a violation, so no flood of them is free.
 func (c *conn) onText(data []byte) {
 	c.srv.metrics.bytesIn.Add(float64(len(data)))
+	if !c.limits.chat.Allow() {
+		c.rateLimited(0, "chat")
+		return
+	}
+	if n, limit := len(data), maxTextBytes(c.srv.cfg); n > limit {
+		c.badRequest(fmt.Sprintf("text frame is %d bytes; the limit is %d (chat text: %d)", n, limit, c.srv.cfg.MaxChatBytes))
+		return
+	}
 	cmd, err := parseText(data)
 	switch {
 	case errors.Is(err, errInvalidUTF8):
 		c.closeAfterFlush(CloseInvalidData, reasonInvalidUTF8, "text frame is not valid UTF-8")
 		return
 	case err != nil:
-		c.reply(errorEvent(CodeBadRequest, err.Error(), 0))
+		c.badRequest(err.Error())
 		return
 	}
 	if !c.canPublish {
-		c.reply(errorEvent(CodeForbidden, "this token does not allow chat or commands", 0))
-		return
-	}
-	if !c.limits.chat.Allow() {
-		c.rateLimited(0, "chat")
+		c.violated(CodeForbidden, "this token does not allow chat or commands", 0)
 		return
 	}
 	switch cmd.Type {
@@ -164,23 +171,25 @@ func (c *conn) onText(data []byte) {
 	case TypeGame:
 		g := c.room.game
 		if g == nil {
-			c.reply(errorEvent(CodeBadRequest, "games are not enabled on this relay", 0))
+			c.badRequest("games are not enabled on this relay")
 			return
 		}
 		err := g.Command(c.player(), GameCommand{Action: cmd.Action, Rounds: cmd.Rounds, Seconds: cmd.Seconds})
 		c.sendGameError(err)
 	default:
-		c.reply(errorEvent(CodeBadRequest, fmt.Sprintf("unsupported command %q", cmd.Type), 0))
+		c.badRequest(fmt.Sprintf("unsupported command %q", cmd.Type))
 	}
 }
 
+// onChat relays a chat line, without its control characters (CleanText).
 func (c *conn) onChat(text string) {
 	if len(text) > c.srv.cfg.MaxChatBytes {
-		c.reply(errorEvent(CodeBadRequest, fmt.Sprintf("chat text is %d bytes; the limit is %d", len(text), c.srv.cfg.MaxChatBytes), 0))
+		c.badRequest(fmt.Sprintf("chat text is %d bytes; the limit is %d", len(text), c.srv.cfg.MaxChatBytes))
 		return
 	}
+	text = CleanText(text, true)
 	if len(bytes.TrimSpace([]byte(text))) == 0 {
-		c.reply(errorEvent(CodeBadRequest, "chat text is empty", 0))
+		c.badRequest("chat text is empty")
 		return
 	}
 	if g := c.room.game; g != nil {

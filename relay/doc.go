@@ -14,7 +14,8 @@
 //	  |                                        |  client: the id in force; resume: keep it with
 //	  |                                        |  client and send both back on a reconnect
 //	  |<---- {"type":"frame",…} + binary       |  one pair per retained layer
-//	  |                                        |  (late joiners), oldest first
+//	  |                                        |  (late joiners), oldest first,
+//	  |                                        |  one at a time as it drains
 //	  |---- binary: PNG/JPEG/GIF/WebP -------->|  seq = 1, 2, 3 … per connection
 //	  |<---- {"type":"ack",seq,format,width,height,bytes}
 //	  |      or {"type":"error",code,message,seq}
@@ -47,6 +48,10 @@
 // (never dropped), image frames latest-wins per source client (a newer frame
 // replaces the pending one), capped in bytes. Events are written first, so
 // hello is always the first message and receipts are not held behind images.
+// A late joiner's retained layers are not queued at once: they come right
+// after hello, and its writer takes the next one when the one before is
+// written, so a room's layers (up to Config.RoomRetainedBytes) reach the
+// joiner in full whatever the frame cap.
 // Each outgoing message is encoded once, as the bytes of a whole WebSocket
 // frame (wire.go), and those bytes are written to every subscriber. A
 // publisher never waits for a subscriber; when most of them are behind on

@@ -56,7 +56,7 @@ func TestFrozenSubscriberDoesNotStallOthers(t *testing.T) {
 	maxFrames, maxEvBytes := 0, 0
 	deadline := time.Now().Add(writeTimeout + 3*time.Second)
 	cutAt := time.Time{}
-	for i := 0; i < 400 && time.Now().Before(deadline); i++ {
+	for time.Now().Before(deadline) { // until the frozen one is cut off, whatever the machine's speed
 		start := time.Now()
 		pub.sendBinary(img)
 		for _, r := range readers {

@@ -50,8 +50,9 @@ func (l *connLimits) allowFrame(now time.Time, n int) bool {
 	return true
 }
 
-// violation counts a rate_limited answer and reports whether the
-// connection has now gone over Config.MaxViolations within 10 s.
+// violation counts a rate_limited, bad_request or (for a token without the
+// right) forbidden answer and reports whether the connection has now gone
+// over Config.MaxViolations within 10 s.
 func (l *connLimits) violation(now time.Time, max int) bool {
 	if now.Sub(l.windowStart) > 10*time.Second {
 		l.windowStart, l.violations = now, 0
@@ -60,16 +61,32 @@ func (l *connLimits) violation(now time.Time, max int) bool {
 	return l.violations > max
 }
 
-// rateLimited answers a refused frame or chat line, and closes a connection
-// that keeps it up.
+// rateLimited answers a frame or text frame refused by a rate limit, and
+// closes a connection that keeps it up.
 func (c *conn) rateLimited(seq uint64, what string) {
 	c.srv.metrics.rateLimited.WithLabelValues(what).Inc()
+	c.violated(CodeRateLimited, "slow down: over the "+what+" rate limit", seq)
+}
+
+// badRequest answers a text frame that is not a valid command (or chat
+// line). It counts as a violation, like a rate_limited answer.
+func (c *conn) badRequest(msg string) { c.violated(CodeBadRequest, msg, 0) }
+
+// violated answers a violation with code, or, past Config.MaxViolations
+// within 10 s, closes the connection with 1008 instead.
+func (c *conn) violated(code, msg string, seq uint64) {
+	c.srv.metrics.violations.WithLabelValues(code).Inc()
 	if c.limits.violation(time.Now(), c.srv.cfg.MaxViolations) {
-		c.closeAfterFlush(ClosePolicy, reasonPolicy, "rate limit exceeded again and again")
+		c.closeAfterFlush(ClosePolicy, reasonPolicy, "rate limit exceeded or bad requests sent again and again")
 		return
 	}
-	c.reply(errorEvent(CodeRateLimited, "slow down: over the "+what+" rate limit", seq))
+	c.reply(errorEvent(code, msg, seq))
 }
+
+// maxTextBytes is the longest text frame parsed: a chat command whose text
+// is MaxChatBytes, each byte escaped as \u00XX, with room to spare. Any
+// longer text frame is refused unread.
+func maxTextBytes(cfg Config) int { return 6*cfg.MaxChatBytes + 1024 }
 
 // clientIP is the address a connection counts against for MaxConnsPerIP.
 func (s *Server) clientIP(r *http.Request) string {

@@ -46,6 +46,7 @@ type metrics struct {
 	reencodeSeconds *prometheus.HistogramVec // kind
 	reencodeErrors  *prometheus.CounterVec   // kind, code
 	rateLimited     *prometheus.CounterVec   // what: frame, chat
+	violations      *prometheus.CounterVec   // code: rate_limited, bad_request, forbidden
 	acksHeld        prometheus.Counter
 	authFailures    *prometheus.CounterVec // reason
 	rendHits        prometheus.Counter
@@ -74,9 +75,10 @@ func newMetrics() *metrics {
 	m.rendHits = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_rendition_cache_hits_total", Help: "Renditions served from one already computed for the same frame."})
 	m.rendMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_rendition_cache_misses_total", Help: "Renditions computed (one per frame and distinct rendition)."})
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_rate_limited_total", Help: "Frames and chat lines refused by a rate limit, by what."}, []string{"what"})
+	m.violations = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_violations_total", Help: "Answers that count towards closing a connection with 1008 (MaxViolations), by code."}, []string{"code"})
 	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_auth_failures_total", Help: "Upgrades refused for their token, by reason."}, []string{"reason"})
 	m.acksHeld = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_acks_held_total", Help: "Acks held until half the subscribers took the frame, because most of them were behind."})
-	for _, c := range []prometheus.Collector{m.acksHeld, m.rateLimited, m.authFailures, m.reencodes, m.reencodeSeconds, m.reencodeErrors, m.rendHits, m.rendMisses,
+	for _, c := range []prometheus.Collector{m.acksHeld, m.rateLimited, m.violations, m.authFailures, m.reencodes, m.reencodeSeconds, m.reencodeErrors, m.rendHits, m.rendMisses,
 		m.connections, m.rooms, m.framesIn, m.framesOK, m.framesBad, m.bytesIn, m.bytesOut, m.deliveries, m.dropped, m.disconnects, m.chats, m.publishWrite, m.upgradeErrors} {
 		f(c)
 	}

@@ -50,17 +50,26 @@ func (p originPattern) match(u *url.URL) bool {
 
 // originAllowed checks the Origin header. A request without one comes from a
 // program, not a page, and passes; tokens protect those.
+//
+// An Origin is scheme://host[:port] and nothing else; anything more (a
+// path, user info) or less ("null", "file://") is refused. With no
+// AllowedOrigins, it must be http or https and name the request's Host: a
+// page from a file, a sandboxed frame, a browser extension or any other
+// scheme is refused even when it names the relay's host. That default does
+// not stop DNS rebinding (a hostile name that resolves to the relay makes
+// Origin and Host agree); AllowedOrigins does (see SECURITY.md).
 func (s *Server) originAllowed(r *http.Request) bool {
 	o := r.Header.Get("Origin")
 	if o == "" {
 		return true
 	}
 	u, err := url.Parse(o)
-	if err != nil || u.Host == "" {
+	if err != nil || u.Host == "" || u.User != nil || u.Opaque != "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
 		return false
 	}
 	if len(s.origins) == 0 {
-		return strings.EqualFold(u.Host, r.Host)
+		scheme := strings.ToLower(u.Scheme)
+		return (scheme == "http" || scheme == "https") && strings.EqualFold(u.Host, r.Host)
 	}
 	for _, p := range s.origins {
 		if p.match(u) {

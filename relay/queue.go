@@ -1,16 +1,16 @@
 package relay
 
 import (
+	"slices"
 	"sync"
 )
 
 // outItem is one thing to write to a subscriber: a text event, a control
 // frame, or a frame event followed by its image.
 type outItem struct {
-	wire  []byte    // encoded frame(s), written with one write
-	env   *Envelope // the envelope it came from, if any (for metrics)
-	size  int       // what it counts against the caps
-	layer bool      // a retained frame in the event FIFO: counts against the frame cap
+	wire []byte    // encoded frame(s), written with one write
+	env  *Envelope // the envelope it came from, if any (for metrics)
+	size int       // what it counts against the caps
 	// closeCode, when set, makes the writer close the connection with it
 	// (and closeText) once everything queued before it is written.
 	closeCode int
@@ -26,7 +26,9 @@ type outItem struct {
 // overflow, and the owner cuts the subscriber off.
 //
 // Events are written before frames, so that hello is always first and a
-// receipt is not held behind images.
+// receipt is not held behind images. A late joiner's retained layers wait
+// in a list of their own (they are shared with the broker, not copied) and
+// are written one by one right after hello (see addLayers).
 type outQueue struct {
 	maxEvBytes    int // static after construction
 	maxFrameBytes int // static after construction
@@ -39,9 +41,13 @@ type outQueue struct {
 	order    []string             // sources with a pending frame, in arrival order
 	newest   map[string]frameID   // newest frame queued per source, to refuse older ones
 	frBytes  int
-	started  bool // the writer may run (set after hello is queued)
-	running  bool // a write is in flight
-	closed   bool // nothing more is accepted or written
+	layers   []*Envelope // retained layers for a late joiner, oldest first; not counted against the caps
+	lyBytes  int         // what layers hold
+	popped   uint64      // events taken so far
+	layersAt uint64      // layers are written once this many events were taken
+	started  bool        // the writer may run (set after hello is queued)
+	running  bool        // a write is in flight
+	closed   bool        // nothing more is accepted or written
 	replaced uint64
 }
 
@@ -61,6 +67,9 @@ func (q *outQueue) pushEvent(it outItem, front bool) (kick, overflow bool) {
 		return false, true
 	}
 	if front {
+		if len(q.layers) > 0 {
+			q.layersAt++ // it goes ahead of the layers too
+		}
 		q.compactLocked()
 		q.events = append(q.events, outItem{})
 		copy(q.events[1:], q.events)
@@ -121,36 +130,104 @@ func (q *outQueue) pushFrame(env *Envelope) (kick, overflow, replaced, queued bo
 	} else {
 		q.replaced++
 	}
+	if len(q.layers) > 0 {
+		q.dropLayerOfLocked(env.Client) // older than env: it goes at once
+	}
 	return q.kickLocked(), false, had, true
 }
 
-// pushLayer queues a retained frame for a late joiner in the event FIFO,
-// so that it is written in order after hello and before the events queued
-// after it (a running game's state). It counts against the frame cap and
-// reports overflow.
-func (q *outQueue) pushLayer(env *Envelope) (overflow bool) {
+// dropLayerOfLocked forgets the pending layer of client, if any.
+func (q *outQueue) dropLayerOfLocked(client string) {
+	q.layers = slices.DeleteFunc(q.layers, func(l *Envelope) bool {
+		if l.Client != client {
+			return false
+		}
+		q.lyBytes -= l.size()
+		q.replaced++
+		return true
+	})
+	if len(q.layers) == 0 {
+		q.layers = nil
+	}
+}
+
+// addLayers gives a late joiner the room's retained layers, oldest first,
+// to be written after the events queued so far (hello) and before those
+// queued later (a running game's state). They are not copied into the
+// queue: the writer takes the next one only when the one before it is
+// written (see pop), so a room whose layers together exceed the frame cap
+// still reaches the joiner in full, one layer in flight at a time.
+//
+// A layer is skipped when a live frame of its source, this very one or a
+// newer one, is already queued (a cluster broker fetches layers over the
+// network while live frames arrive), and a live frame no newer than a
+// pending layer is refused: the joiner never gets a duplicate or a step
+// back.
+//
+// It reports whether the writer should be kicked; with maxBytes > 0, it
+// takes nothing (full) when the pending layers would go over maxBytes.
+func (q *outQueue) addLayers(envs []*Envelope, maxBytes int64) (kick, full bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return false
+		return false, false
+	}
+	if maxBytes > 0 {
+		n := int64(q.lyBytes)
+		for _, env := range envs {
+			n += int64(env.size())
+		}
+		if n > maxBytes {
+			return false, true
+		}
 	}
 	if q.newest == nil {
 		q.frames = make(map[string]*Envelope)
 		q.newest = make(map[string]frameID)
 	}
-	id := frameID{env.TS, env.Seq}
-	if last, ok := q.newest[env.Client]; ok && !id.after(last) {
-		// A live frame of this source, this very one or a newer one, is
-		// already queued: the layer would be a duplicate or a step back.
-		return false
+	if len(q.layers) == 0 {
+		q.layersAt = q.popped + uint64(len(q.events)-q.evHead)
 	}
-	if q.frBytes+env.size() > q.maxFrameBytes {
-		return true
+	for _, env := range envs {
+		id := frameID{env.TS, env.Seq}
+		if last, ok := q.newest[env.Client]; ok && !id.after(last) {
+			continue
+		}
+		if old, ok := q.frames[env.Client]; ok {
+			// An older live frame is pending: the layer replaces it.
+			q.frBytes -= old.size()
+			delete(q.frames, env.Client)
+			q.order = slices.DeleteFunc(q.order, func(c string) bool { return c == env.Client })
+			q.replaced++
+		}
+		if len(q.newest) >= maxNewest {
+			clear(q.newest)
+		}
+		q.newest[env.Client] = id
+		q.layers = append(q.layers, env)
+		q.lyBytes += env.size()
 	}
-	q.newest[env.Client] = id
-	q.events = append(q.events, outItem{wire: env.wireBytes(), env: env, size: env.size(), layer: true})
-	q.frBytes += env.size()
-	return false
+	return q.kickLocked(), false
+}
+
+// nextLayerLocked takes the next pending layer that no newer live frame of
+// its source has overtaken.
+func (q *outQueue) nextLayerLocked() *Envelope {
+	for len(q.layers) > 0 {
+		env := q.layers[0]
+		q.layers[0] = nil
+		q.layers = q.layers[1:]
+		if len(q.layers) == 0 {
+			q.layers = nil
+		}
+		q.lyBytes -= env.size()
+		if last, ok := q.newest[env.Client]; ok && last.after(frameID{env.TS, env.Seq}) {
+			q.replaced++
+			continue // a newer live frame of this source was queued (a guard: pushFrame drops it)
+		}
+		return env
+	}
+	return nil
 }
 
 // dropFrames forgets the frames not yet written (a game turn cleared the
@@ -164,6 +241,8 @@ func (q *outQueue) dropFrames() int {
 		delete(q.frames, c)
 	}
 	q.order = nil
+	n += len(q.layers)
+	q.layers, q.lyBytes = nil, 0
 	return n
 }
 
@@ -179,7 +258,7 @@ func (q *outQueue) kickLocked() bool {
 	if !q.started || q.running || q.closed {
 		return false
 	}
-	if q.evHead == len(q.events) && len(q.order) == 0 {
+	if q.idleLocked() {
 		return false
 	}
 	q.running = true
@@ -195,15 +274,17 @@ func (q *outQueue) pop() (it outItem, ok bool) {
 		q.running = false
 		return outItem{}, false
 	}
+	if q.popped >= q.layersAt {
+		if env := q.nextLayerLocked(); env != nil {
+			return outItem{wire: env.wireBytes(), env: env, size: env.size()}, true
+		}
+	}
 	if q.evHead < len(q.events) {
+		q.popped++
 		it = q.events[q.evHead]
 		q.events[q.evHead] = outItem{}
 		q.evHead++
-		if it.layer {
-			q.frBytes -= it.size
-		} else {
-			q.evBytes -= it.size
-		}
+		q.evBytes -= it.size
 		if q.evHead == len(q.events) {
 			q.events = q.events[:0]
 			q.evHead = 0
@@ -232,11 +313,16 @@ func (q *outQueue) pop() (it outItem, ok bool) {
 func (q *outQueue) releaseIfIdle() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.closed || (q.evHead == len(q.events) && len(q.order) == 0) {
+	if q.closed || q.idleLocked() {
 		q.running = false
 		return true
 	}
 	return false
+}
+
+// idleLocked reports whether nothing is waiting to be written.
+func (q *outQueue) idleLocked() bool {
+	return q.evHead == len(q.events) && len(q.layers) == 0 && len(q.order) == 0
 }
 
 func (q *outQueue) compactLocked() {
@@ -253,14 +339,10 @@ func (q *outQueue) compactLocked() {
 func (q *outQueue) close() (droppedFrames int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	droppedFrames = len(q.order)
-	for _, it := range q.events[q.evHead:] {
-		if it.layer {
-			droppedFrames++
-		}
-	}
+	droppedFrames = len(q.order) + len(q.layers)
 	q.closed = true
 	q.events, q.evHead, q.evBytes = nil, 0, 0
+	q.layers, q.lyBytes = nil, 0
 	q.frames, q.order, q.frBytes, q.newest = nil, nil, 0, nil
 	return droppedFrames
 }
@@ -269,6 +351,7 @@ func (q *outQueue) close() (droppedFrames int) {
 type queueStats struct {
 	Events, EventBytes int
 	Frames, FrameBytes int
+	Layers, LayerBytes int // retained layers a late joiner has yet to be sent
 	Replaced           uint64
 }
 
@@ -278,5 +361,6 @@ func (q *outQueue) stats() queueStats {
 	return queueStats{
 		Events: len(q.events) - q.evHead, EventBytes: q.evBytes,
 		Frames: len(q.order), FrameBytes: q.frBytes, Replaced: q.replaced,
+		Layers: len(q.layers), LayerBytes: q.lyBytes,
 	}
 }

@@ -166,7 +166,10 @@ func (r *room) renderFor(env *Envelope, info imageproc.Info, rd *rendition) {
 	}
 }
 
-// layerFor renders a retained layer for one late joiner.
+// layerFor renders a retained layer for one late joiner. The rendition
+// joins the joiner's pending layers (written one at a time, like the
+// originals of a joiner without a rendition) while they stay within
+// Config.RoomRetainedBytes; beyond that it is queued as a live frame.
 func (c *conn) layerFor(env *Envelope) {
 	s := c.srv
 	info, err := imageproc.Inspect(env.Image, s.limits)
@@ -176,8 +179,14 @@ func (c *conn) layerFor(env *Envelope) {
 	key := "l\x00" + c.id + "\x00" + env.Client
 	err = s.pool.Submit(key, imageproc.MemoryCost(info, c.rend.opt), func() {
 		out, err := s.renditionOf(env, info, c.rend)
-		if err == nil {
+		if err != nil {
+			return
+		}
+		kick, full := c.q.addLayers([]*Envelope{out}, s.cfg.RoomRetainedBytes)
+		if full {
 			c.deliver(out)
+		} else if kick {
+			go c.writeLoop()
 		}
 	})
 	if err != nil {

@@ -159,8 +159,9 @@ func renditionsOf(members []*conn) []*rendition {
 	return out
 }
 
-// join makes c a member: c gets hello, then the retained layers, then live
-// traffic; the others get a presence event.
+// join makes c a member: c gets hello, then the retained layers (one at a
+// time, as its writer drains them), then live traffic; the others get a
+// presence event.
 func (r *room) join(c *conn) error {
 	r.presenceMu.Lock()
 	defer r.presenceMu.Unlock()
@@ -180,14 +181,14 @@ func (r *room) join(c *conn) error {
 	if err != nil {
 		c.log.Warn("late joiner gets no layers", "err", err)
 	}
-	for _, env := range layers {
-		if !c.canSubscribe {
-			break
-		}
+	if c.canSubscribe {
+		layers = newestWithin(layers, s.cfg.RoomRetainedBytes)
 		if c.rend != nil {
-			c.layerFor(env)
-		} else if c.q.pushLayer(env) {
-			c.closeWith(CloseQueueOverflow, reasonQueueOverflow, "retained layers over the queue cap")
+			for _, env := range layers {
+				c.layerFor(env)
+			}
+		} else {
+			c.q.addLayers(layers, 0) // written as the writer drains them, after hello
 		}
 	}
 	if r.game != nil {
@@ -197,6 +198,19 @@ func (r *room) join(c *conn) error {
 		go c.writeLoop()
 	}
 	return r.publishPresence(c, "join", count)
+}
+
+// newestWithin keeps the newest layers (the end of the list) whose sizes
+// add up to at most budget. The in-memory broker keeps a room within it
+// already; a cluster broker's stream may hold more.
+func newestWithin(layers []*Envelope, budget int64) []*Envelope {
+	var sum int64
+	for i := len(layers) - 1; i >= 0; i-- {
+		if sum += int64(layers[i].size()); sum > budget {
+			return layers[i+1:]
+		}
+	}
+	return layers
 }
 
 // leave removes c and tells the others.

@@ -92,6 +92,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		s.broker = NewMemoryBroker(MemoryBrokerConfig{
 			MaxLayers:        cfg.MaxLayers,
 			MaxRetainedBytes: cfg.MaxRetainedBytes,
+			MaxRoomBytes:     cfg.RoomRetainedBytes,
 			RetainEmptyFor:   cfg.RetainEmptyFor,
 			MaxRetainedRooms: cfg.MaxRooms * 4,
 		})
@@ -204,7 +205,7 @@ func (s *Server) queuedBytes() float64 {
 	var n int
 	for _, c := range conns {
 		st := c.q.stats()
-		n += st.EventBytes + st.FrameBytes
+		n += st.EventBytes + st.FrameBytes + st.LayerBytes
 	}
 	return float64(n)
 }

@@ -44,15 +44,35 @@ func validToken(s string, max int) bool {
 	return true
 }
 
-// cleanName trims a display name to at most 64 runes of printable text.
-func cleanName(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+// CleanText removes from s what a terminal or a bidi renderer obeys rather
+// than shows: C0 controls (but newline and tab when multiline; the line and
+// paragraph separators U+2028 and U+2029 go too unless multiline), DEL, C1
+// controls, and the bidi embeddings, overrides and isolates (U+202A to
+// U+202E, U+2066 to U+2069). Invalid UTF-8 becomes U+FFFD. The relay applies
+// it to chat text (multiline) and display names (not), on every node, so
+// that no client, `jq -r` in a terminal included, is sent escape sequences
+// or reordered text.
+func CleanText(s string, multiline bool) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n' || r == '\t' || r == 0x2028 || r == 0x2029:
+			if multiline {
+				return r
+			}
+			return -1
+		case r < 0x20, r >= 0x7f && r <= 0x9f:
+			return -1
+		case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
 			return -1
 		}
 		return r
 	}, s)
-	s = strings.TrimSpace(s)
+}
+
+// cleanName trims a display name to at most 64 runes of printable text:
+// see CleanText.
+func cleanName(s string) string {
+	s = strings.TrimSpace(CleanText(s, false))
 	if r := []rune(s); len(r) > 64 {
 		s = string(r[:64])
 	}

@@ -82,7 +82,7 @@ func (b *Broker) fetchLast(ctx context.Context, room string, headersOnly bool, l
 	}
 	out := make([]jetstream.Msg, 0, pending)
 	for len(out) < pending {
-		batch, err := cons.Fetch(min(pending-len(out), 256), jetstream.FetchMaxWait(time.Until(deadline)))
+		batch, err := cons.Fetch(min(pending-len(out), b.layerBatch(headersOnly)), jetstream.FetchMaxWait(time.Until(deadline)))
 		if err != nil {
 			return out, pending, fmt.Errorf("fetch: %w", err)
 		}
@@ -99,6 +99,21 @@ func (b *Broker) fetchLast(ctx context.Context, room string, headersOnly bool, l
 		}
 	}
 	return out, pending, nil
+}
+
+// fetchBatchBytes bounds the bytes of one fetch of layers: the NATS server
+// disconnects a client with more than 64 MiB pending (a slow consumer), and
+// the client library drops what goes over its own 64 MiB per subscription,
+// so nine 8 MiB layers in one batch would cut the node off.
+const fetchBatchBytes = 32 << 20
+
+// layerBatch is how many layers one fetch asks for: at most 256, and, with
+// their frames, no more than fetchBatchBytes of frames of MaxBytes each.
+func (b *Broker) layerBatch(headersOnly bool) int {
+	if headersOnly {
+		return 256
+	}
+	return max(1, min(256, fetchBatchBytes/NeededPayload(b.cfg.MaxBytes)))
 }
 
 // layersTrimmed serves a room that holds more layers than MaxLayers (many
