@@ -59,6 +59,11 @@ func decode(b []byte, in Info) (img image.Image, err error) {
 	if fn == nil {
 		return nil, newErr(ErrUnsupported, nil, "no decoder for %q", in.Format)
 	}
+	if in.Format == JPEG { // in may not come from Inspect: count scans before any decode
+		if err := checkJPEGScans(b); err != nil {
+			return nil, err
+		}
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			img, err = nil, newErr(ErrInvalid, fmt.Errorf("%v", r), "%s decoder panic", in.Format)

@@ -5,9 +5,11 @@
 //
 // Inspect is the gate every binary frame passes before fan-out. It checks, in
 // order: emptiness, the byte limit, the magic bytes (Sniff), the format
-// allow-list, the format's own DecodeConfig and the pixel limit. It never
-// decodes pixels, so a "pixel bomb" (a tiny file whose header claims
-// 100000x100000) costs a few kilobytes to reject. Each failure is an *Error
+// allow-list, the format's own DecodeConfig, the pixel limit and, for JPEG,
+// the scan count (MaxJPEGScans, from a marker walk). It never decodes
+// pixels, so a "pixel bomb" (a tiny file whose header claims 100000x100000)
+// costs a few kilobytes to reject, and a "scan bomb" (thousands of
+// progressive scans, each a pass over the whole picture) a walk of its bytes. Each failure is an *Error
 // whose Code is a contract word:
 //
 //	invalid_image       ErrEmpty, ErrInvalid   empty input, bad header, bad dimensions, decoder panic

@@ -63,6 +63,9 @@ type Info struct {
 //  5. the format's own DecodeConfig fails  -> ErrInvalid       (invalid_image)
 //  6. width <= 0 or height <= 0            -> ErrInvalid       (invalid_image)
 //  7. width*height > MaxPixels             -> ErrTooManyPixels (too_many_pixels)
+//  8. JPEG: more than MaxJPEGScans scans   -> ErrInvalid       (invalid_image)
+//     (a marker walk that never decodes: a "scan bomb" of thousands of
+//     scans would cost seconds of CPU in any full decode)
 //
 // Only the sniffed format's decoder runs (image/png, image/jpeg, image/gif or
 // golang.org/x/image/webp); the global image.RegisterFormat table is never
@@ -97,6 +100,11 @@ func Inspect(b []byte, lim Limits) (Info, error) {
 	}
 	if px := int64(cfg.Width) * int64(cfg.Height); px > lim.MaxPixels {
 		return Info{}, newErr(ErrTooManyPixels, nil, "%dx%d is %d pixels, limit %d", cfg.Width, cfg.Height, px, lim.MaxPixels)
+	}
+	if f == JPEG {
+		if err := checkJPEGScans(b); err != nil {
+			return Info{}, err
+		}
 	}
 	return Info{Format: f, Width: cfg.Width, Height: cfg.Height, Bytes: len(b)}, nil
 }
