@@ -57,6 +57,7 @@ type serveOptions struct {
 	ingestQuality   int
 	verify          string
 	workers         int
+	imageTimeout    time.Duration
 	authSecret      string
 	tlsCert         string
 	tlsKey          string
@@ -97,6 +98,7 @@ func serveFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.ingestQuality, "ingest-quality", 80, "with --ingest normalize: JPEG `quality` 1-100")
 	fs.StringVar(&o.verify, "verify", "header", "image check: header (format, size, pixels; no decode) or full (also decode completely, refusing truncated images)")
 	fs.IntVar(&o.workers, "workers", 0, "image workers for renditions, normalising and full checks (`N`; 0 = one per CPU)")
+	fs.DurationVar(&o.imageTimeout, "image-timeout", 3*time.Second, "time budget of one image job (rendition, full check, normalising); a job over it is abandoned")
 	fs.StringVar(&o.authSecret, "auth-secret", "", "HMAC `secret` for room tokens; when set, every connection needs a token (mint one with \"canvasrelay token\"). Prefer the environment variable: flags show in ps")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM): serve https and wss")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key `file` (PEM), with --tls-cert")
@@ -215,6 +217,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		IngestOptions:     ingestOpts,
 		VerifyFull:        verifyFull,
 		Workers:           o.workers,
+		ImageTimeout:      o.imageTimeout,
 		AuthSecret:        []byte(o.authSecret),
 		TrustProxy:        o.trustProxy,
 		FrameRate:         o.frameRate,

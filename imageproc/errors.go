@@ -33,6 +33,10 @@ var (
 	ErrUnsupported   = &Error{Code: CodeUnsupportedFormat, Msg: "unsupported format"}
 	ErrTooLarge      = &Error{Code: CodeTooLarge, Msg: "image too large"}
 	ErrTooManyPixels = &Error{Code: CodeTooManyPixels, Msg: "too many pixels"}
+	// ErrTimeout: the work's context ended (its time budget) before the
+	// work did. Its code is invalid_image: an image that takes longer than
+	// the budget to decode is hostile or broken for a live relay.
+	ErrTimeout = &Error{Code: CodeInvalidImage, Msg: "image work over its time budget"}
 )
 
 func (e *Error) Error() string {

@@ -2,10 +2,12 @@ package imageproc
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"strings"
 	"sync"
 
@@ -104,7 +106,14 @@ type Result struct {
 // format's own decoder runs, and decoder or encoder panics are returned as
 // ErrInvalid. Errors are *Error values (see Code); invalid options are
 // ErrInvalid too, so check them first with Options.Validate.
-func Reencode(src []byte, in Info, opt Options) (res Result, err error) {
+func Reencode(src []byte, in Info, opt Options) (Result, error) {
+	return ReencodeContext(context.Background(), src, in, opt)
+}
+
+// ReencodeContext is Reencode with a deadline: once ctx is done, the
+// decoder's reads and the PNG encoder's writes fail, the steps in between
+// are not started, and the error is ErrTimeout (see deadline.go).
+func ReencodeContext(ctx context.Context, src []byte, in Info, opt Options) (res Result, err error) {
 	// Decoders and encoders recover their own panics (decode, encode); this
 	// catches the rest of the pipeline (imaging transforms, resize).
 	defer func() {
@@ -137,7 +146,7 @@ func Reencode(src []byte, in Info, opt Options) (res Result, err error) {
 		return Result{Bytes: src, Info: in, Passthrough: true}, nil
 	}
 
-	img, err := decode(src, in)
+	img, err := decode(ctx, src, in)
 	if err != nil {
 		return Result{}, err
 	}
@@ -158,10 +167,16 @@ func Reencode(src []byte, in Info, opt Options) (res Result, err error) {
 			rw, rh = th, tw
 		}
 		img = resize(img, rw, rh, opaque)
+		if err := timeoutErr(ctx, "the resize"); err != nil {
+			return Result{}, err
+		}
 	}
 	img = orient(img, orientation)
+	if err := timeoutErr(ctx, "orientation"); err != nil {
+		return Result{}, err
+	}
 
-	b, err := encode(img, out, opt.Quality, in.Bytes, opaque)
+	b, err := encode(ctx, img, out, opt.Quality, in.Bytes, opaque)
 	if err != nil {
 		return Result{}, err
 	}
@@ -238,7 +253,7 @@ func isOpaque(img image.Image) bool {
 }
 
 // encode writes img as f, recovering encoder panics.
-func encode(img image.Image, f Format, quality, sizeHint int, opaque bool) (b []byte, err error) {
+func encode(ctx context.Context, img image.Image, f Format, quality, sizeHint int, opaque bool) (b []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			b, err = nil, newErr(ErrInvalid, fmt.Errorf("%v", r), "%s encoder panic", f)
@@ -246,16 +261,20 @@ func encode(img image.Image, f Format, quality, sizeHint int, opaque bool) (b []
 	}()
 	var buf bytes.Buffer
 	buf.Grow(min(sizeHint, 1<<20) + 1024)
+	var w io.Writer = ctxWriter{ctx: ctx, w: &buf}
 	switch f {
 	case JPEG:
 		if quality == 0 {
 			quality = DefaultQuality
 		}
-		err = jpeg.Encode(&buf, flattenOnWhite(img, opaque), &jpeg.Options{Quality: quality})
+		err = jpeg.Encode(w, flattenOnWhite(img, opaque), &jpeg.Options{Quality: quality})
 	case PNG:
-		err = pngEncoder.Encode(&buf, img)
+		err = pngEncoder.Encode(w, img)
 	default:
 		err = fmt.Errorf("no encoder for %q", f)
+	}
+	if err := timeoutErr(ctx, "the "+string(f)+" encode"); err != nil {
+		return nil, err
 	}
 	if err != nil {
 		return nil, newErr(ErrInvalid, err, "encode %s", f)

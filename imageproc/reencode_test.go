@@ -2,6 +2,7 @@ package imageproc
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -86,7 +87,7 @@ func TestReencodeGolden(t *testing.T) {
 			if err != nil || out != res.Info {
 				t.Fatalf("Inspect(output) = %+v, %v, want %+v", out, err, res.Info)
 			}
-			img, err := decode(res.Bytes, out)
+			img, err := decode(context.Background(), res.Bytes, out)
 			if err != nil {
 				t.Fatalf("decode output: %v", err)
 			}
@@ -124,7 +125,7 @@ func compareGolden(t *testing.T, name string, f Format, b []byte, img image.Imag
 	if err != nil {
 		t.Fatalf("inspect golden: %v", err)
 	}
-	golden, err := decode(gb, gi)
+	golden, err := decode(context.Background(), gb, gi)
 	if err != nil {
 		t.Fatalf("decode golden: %v", err)
 	}

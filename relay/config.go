@@ -97,6 +97,12 @@ type Config struct {
 	// DecodeMemory caps the memory that running image work may reserve
 	// together. Default 256 MiB.
 	DecodeMemory int64
+	// ImageTimeout is the time budget of one image job (a rendition, a
+	// full verification, a normalising re-encode), counted from when a
+	// worker starts it. A job over budget is abandoned: its decoder's reads
+	// fail, its caller gets invalid_image, and it is counted in
+	// canvasrelay_image_jobs_abandoned_total. Default 3 s.
+	ImageTimeout time.Duration
 	// AuthSecret, when set, makes every connection present a room token
 	// signed with it (see MintToken). Default: none, the relay is open.
 	AuthSecret []byte
@@ -196,6 +202,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxConnsPerIP <= 0 {
 		c.MaxConnsPerIP = 100
+	}
+	if c.ImageTimeout <= 0 {
+		c.ImageTimeout = 3 * time.Second
 	}
 	if c.MaxRenditionsPerRoom <= 0 {
 		c.MaxRenditionsPerRoom = 4

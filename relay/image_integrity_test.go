@@ -1,9 +1,12 @@
 package relay
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/canvasrelay/canvasrelay/imageproc"
 )
 
 // answerTime sends b and returns the server's answer to it and how long it
@@ -59,4 +62,65 @@ func TestJPEGScanBombRefused(t *testing.T) {
 	if _, b := rend.nextFrame(10 * time.Second); len(b) == 0 {
 		t.Fatal("empty rendition")
 	}
+}
+
+// scanBomb100 is the scan bomb cut to the scan limit: Inspect accepts it,
+// and its full decode takes about a second (several under -race).
+func scanBomb100(t *testing.T) []byte {
+	t.Helper()
+	b := readTestdata(t, "scanbomb-4096x4096.jpg")
+	first := bytes.Index(b, []byte{0xFF, 0xDA})
+	return append(bytes.Clone(b[:first+40*imageproc.MaxJPEGScans]), 0xFF, 0xD9)
+}
+
+// waitMetric polls /metrics until it holds line.
+func waitMetric(t *testing.T, srv *Server, line string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(scrape(t, srv), line) {
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics never showed %q", line)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Every decode has a time budget: a job over it is abandoned, its sender
+// hears invalid_image, and it is counted.
+func TestImageJobOverBudgetAbandoned(t *testing.T) {
+	t.Run("ingest", func(t *testing.T) {
+		srv, u := startServer(t, Config{VerifyFull: true, ImageTimeout: 20 * time.Millisecond})
+		pub := dial(t, u, "budget", dialOpt{query: "client=pub"})
+		pub.expect(TypeHello)
+		m, d := answerTime(pub, scanBomb100(t))
+		if m.typ != TypeError || str(m.ev, "code") != CodeInvalidImage || !strings.Contains(str(m.ev, "message"), "time budget") {
+			t.Fatalf("got %s, want invalid_image naming the time budget", m.data)
+		}
+		t.Logf("answered after %s", d)
+		waitMetric(t, srv, `canvasrelay_image_jobs_abandoned_total{kind="ingest"} 1`)
+		// Good frames still pass.
+		if m, _ := answerTime(pub, readTestdata(t, "photo-64x48.jpg")); m.typ != TypeAck {
+			t.Fatalf("good frame: got %s, want ack", m.data)
+		}
+	})
+	t.Run("rendition", func(t *testing.T) {
+		srv, u := startServer(t, Config{ImageTimeout: 20 * time.Millisecond})
+		pub := dial(t, u, "budget", dialOpt{query: "client=pub"})
+		pub.expect(TypeHello)
+		rend := dial(t, u, "budget", dialOpt{query: "client=rend&max_width=64&format=png"})
+		rend.expect(TypeHello)
+		pub.expect(TypePresence)
+		if m, _ := answerTime(pub, scanBomb100(t)); m.typ != TypeAck {
+			t.Fatalf("got %s, want ack (the header and structure are fine)", m.data)
+		}
+		waitMetric(t, srv, `canvasrelay_image_jobs_abandoned_total{kind="rendition"} 1`)
+		// The abandoned rendition is never delivered; the next frame's is.
+		if m, _ := answerTime(pub, readTestdata(t, "canvas-opaque-64x48.png")); m.typ != TypeAck {
+			t.Fatalf("good frame: got %s, want ack", m.data)
+		}
+		ev, _ := rend.nextFrame(20 * time.Second)
+		if num(ev.ev, "seq") != 2 {
+			t.Fatalf("rendition member got %s, want the frame of seq 2", ev.data)
+		}
+	})
 }

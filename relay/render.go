@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -115,9 +116,9 @@ func (s *Server) renditionOf(env *Envelope, info imageproc.Info, rd *rendition) 
 // render re-encodes env's image (described by info) as rd asks. A frame
 // that already meets the target is env itself.
 func (s *Server) render(env *Envelope, info imageproc.Info, rd *rendition) (*Envelope, error) {
-	start := time.Now()
-	res, err := imageproc.Reencode(env.Image, info, rd.opt)
-	s.metrics.reencodeSeconds.WithLabelValues("rendition").Observe(time.Since(start).Seconds())
+	ctx, done := s.imageJob("rendition")
+	res, err := imageproc.ReencodeContext(ctx, env.Image, info, rd.opt)
+	done(err)
 	if err != nil {
 		return nil, err
 	}
@@ -126,6 +127,23 @@ func (s *Server) render(env *Envelope, info imageproc.Info, rd *rendition) (*Env
 	}
 	s.metrics.reencodes.WithLabelValues("rendition").Inc()
 	return s.reframe(env, res)
+}
+
+// imageJob starts the time budget of one image job of kind (rendition,
+// ingest), run on the calling pool worker. done(err) ends it, observes its
+// duration and counts it as abandoned when it went over budget.
+func (s *Server) imageJob(kind string) (context.Context, func(error)) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ImageTimeout)
+	return ctx, func(err error) {
+		cancel()
+		d := time.Since(start)
+		s.metrics.reencodeSeconds.WithLabelValues(kind).Observe(d.Seconds())
+		if errors.Is(err, imageproc.ErrTimeout) || d > s.cfg.ImageTimeout {
+			s.metrics.imageAbandoned.WithLabelValues(kind).Inc()
+			s.log.Warn("image job over its time budget", "kind", kind, "took", d, "budget", s.cfg.ImageTimeout)
+		}
+	}
 }
 
 // reframe builds the envelope of a re-encoded image: the same sender, seq
@@ -204,19 +222,21 @@ func (c *conn) ingest(data []byte, info imageproc.Info) ([]byte, imageproc.Info,
 	done := make(chan result, 1)
 	cost := imageproc.MemoryCost(info, s.cfg.IngestOptions)
 	err := s.pool.Submit("i\x00"+c.id, cost, func() {
+		ctx, jobDone := s.imageJob("ingest")
 		if s.cfg.VerifyFull {
-			if err := imageproc.Verify(data, info); err != nil {
+			if err := imageproc.VerifyContext(ctx, data, info); err != nil {
+				jobDone(err)
 				done <- result{err: err}
 				return
 			}
 		}
 		if !s.cfg.Normalize {
+			jobDone(nil)
 			done <- result{b: data, info: info}
 			return
 		}
-		start := time.Now()
-		res, err := imageproc.Reencode(data, info, s.cfg.IngestOptions)
-		s.metrics.reencodeSeconds.WithLabelValues("ingest").Observe(time.Since(start).Seconds())
+		res, err := imageproc.ReencodeContext(ctx, data, info, s.cfg.IngestOptions)
+		jobDone(err)
 		if err == nil && !res.Passthrough {
 			s.metrics.reencodes.WithLabelValues("ingest").Inc()
 		}
