@@ -96,7 +96,7 @@ func serveFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.ingestMaxH, "ingest-max-height", 0, "with --ingest normalize: fit frames into this height (`px`; 0 = no limit)")
 	fs.StringVar(&o.ingestFormat, "ingest-format", "auto", "with --ingest normalize: `format` auto (JPEG if opaque, else PNG), png, jpeg or original")
 	fs.IntVar(&o.ingestQuality, "ingest-quality", 80, "with --ingest normalize: JPEG `quality` 1-100")
-	fs.StringVar(&o.verify, "verify", "header", "image check: header (format, size, pixels; no decode) or full (also decode completely, refusing truncated images)")
+	fs.StringVar(&o.verify, "verify", "structure", "image check: header (format, size, pixels), structure (also walk the container: chunks, CRCs, end marker; no decode) or full (also decode completely)")
 	fs.IntVar(&o.workers, "workers", 0, "image workers for renditions, normalising and full checks (`N`; 0 = one per CPU)")
 	fs.DurationVar(&o.imageTimeout, "image-timeout", 3*time.Second, "time budget of one image job (rendition, full check, normalising); a job over it is abandoned")
 	fs.StringVar(&o.authSecret, "auth-secret", "", "HMAC `secret` for room tokens; when set, every connection needs a token (mint one with \"canvasrelay token\"). Prefer the environment variable: flags show in ps")
@@ -167,7 +167,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			log.Warn("--allow-origin * lets ANY web page connect to this relay with its visitors' browsers; use it only for local testing")
 		}
 	}
-	var normalize, verifyFull bool
+	var normalize bool
 	switch o.ingest {
 	case "original":
 	case "normalize":
@@ -175,12 +175,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	default:
 		return usageError(fmt.Errorf("--ingest %q: want original or normalize", o.ingest))
 	}
-	switch o.verify {
-	case "header":
-	case "full":
-		verifyFull = true
-	default:
-		return usageError(fmt.Errorf("--verify %q: want header or full", o.verify))
+	verify, err := relay.ParseVerifyMode(o.verify)
+	if err != nil {
+		return usageError(fmt.Errorf("--verify %q: want header, structure or full", o.verify))
 	}
 	ingestFormat, err := imageproc.ParseOutputFormat(o.ingestFormat)
 	if err != nil {
@@ -215,7 +212,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		MaxMembersPerRoom: o.maxMembers,
 		Normalize:         normalize,
 		IngestOptions:     ingestOpts,
-		VerifyFull:        verifyFull,
+		Verify:            verify,
 		Workers:           o.workers,
 		ImageTimeout:      o.imageTimeout,
 		AuthSecret:        []byte(o.authSecret),

@@ -19,6 +19,15 @@
 //
 // Code(err) returns the word for any error.
 //
+// # Structure
+//
+// CheckStructure (the relay's default --verify structure) walks the
+// container without decoding pixels: PNG chunks with their CRC-32, the JPEG
+// marker walk (shared with Inspect's scan count), the GIF block walk, the
+// WebP RIFF chunks. It refuses truncated, corrupt and padded bodies (bytes
+// after the end marker) and GIF frames outside their screen, with
+// ErrInvalid naming the fault.
+//
 // # Decoder allow-list
 //
 // This package never calls image.Decode or image.DecodeConfig: those consult

@@ -145,7 +145,7 @@ func walkJPEG(b []byte, strict bool) (l jpegLayout, err error) {
 			}
 			j, ok := skipEntropy(b, end)
 			if !ok {
-				return fail("scan %d (offset %d): its data runs to the end with no marker after it", l.scans, i)
+				return fail("scan %d (offset %d): its data runs to the end with no EOI marker (truncated)", l.scans, i)
 			}
 			i = j
 			continue

@@ -79,11 +79,9 @@ type Config struct {
 	// NodeID names this node in a cluster. Default: random.
 	NodeID string
 
-	// VerifyFull decodes every image completely before accepting it, to
-	// refuse truncated images that pass the header check. Default false:
-	// the header (format, size, pixel count) is checked, which is enough to
-	// protect the relay; browsers cope with truncated images.
-	VerifyFull bool
+	// Verify is how much of every image the relay checks before accepting
+	// it (imageproc.Inspect always runs first). Default VerifyStructure.
+	Verify VerifyMode
 	// Normalize re-encodes every accepted frame once, before fan-out and
 	// before it is kept as a layer, as IngestOptions say. Default false
 	// (frames are relayed as they were sent).
@@ -134,6 +132,35 @@ type Config struct {
 	// MaxRenditionsPerRoom caps the distinct renditions the members of one
 	// room may ask for. Default 4.
 	MaxRenditionsPerRoom int
+}
+
+// VerifyMode says how much of each image the relay checks before it
+// accepts the frame. Each mode includes the ones before it.
+type VerifyMode string
+
+const (
+	// VerifyHeader checks the header only: format, size, pixel count
+	// (imageproc.Inspect). Truncated, corrupt or padded bodies pass.
+	VerifyHeader VerifyMode = "header"
+	// VerifyStructure also walks the container without decoding pixels
+	// (imageproc.CheckStructure): chunk lengths and CRCs, the end marker
+	// with nothing after it, frames inside their screen. The default.
+	VerifyStructure VerifyMode = "structure"
+	// VerifyFull also decodes every image completely on the worker pool
+	// (imageproc.VerifyContext), which costs milliseconds per frame.
+	VerifyFull VerifyMode = "full"
+)
+
+// ParseVerifyMode parses header, structure or full; "" means
+// VerifyStructure.
+func ParseVerifyMode(s string) (VerifyMode, error) {
+	switch m := VerifyMode(s); m {
+	case "":
+		return VerifyStructure, nil
+	case VerifyHeader, VerifyStructure, VerifyFull:
+		return m, nil
+	}
+	return "", fmt.Errorf("relay: verify mode %q: want header, structure or full", s)
 }
 
 func (c Config) withDefaults() Config {
@@ -203,6 +230,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxConnsPerIP <= 0 {
 		c.MaxConnsPerIP = 100
 	}
+	if c.Verify == "" {
+		c.Verify = VerifyStructure
+	}
 	if c.ImageTimeout <= 0 {
 		c.ImageTimeout = 3 * time.Second
 	}
@@ -221,6 +251,9 @@ func (c Config) validate() error {
 	}
 	if c.ReadTimeout <= c.PingInterval {
 		return fmt.Errorf("relay: ReadTimeout (%s) must be longer than PingInterval (%s)", c.ReadTimeout, c.PingInterval)
+	}
+	if _, err := ParseVerifyMode(string(c.Verify)); err != nil {
+		return err
 	}
 	if err := c.IngestOptions.Validate(); err != nil {
 		return fmt.Errorf("relay: ingest options: %w", err)

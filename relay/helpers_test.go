@@ -40,6 +40,11 @@ func startServer(t testing.TB, cfg Config) (*Server, string) {
 	if _, ok := t.(*testing.B); !ok {
 		logger = testLogger(t)
 	}
+	if cfg.ImageTimeout == 0 {
+		// Image work under -race on a loaded machine runs many times slower
+		// than the 3 s default budget assumes.
+		cfg.ImageTimeout = 2 * time.Minute
+	}
 	srv, err := New(cfg, logger)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -2,6 +2,8 @@ package relay
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -89,7 +91,7 @@ func waitMetric(t *testing.T, srv *Server, line string) {
 // hears invalid_image, and it is counted.
 func TestImageJobOverBudgetAbandoned(t *testing.T) {
 	t.Run("ingest", func(t *testing.T) {
-		srv, u := startServer(t, Config{VerifyFull: true, ImageTimeout: 20 * time.Millisecond})
+		srv, u := startServer(t, Config{Verify: VerifyFull, ImageTimeout: 20 * time.Millisecond})
 		pub := dial(t, u, "budget", dialOpt{query: "client=pub"})
 		pub.expect(TypeHello)
 		m, d := answerTime(pub, scanBomb100(t))
@@ -123,4 +125,99 @@ func TestImageJobOverBudgetAbandoned(t *testing.T) {
 			t.Fatalf("rendition member got %s, want the frame of seq 2", ev.data)
 		}
 	})
+}
+
+// testdataAnswers is the answer every file in testdata/ gets from a relay
+// with default flags: "ack" or an error code.
+var testdataAnswers = map[string]string{
+	"canvas-transparent-64x48.png":        "ack",
+	"canvas-opaque-64x48.png":             "ack",
+	"canvas-1920x1080.png":                "ack",
+	"photo-64x48.jpg":                     "ack",
+	"canvas-opaque-64x48.jpg":             "ack",
+	"exif-orientation6-48x64.jpg":         "ack",
+	"anim-2frames-64x48.gif":              "ack",
+	"canvas-transparent-64x48.webp":       "ack",
+	"canvas-transparent-lossy-64x48.webp": "ack",
+	"canvas-opaque-64x48.webp":            "ack",
+	"png16-interlaced-4096x4096.png":      "ack",
+
+	"truncated-body.png":           CodeInvalidImage,
+	"truncated-body.jpg":           CodeInvalidImage,
+	"truncated-body.gif":           CodeInvalidImage,
+	"truncated-body.webp":          CodeInvalidImage,
+	"truncated-body-lossy.webp":    CodeInvalidImage,
+	"truncated-header.png":         CodeInvalidImage,
+	"truncated-header.jpg":         CodeInvalidImage,
+	"truncated-header.gif":         CodeInvalidImage,
+	"truncated-header.webp":        CodeInvalidImage,
+	"badcrc.png":                   CodeInvalidImage,
+	"padded-after-end.png":         CodeInvalidImage,
+	"padded-after-end.jpg":         CodeInvalidImage,
+	"padded-after-end.gif":         CodeInvalidImage,
+	"padded-after-end.webp":        CodeInvalidImage,
+	"polyglot-html.png":            CodeInvalidImage,
+	"gif-frame-outside-screen.gif": CodeInvalidImage,
+	"scanbomb-4096x4096.jpg":       CodeInvalidImage,
+	"zero-size.gif":                CodeInvalidImage,
+	"empty.bin":                    CodeInvalidImage,
+
+	"bomb-100000x100000.png":     CodeTooManyPixels,
+	"bomb-65535x65535.jpg":       CodeTooManyPixels,
+	"bomb-65535x65535.gif":       CodeTooManyPixels,
+	"bomb-vp8x-40000x40000.webp": CodeTooManyPixels,
+	"bomb-vp8l-16384x16384.webp": CodeTooManyPixels,
+
+	"badmagic.png":  CodeUnsupportedFormat,
+	"random-1k.bin": CodeUnsupportedFormat,
+	"sample.bmp":    CodeUnsupportedFormat,
+	"sample.tiff":   CodeUnsupportedFormat,
+}
+
+// Every file in testdata/ gets its right answer from a relay with default
+// flags, and a subscriber receives exactly the accepted ones, unchanged.
+func TestTestdataAnswersDefaultFlags(t *testing.T) {
+	entries, err := os.ReadDir(filepath.Join("..", "testdata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, e := range entries {
+		if e.IsDir() || e.Name() == "README.md" {
+			continue
+		}
+		if _, ok := testdataAnswers[e.Name()]; !ok {
+			t.Errorf("testdata/%s has no expected answer in testdataAnswers", e.Name())
+		}
+		files = append(files, e.Name())
+	}
+	_, u := startServer(t, Config{})
+	pub := dial(t, u, "testdata", dialOpt{query: "client=pub"})
+	pub.expect(TypeHello)
+	sub := dial(t, u, "testdata", dialOpt{query: "client=sub"})
+	sub.expect(TypeHello)
+	pub.expect(TypePresence)
+	for i, name := range files {
+		want := testdataAnswers[name]
+		t.Run(name, func(t *testing.T) {
+			b := readTestdata(t, name)
+			m, _ := answerTime(pub, b)
+			if num(m.ev, "seq") != i+1 {
+				t.Fatalf("got %s, want the answer to seq %d", m.data, i+1)
+			}
+			got := m.typ
+			if m.typ == TypeError {
+				got = str(m.ev, "code")
+			}
+			if got != want {
+				t.Fatalf("got %s, want %s", m.data, want)
+			}
+			if want != "ack" {
+				return
+			}
+			if _, img := sub.nextFrame(20 * time.Second); !bytes.Equal(img, b) {
+				t.Fatalf("the subscriber got %d bytes, want the %d sent", len(img), len(b))
+			}
+		})
+	}
 }

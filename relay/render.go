@@ -206,12 +206,21 @@ func (c *conn) layerFor(env *Envelope) {
 // errBusy is returned when the worker pool cannot take more work.
 var errBusy = errors.New("relay: image workers busy")
 
-// ingest runs the configured ingest work (full verification, normalising)
-// on the pool and waits for it. The reader goroutine waits, which is the
-// publisher's back-pressure; the pool bounds CPU and memory for everyone.
+// ingest runs the configured ingest checks and work on a frame that passed
+// Inspect. The structural check (the default) runs here, on the reader
+// goroutine: it is one pass over the bytes and never decodes. Full
+// verification and normalising run on the pool, and the reader goroutine
+// waits for them, which is the publisher's back-pressure; the pool bounds
+// CPU and memory for everyone, and each job's time budget (ImageTimeout)
+// bounds the wait: a decode over budget fails its next read.
 func (c *conn) ingest(data []byte, info imageproc.Info) ([]byte, imageproc.Info, error) {
 	s := c.srv
-	if !s.cfg.VerifyFull && !s.cfg.Normalize {
+	if s.cfg.Verify != VerifyHeader {
+		if err := imageproc.CheckStructure(data, info); err != nil {
+			return nil, info, err
+		}
+	}
+	if s.cfg.Verify != VerifyFull && !s.cfg.Normalize {
 		return data, info, nil
 	}
 	type result struct {
@@ -223,7 +232,7 @@ func (c *conn) ingest(data []byte, info imageproc.Info) ([]byte, imageproc.Info,
 	cost := imageproc.MemoryCost(info, s.cfg.IngestOptions)
 	err := s.pool.Submit("i\x00"+c.id, cost, func() {
 		ctx, jobDone := s.imageJob("ingest")
-		if s.cfg.VerifyFull {
+		if s.cfg.Verify == VerifyFull {
 			if err := imageproc.VerifyContext(ctx, data, info); err != nil {
 				jobDone(err)
 				done <- result{err: err}
