@@ -137,3 +137,29 @@ func FuzzReencode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzStructure drives CheckStructure. Beyond no panic, contract codes only
+// and a small allocation budget, it checks the promise that --verify
+// structure makes to --verify full: any input that Inspect and
+// CheckStructure accept can be fully decoded without a panic (an error is
+// fine: corrupt entropy-coded data is not a structural fault).
+func FuzzStructure(f *testing.F) {
+	addTestdataSeeds(f, func(b []byte) { f.Add(b) })
+	f.Fuzz(func(t *testing.T, b []byte) {
+		info, err := Inspect(b, fuzzLimits)
+		if err != nil {
+			return
+		}
+		n := allocated(func() { err = CheckStructure(b, info) })
+		if n > 64<<10 {
+			t.Fatalf("CheckStructure allocated %d bytes for a %d-byte input, want <= 64 KiB", n, len(b))
+		}
+		if err != nil {
+			checkErr(t, err)
+			return
+		}
+		if err := Verify(b, info); err != nil {
+			checkErr(t, err) // fails on a recovered decoder panic
+		}
+	})
+}

@@ -17,77 +17,74 @@ func checkWebP(b []byte, in Info) error {
 	if size := int64(le.Uint32(b[4:])); size+8 != int64(len(b)) {
 		return fmt.Errorf("RIFF size says %d bytes in all, the message has %d", size+8, len(b))
 	}
-	type chunk struct {
-		fourcc string
-		at     int
-		data   []byte
-	}
-	var chunks []chunk
-	for i := 12; i < len(b); {
+	// The chunks are checked as the walk meets them, never collected.
+	var (
+		flags          byte // VP8X flags; 0 for a simple file
+		cw, ch         = in.Width, in.Height
+		images, frames int
+	)
+	const animation = 0x02
+	for i, k := 12, 0; i < len(b); k++ {
 		if i+8 > len(b) {
 			return fmt.Errorf("chunk header at offset %d is cut", i)
 		}
+		fourcc := string(b[i : i+4])
 		n := int64(le.Uint32(b[i+4:]))
 		end := int64(i) + 8 + n
 		if end > int64(len(b)) {
-			return fmt.Errorf("chunk %q at offset %d: %d bytes of data run past the end", b[i:i+4], i, n)
+			return fmt.Errorf("chunk %q at offset %d: %d bytes of data run past the end", fourcc, i, n)
 		}
-		chunks = append(chunks, chunk{fourcc: string(b[i : i+4]), at: i, data: b[i+8 : end]})
+		d := b[i+8 : end]
 		if n%2 == 1 && end < int64(len(b)) {
 			end++ // padding byte
 		}
+		at := i
 		i = int(end)
-	}
-	first := chunks[0]
-	switch first.fourcc {
-	case "VP8 ", "VP8L":
-		if len(chunks) != 1 {
-			return fmt.Errorf("simple %q file with %d chunks, want 1 (more need a VP8X header)", first.fourcc, len(chunks))
+		if k == 0 {
+			switch fourcc {
+			case "VP8 ", "VP8L":
+				if i != len(b) {
+					return fmt.Errorf("simple %q file with more chunks after it (they need a VP8X header)", fourcc)
+				}
+				return checkWebPImage(fourcc, d, cw, ch)
+			case "VP8X":
+			default:
+				return fmt.Errorf("first chunk is %q, want VP8, VP8L or VP8X", fourcc)
+			}
+			if len(d) != 10 {
+				return fmt.Errorf("VP8X chunk of %d bytes, want 10", len(d))
+			}
+			flags = d[0]
+			if w, h := 1+u24(d[4:]), 1+u24(d[7:]); w != in.Width || h != in.Height {
+				return fmt.Errorf("VP8X canvas is %dx%d, the header check read %dx%d", w, h, in.Width, in.Height)
+			}
+			continue
 		}
-		return checkWebPImage(first.fourcc, first.data, in.Width, in.Height)
-	case "VP8X":
-	default:
-		return fmt.Errorf("first chunk is %q, want VP8, VP8L or VP8X", first.fourcc)
-	}
-	if len(first.data) != 10 {
-		return fmt.Errorf("VP8X chunk of %d bytes, want 10", len(first.data))
-	}
-	flags := first.data[0]
-	cw := 1 + (int(first.data[4]) | int(first.data[5])<<8 | int(first.data[6])<<16)
-	ch := 1 + (int(first.data[7]) | int(first.data[8])<<8 | int(first.data[9])<<16)
-	if cw != in.Width || ch != in.Height {
-		return fmt.Errorf("VP8X canvas is %dx%d, the header check read %dx%d", cw, ch, in.Width, in.Height)
-	}
-	const animation = 0x02
-	images, frames := 0, 0
-	for _, c := range chunks[1:] {
-		switch c.fourcc {
+		switch fourcc {
 		case "VP8X":
-			return fmt.Errorf("second VP8X chunk at offset %d", c.at)
+			return fmt.Errorf("second VP8X chunk at offset %d", at)
 		case "VP8 ", "VP8L":
 			if flags&animation != 0 {
-				return fmt.Errorf("%q chunk at offset %d outside a frame of an animation", c.fourcc, c.at)
+				return fmt.Errorf("%q chunk at offset %d outside a frame of an animation", fourcc, at)
 			}
 			images++
 			if images > 1 {
-				return fmt.Errorf("second image chunk at offset %d", c.at)
+				return fmt.Errorf("second image chunk at offset %d", at)
 			}
-			if err := checkWebPImage(c.fourcc, c.data, cw, ch); err != nil {
+			if err := checkWebPImage(fourcc, d, cw, ch); err != nil {
 				return err
 			}
 		case "ANMF":
 			if flags&animation == 0 {
-				return fmt.Errorf("ANMF chunk at offset %d, but VP8X does not announce an animation", c.at)
+				return fmt.Errorf("ANMF chunk at offset %d, but VP8X does not announce an animation", at)
 			}
 			frames++
 			if frames > MaxFrames {
 				return fmt.Errorf("more than %d frames", MaxFrames)
 			}
-			if len(c.data) < 16 {
-				return fmt.Errorf("frame %d: ANMF chunk of %d bytes is cut", frames, len(c.data))
+			if len(d) < 16 {
+				return fmt.Errorf("frame %d: ANMF chunk of %d bytes is cut", frames, len(d))
 			}
-			d := c.data
-			u24 := func(p []byte) int { return int(p[0]) | int(p[1])<<8 | int(p[2])<<16 }
 			x, y := 2*u24(d), 2*u24(d[3:])
 			w, h := 1+u24(d[6:]), 1+u24(d[9:])
 			if x+w > cw || y+h > ch {
@@ -106,6 +103,9 @@ func checkWebP(b []byte, in Info) error {
 	}
 	return nil
 }
+
+// u24 reads a 24-bit little-endian number.
+func u24(p []byte) int { return int(p[0]) | int(p[1])<<8 | int(p[2])<<16 }
 
 // checkWebPImage checks the header of a VP8 (lossy) or VP8L (lossless)
 // bitstream and that it describes a w x h picture.
