@@ -117,8 +117,18 @@ func FuzzReencode(f *testing.F) {
 			return
 		}
 		if res.Passthrough {
-			if res.Info != in || &res.Bytes[0] != &b[0] {
+			// The input itself, or a copy stripped of metadata and of what
+			// followed its end marker, which CheckStructure accepts when
+			// it accepted the input.
+			want := in
+			want.Bytes = len(res.Bytes)
+			if res.Info != want || len(res.Bytes) > len(b) {
 				t.Fatalf("passthrough returned %+v, want the input %+v", res.Info, in)
+			}
+			if &res.Bytes[0] != &b[0] && CheckStructure(b, in) == nil {
+				if err := CheckStructure(res.Bytes, res.Info); err != nil {
+					t.Fatalf("stripped passthrough fails the structure check: %v", err)
+				}
 			}
 			return
 		}

@@ -83,14 +83,15 @@ func (o Options) Validate() error {
 // Result is the output of Reencode.
 type Result struct {
 	// Bytes is the encoded output. When Passthrough is set it is src
-	// itself (not a copy): callers must not modify it.
+	// itself (not a copy: callers must not modify it), or, when src carried
+	// metadata or bytes after its end marker, a copy of src without them.
 	Bytes []byte
 	// Info describes Bytes: format, width and height after orientation
 	// and fitting, and length.
 	Info Info
 	// Passthrough reports that src already met the target (same format,
-	// fits the box, no metadata, upright) and is returned unchanged, with
-	// no encode. No decode happens either, except for a PNG under
+	// fits the box, upright) and is returned with no encode, stripped of
+	// metadata and of anything after its end marker. No decode happens either, except for a PNG under
 	// OutputAuto, whose pixels must be scanned for transparency.
 	Passthrough bool
 }
@@ -128,22 +129,29 @@ func ReencodeContext(ctx context.Context, src []byte, in Info, opt Options) (res
 	if err != nil {
 		return Result{}, err
 	}
-	orientation, meta := 0, false
+	orientation := 0
 	if in.Format == JPEG {
-		orientation, meta = scanJPEG(src)
-	} else {
-		meta = hasMetadata(in.Format, src)
+		orientation, _ = scanJPEG(src)
 	}
 	ow, oh := in.Width, in.Height // upright size
 	if orientation >= 5 {
 		ow, oh = oh, ow
 	}
 	tw, th := fitBox(ow, oh, opt.MaxWidth, opt.MaxHeight)
-	unchanged := tw == ow && th == oh && orientation <= 1 && !meta
+	// Bytes that pass through leave without metadata and without anything
+	// after their end marker; a container that cannot be walked for that
+	// takes the decode path.
+	clean, walked := cleanBytes(in.Format, src)
+	unchanged := tw == ow && th == oh && orientation <= 1 && walked
+	passthrough := func() (Result, error) {
+		ci := in
+		ci.Bytes = len(clean)
+		return Result{Bytes: clean, Info: ci, Passthrough: true}, nil
+	}
 
 	out, known := staticTarget(opt.Format, in.Format, unchanged)
 	if unchanged && known && out == in.Format {
-		return Result{Bytes: src, Info: in, Passthrough: true}, nil
+		return passthrough()
 	}
 
 	img, err := decode(ctx, src, in)
@@ -159,7 +167,7 @@ func ReencodeContext(ctx context.Context, src []byte, in Info, opt Options) (res
 		}
 	}
 	if unchanged && out == in.Format {
-		return Result{Bytes: src, Info: in, Passthrough: true}, nil
+		return passthrough()
 	}
 	if tw != ow || th != oh {
 		rw, rh := tw, th // resize in stored orientation, then rotate the smaller image

@@ -221,3 +221,44 @@ func TestTestdataAnswersDefaultFlags(t *testing.T) {
 		})
 	}
 }
+
+// Bytes that pass through a rendition or the normalising ingest leave
+// without what followed their end marker: a PNG+HTML polyglot (accepted
+// under --verify header) comes out as the bare PNG.
+func TestPassthroughStripsPolyglot(t *testing.T) {
+	poly := readTestdata(t, "polyglot-html.png")
+	clean := readTestdata(t, "canvas-opaque-64x48.png")
+	if !bytes.HasPrefix(poly, clean) || !bytes.Contains(poly, []byte("<html>")) {
+		t.Fatal("polyglot-html.png is not canvas-opaque-64x48.png followed by HTML")
+	}
+	t.Run("rendition", func(t *testing.T) {
+		_, u := startServer(t, Config{Verify: VerifyHeader})
+		pub := dial(t, u, "poly", dialOpt{query: "client=pub"})
+		pub.expect(TypeHello)
+		rend := dial(t, u, "poly", dialOpt{query: "client=rend&format=original&max_width=1000"})
+		rend.expect(TypeHello)
+		pub.expect(TypePresence)
+		if m, _ := answerTime(pub, poly); m.typ != TypeAck {
+			t.Fatalf("got %s, want ack under --verify header", m.data)
+		}
+		ev, b := rend.nextFrame(20 * time.Second)
+		if !bytes.Equal(b, clean) || num(ev.ev, "bytes") != len(clean) {
+			t.Fatalf("rendition: got %d bytes (event %s), want the %d of the bare PNG", len(b), ev.data, len(clean))
+		}
+	})
+	t.Run("normalize", func(t *testing.T) {
+		_, u := startServer(t, Config{Verify: VerifyHeader, Normalize: true, IngestOptions: imageprocOptions(0, "original")})
+		pub := dial(t, u, "poly", dialOpt{query: "client=pub"})
+		pub.expect(TypeHello)
+		sub := dial(t, u, "poly", dialOpt{query: "client=sub"})
+		sub.expect(TypeHello)
+		pub.expect(TypePresence)
+		m, _ := answerTime(pub, poly)
+		if m.typ != TypeAck || num(m.ev, "bytes") != len(clean) {
+			t.Fatalf("got %s, want an ack for the %d bytes of the bare PNG", m.data, len(clean))
+		}
+		if _, b := sub.nextFrame(20 * time.Second); !bytes.Equal(b, clean) {
+			t.Fatalf("subscriber got %d bytes, want the %d of the bare PNG", len(b), len(clean))
+		}
+	})
+}

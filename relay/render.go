@@ -114,7 +114,8 @@ func (s *Server) renditionOf(env *Envelope, info imageproc.Info, rd *rendition) 
 }
 
 // render re-encodes env's image (described by info) as rd asks. A frame
-// that already meets the target is env itself.
+// that already meets the target is env itself, or, when its bytes carry
+// metadata or anything after their end marker, a frame of the stripped bytes.
 func (s *Server) render(env *Envelope, info imageproc.Info, rd *rendition) (*Envelope, error) {
 	ctx, done := s.imageJob("rendition")
 	res, err := imageproc.ReencodeContext(ctx, env.Image, info, rd.opt)
@@ -122,10 +123,13 @@ func (s *Server) render(env *Envelope, info imageproc.Info, rd *rendition) (*Env
 	if err != nil {
 		return nil, err
 	}
-	if res.Passthrough {
-		return env, nil
+	if res.Passthrough && len(res.Bytes) == len(env.Image) {
+		return env, nil // the very bytes: nothing to strip
 	}
-	s.metrics.reencodes.WithLabelValues("rendition").Inc()
+	if !res.Passthrough {
+		s.metrics.reencodes.WithLabelValues("rendition").Inc()
+	}
+	// A pass-through stripped of metadata or trailing bytes is a new image.
 	return s.reframe(env, res)
 }
 
