@@ -198,19 +198,18 @@ func checkGIF(b []byte, in Info) error {
 		i += 3 << (b[10]&7 + 1)
 	}
 	frames := 0
-	// subBlocks skips data sub-blocks from i to past their terminator.
-	subBlocks := func(i int, what string) (int, error) {
-		for {
-			if i >= len(b) {
-				return 0, fmt.Errorf("%s: data runs past the end with no block terminator", what)
-			}
+	// subBlocks skips data sub-blocks from i to past their terminator; false
+	// when they run past the end.
+	subBlocks := func(i int) (int, bool) {
+		for i < len(b) {
 			n := int(b[i])
 			i++
 			if n == 0 {
-				return i, nil
+				return i, true
 			}
 			i += n
 		}
+		return 0, false
 	}
 	for {
 		if i >= len(b) {
@@ -229,9 +228,9 @@ func checkGIF(b []byte, in Info) error {
 			if i+2 > len(b) {
 				return fmt.Errorf("extension at offset %d is cut", i)
 			}
-			var err error
-			if i, err = subBlocks(i+2, fmt.Sprintf("extension %#02x at offset %d", b[i+1], i)); err != nil {
-				return err
+			at, ok := i, false
+			if i, ok = subBlocks(i + 2); !ok {
+				return fmt.Errorf("extension %#02x at offset %d: data runs past the end with no block terminator", b[at+1], at)
 			}
 		case 0x2C: // image descriptor
 			if i+10 > len(b) {
@@ -260,9 +259,9 @@ func checkGIF(b []byte, in Info) error {
 			if lzw := b[i]; lzw < 2 || lzw > 8 {
 				return fmt.Errorf("frame %d: LZW code size %d outside 2-8", frames, lzw)
 			}
-			var err error
-			if i, err = subBlocks(i+1, fmt.Sprintf("frame %d", frames)); err != nil {
-				return err
+			var ok bool
+			if i, ok = subBlocks(i + 1); !ok {
+				return fmt.Errorf("frame %d: image data runs past the end with no block terminator", frames)
 			}
 		default:
 			return fmt.Errorf("unknown block %#02x at offset %d", b[i], i)
