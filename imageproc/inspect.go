@@ -49,6 +49,11 @@ type Info struct {
 	Format        Format
 	Width, Height int
 	Bytes         int // encoded size, len of the input
+	// DecodeBytes is what the format's own decoder allocates to decode this
+	// image, from its header: bytes per pixel by bit depth and colour type,
+	// Adam7 passes, JPEG components, sampling and progressive coefficients
+	// (see decodeBytes). 0 when unknown; MemoryCost then assumes the worst.
+	DecodeBytes int64
 }
 
 // Inspect checks b against lim without decoding pixels. The checks run in
@@ -101,12 +106,17 @@ func Inspect(b []byte, lim Limits) (Info, error) {
 	if px := int64(cfg.Width) * int64(cfg.Height); px > lim.MaxPixels {
 		return Info{}, newErr(ErrTooManyPixels, nil, "%dx%d is %d pixels, limit %d", cfg.Width, cfg.Height, px, lim.MaxPixels)
 	}
+	var jl *jpegLayout
 	if f == JPEG {
-		if err := checkJPEGScans(b); err != nil {
+		l, err := jpegScans(b)
+		if err != nil {
 			return Info{}, err
 		}
+		jl = &l
 	}
-	return Info{Format: f, Width: cfg.Width, Height: cfg.Height, Bytes: len(b)}, nil
+	info := Info{Format: f, Width: cfg.Width, Height: cfg.Height, Bytes: len(b)}
+	info.DecodeBytes = decodeBytes(f, b, cfg.Width, cfg.Height, jl)
+	return info, nil
 }
 
 // configFuncs is the decoder allow-list for headers.

@@ -92,8 +92,8 @@ func TestInspectTestdata(t *testing.T) {
 				}
 				return
 			}
-			want := Info{Format: tc.format, Width: tc.w, Height: tc.h, Bytes: len(b)}
-			if info != want {
+			want := Info{Format: tc.format, Width: tc.w, Height: tc.h, Bytes: len(b), DecodeBytes: info.DecodeBytes}
+			if info != want || info.DecodeBytes < int64(tc.w)*int64(tc.h) {
 				t.Errorf("got %+v, want %+v", info, want)
 			}
 		})

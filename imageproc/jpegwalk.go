@@ -180,8 +180,15 @@ func skipEntropy(b []byte, i int) (int, bool) {
 // checkJPEGScans refuses a JPEG with more than MaxJPEGScans scans. It
 // walks the markers leniently (as image/jpeg reads them), never decoding.
 func checkJPEGScans(b []byte) error {
-	if _, err := walkJPEG(b, false); errors.Is(err, errTooManyScans) {
-		return newErr(ErrInvalid, err, "jpeg has more than %d scans (SOS markers); no encoder writes that many, and each one costs a pass over the whole picture", MaxJPEGScans)
+	_, err := jpegScans(b)
+	return err
+}
+
+// jpegScans is checkJPEGScans, also returning what the walk learned.
+func jpegScans(b []byte) (jpegLayout, error) {
+	l, err := walkJPEG(b, false)
+	if errors.Is(err, errTooManyScans) {
+		return l, newErr(ErrInvalid, err, "jpeg has more than %d scans (SOS markers); no encoder writes that many, and each one costs a pass over the whole picture", MaxJPEGScans)
 	}
-	return nil
+	return l, nil
 }

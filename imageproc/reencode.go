@@ -189,30 +189,7 @@ func ReencodeContext(ctx context.Context, src []byte, in Info, opt Options) (res
 		return Result{}, err
 	}
 	r := img.Bounds()
-	return Result{Bytes: b, Info: Info{Format: out, Width: r.Dx(), Height: r.Dy(), Bytes: len(b)}}, nil
-}
-
-// MemoryCost estimates the peak bytes Reencode may allocate for an input
-// described by in: the decoded picture and one 4-byte-a-pixel copy of it
-// (format conversion), the horizontal intermediate of a transparent resize
-// (4 bytes a pixel), the resized picture and one copy of it (rotation or
-// flattening), the coefficients of a progressive JPEG, the encoded output,
-// and 2 MiB of decoder and encoder state. Use it as the cost of a Pool job.
-func MemoryCost(in Info, opt Options) int64 {
-	w, h := int64(in.Width), int64(in.Height)
-	// The box applies to the upright picture, and EXIF may turn it: take the
-	// larger of the two fits, in stored orientation.
-	aw, ah := fitBox(in.Width, in.Height, opt.MaxWidth, opt.MaxHeight)
-	uw, uh := fitBox(in.Height, in.Width, opt.MaxWidth, opt.MaxHeight)
-	tw, th := int64(max(aw, uh)), int64(max(ah, uw))
-	const codecState = 2 << 20 // decoder and encoder tables, zlib/flate state (~1.3 MiB for PNG)
-	cost := 8*w*h + 4*tw*h + 8*tw*th + int64(in.Bytes) + codecState
-	if in.Format == JPEG {
-		// A progressive JPEG keeps its DCT coefficients while decoding:
-		// 256 bytes per 8x8 block and component, up to 12 bytes a pixel.
-		cost += 12 * w * h
-	}
-	return cost
+	return Result{Bytes: b, Info: infoOf(out, b, r.Dx(), r.Dy())}, nil
 }
 
 // fitBox returns the size of a w x h picture scaled down, aspect kept, to fit

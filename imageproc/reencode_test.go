@@ -69,8 +69,8 @@ func TestReencodeGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Reencode: %v", err)
 			}
-			want := Info{Format: tc.format, Width: tc.w, Height: tc.h, Bytes: len(res.Bytes)}
-			if res.Info != want {
+			want := Info{Format: tc.format, Width: tc.w, Height: tc.h, Bytes: len(res.Bytes), DecodeBytes: res.Info.DecodeBytes}
+			if res.Info != want || res.Info.DecodeBytes <= 0 {
 				t.Errorf("got info %+v, want %+v", res.Info, want)
 			}
 			if res.Passthrough != tc.passthrough {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -259,6 +260,52 @@ func TestPassthroughStripsPolyglot(t *testing.T) {
 		}
 		if _, b := sub.nextFrame(20 * time.Second); !bytes.Equal(b, clean) {
 			t.Fatalf("subscriber got %d bytes, want the %d of the bare PNG", len(b), len(clean))
+		}
+	})
+}
+
+// A 130 KB 16-bit interlaced 4096x4096 PNG decodes into 256 MiB (8 bytes a
+// pixel, twice for the Adam7 passes), over the whole 256 MiB decode budget.
+// Its cost is counted from its header, and the work is refused instead of
+// taking the server past the budget: no rendition (counted over_budget),
+// and too_many_pixels when every frame is normalised.
+func TestDecodeMemoryAccounted(t *testing.T) {
+	png16 := readTestdata(t, "png16-interlaced-4096x4096.png")
+	allocated := func() uint64 {
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.TotalAlloc
+	}
+	t.Run("rendition", func(t *testing.T) {
+		srv, u := startServer(t, Config{})
+		pub := dial(t, u, "mem", dialOpt{query: "client=pub"})
+		pub.expect(TypeHello)
+		rend := dial(t, u, "mem", dialOpt{query: "client=rend&max_width=640"})
+		rend.expect(TypeHello)
+		pub.expect(TypePresence)
+		before := allocated()
+		if m, _ := answerTime(pub, png16); m.typ != TypeAck {
+			t.Fatalf("got %s, want ack (a valid image)", m.data)
+		}
+		waitMetric(t, srv, `canvasrelay_reencode_errors_total{code="over_budget",kind="rendition"} 1`)
+		if grew := allocated() - before; grew > 64<<20 {
+			t.Errorf("the server allocated %d MiB for it, want no decode", grew>>20)
+		}
+		// A frame within the budget still gets its rendition.
+		if m, _ := answerTime(pub, readTestdata(t, "canvas-opaque-64x48.png")); m.typ != TypeAck {
+			t.Fatalf("got %s, want ack", m.data)
+		}
+		if ev, _ := rend.nextFrame(20 * time.Second); num(ev.ev, "seq") != 2 {
+			t.Fatalf("rendition member got %s, want seq 2", ev.data)
+		}
+	})
+	t.Run("normalize", func(t *testing.T) {
+		_, u := startServer(t, Config{Normalize: true, IngestOptions: imageprocOptions(640, "auto")})
+		pub := dial(t, u, "mem", dialOpt{query: "client=pub"})
+		pub.expect(TypeHello)
+		m, _ := answerTime(pub, png16)
+		if m.typ != TypeError || str(m.ev, "code") != CodeTooManyPixels || !strings.Contains(str(m.ev, "message"), "budget") {
+			t.Fatalf("got %s, want too_many_pixels naming the decode budget", m.data)
 		}
 	})
 }

@@ -184,8 +184,18 @@ func (r *room) renderFor(env *Envelope, info imageproc.Info, rd *rendition) {
 		}
 	})
 	if err != nil {
-		s.metrics.reencodeErrors.WithLabelValues("rendition", "pool_full").Inc()
+		s.metrics.reencodeErrors.WithLabelValues("rendition", submitErrLabel(err)).Inc()
 	}
+}
+
+// submitErrLabel is the code label of a refused pool submission:
+// over_budget when the job alone needs more than the decode memory budget,
+// pool_full otherwise.
+func submitErrLabel(err error) string {
+	if errors.Is(err, imageproc.ErrOverBudget) {
+		return "over_budget"
+	}
+	return "pool_full"
 }
 
 // layerFor renders a retained layer for one late joiner.
@@ -203,7 +213,7 @@ func (c *conn) layerFor(env *Envelope) {
 		}
 	})
 	if err != nil {
-		s.metrics.reencodeErrors.WithLabelValues("rendition", "pool_full").Inc()
+		s.metrics.reencodeErrors.WithLabelValues("rendition", submitErrLabel(err)).Inc()
 	}
 }
 
@@ -255,6 +265,9 @@ func (c *conn) ingest(data []byte, info imageproc.Info) ([]byte, imageproc.Info,
 		}
 		done <- result{b: res.Bytes, info: res.Info, err: err}
 	})
+	if errors.Is(err, imageproc.ErrOverBudget) {
+		return nil, info, err // too_many_pixels: it would never fit
+	}
 	if err != nil {
 		return nil, info, errBusy
 	}
