@@ -10,14 +10,17 @@ import (
 // through a ctxReader, which hands out at most ctxChunk bytes per Read and
 // fails every Read once the context is done. Decoders read all along their
 // input (image/jpeg between scans and inside them, image/png and image/gif
-// through their inflaters), so a decode over its budget ends at its next
-// Read: for the worst input per byte, a progressive JPEG of EOB runs, 256
-// bytes are about 6 scans, 45 ms at 4096x4096. The steps after the decode
-// (resize, orientation, encode) are bounded by the pixel limit; Reencode
-// checks the context between them, and the PNG encoder stops at its next
-// write. The work is never moved to another goroutine: the caller's
-// goroutine (a Pool worker in the relay) keeps running it until it returns,
-// so the memory and worker it holds stay counted until then.
+// through their inflaters, lossless WebP through its bit reader), so a
+// decode over its budget ends at its next Read: for the worst input per
+// byte, a progressive JPEG of EOB runs, 256 bytes are about 6 scans, 45 ms
+// at 4096x4096. Lossy WebP is the exception: x/image/webp reads its
+// partitions whole, then decodes to the end, bounded by the pixel limit.
+// The steps after the decode (resize, orientation, encode) are bounded by
+// the pixel limit too; Reencode checks the context between them, and the
+// PNG encoder stops at its next write. The work is never moved to another
+// goroutine: the caller's goroutine (a Pool worker in the relay) keeps
+// running it until it returns, so the memory and worker it holds stay
+// counted until then.
 
 // ctxChunk is the most a ctxReader returns per Read.
 const ctxChunk = 256
