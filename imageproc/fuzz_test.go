@@ -145,6 +145,9 @@ func FuzzReencode(f *testing.F) {
 		if err := Verify(res.Bytes, out); err != nil {
 			t.Fatalf("output does not decode: %v", err)
 		}
+		if err := CheckStructure(res.Bytes, out); err != nil {
+			t.Fatalf("output fails the structure check: %v", err)
+		}
 	})
 }
 
