@@ -98,7 +98,7 @@ func serveFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.ingestQuality, "ingest-quality", 80, "with --ingest normalize: JPEG `quality` 1-100")
 	fs.StringVar(&o.verify, "verify", "structure", "image check: header (format, size, pixels), structure (also walk the container: chunks, CRCs, end marker; no decode) or full (also decode completely)")
 	fs.IntVar(&o.workers, "workers", 0, "image workers for renditions, normalising and full checks (`N`; 0 = one per CPU)")
-	fs.DurationVar(&o.imageTimeout, "image-timeout", 3*time.Second, "time budget of one image job (rendition, full check, normalising); a job over it is abandoned")
+	fs.DurationVar(&o.imageTimeout, "image-timeout", 3*time.Second, "CPU time budget of one image job (rendition, full check, normalising); a job over it is abandoned")
 	fs.StringVar(&o.authSecret, "auth-secret", "", "HMAC `secret` for room tokens; when set, every connection needs a token (mint one with \"canvasrelay token\"). Prefer the environment variable: flags show in ps")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM): serve https and wss")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key `file` (PEM), with --tls-cert")

@@ -8,7 +8,8 @@ import (
 // Deadlines. Go cannot preempt a goroutine, so a decode that has started
 // cannot be stopped from outside. Instead, every decoder reads its input
 // through a ctxReader, which hands out at most ctxChunk bytes per Read and
-// fails every Read once the context is done. Decoders read all along their
+// fails every Read once the context is done or its CPU budget
+// (WithCPUBudget) is used up. Decoders read all along their
 // input (image/jpeg between scans and inside them, image/png and image/gif
 // through their inflaters, lossless WebP through its bit reader), so a
 // decode over its budget ends at its next Read: for the worst input per
@@ -32,7 +33,7 @@ type ctxReader struct {
 }
 
 func (r *ctxReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
+	if err := jobErr(r.ctx); err != nil {
 		return 0, err
 	}
 	if len(r.b) == 0 {
@@ -50,15 +51,16 @@ type ctxWriter struct {
 }
 
 func (w ctxWriter) Write(p []byte) (int, error) {
-	if err := w.ctx.Err(); err != nil {
+	if err := jobErr(w.ctx); err != nil {
 		return 0, err
 	}
 	return w.w.Write(p)
 }
 
-// timeoutErr returns an ErrTimeout when ctx is done, and nil otherwise.
+// timeoutErr returns an ErrTimeout when ctx is done or its CPU budget
+// (WithCPUBudget) used up, and nil otherwise.
 func timeoutErr(ctx context.Context, step string) error {
-	if err := ctx.Err(); err != nil {
+	if err := jobErr(ctx); err != nil {
 		return newErr(ErrTimeout, err, "image work abandoned during %s: over its time budget", step)
 	}
 	return nil

@@ -63,3 +63,44 @@ func TestDeadlineLeavesGoodWorkAlone(t *testing.T) {
 		t.Fatalf("VerifyContext = %v", err)
 	}
 }
+
+// A CPU budget counts the job's own CPU time, not the time it waits: a job
+// that sleeps past its budget keeps it, and one that computes uses it up.
+// Outside Linux the budget is wall time, and sleeping uses it up too.
+func TestCPUBudget(t *testing.T) {
+	_, cpuClock := threadCPU()
+	ctx, release := WithCPUBudget(context.Background(), 30*time.Millisecond)
+	defer release()
+	time.Sleep(80 * time.Millisecond) // no CPU used
+	if err := jobErr(ctx); (err != nil) == cpuClock {
+		t.Fatalf("after sleeping past the budget: %v (thread CPU clock: %v)", err, cpuClock)
+	}
+	t0 := time.Now()
+	x := 0
+	for jobErr(ctx) == nil && time.Since(t0) < 20*time.Second {
+		for i := range 100000 {
+			x += i
+		}
+	}
+	if err := jobErr(ctx); err == nil {
+		t.Fatalf("20 s of computing did not use up a 30 ms CPU budget (%d)", x)
+	}
+	t.Logf("budget used up after %s of computing", time.Since(t0))
+}
+
+// A decode under a CPU budget is abandoned like one under a deadline.
+func TestCPUBudgetStopsDecode(t *testing.T) {
+	b := scanBomb(t, MaxJPEGScans)
+	in, err := Inspect(b, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, release := WithCPUBudget(context.Background(), 20*time.Millisecond)
+	defer release()
+	t0 := time.Now()
+	_, err = ReencodeContext(ctx, b, in, Options{MaxWidth: 64})
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("got %v, want ErrTimeout", err)
+	}
+	t.Logf("abandoned after %s", time.Since(t0))
+}

@@ -95,10 +95,11 @@ type Config struct {
 	// DecodeMemory caps the memory that running image work may reserve
 	// together. Default 256 MiB.
 	DecodeMemory int64
-	// ImageTimeout is the time budget of one image job (a rendition, a
-	// full verification, a normalising re-encode), counted from when a
-	// worker starts it. A job over budget is abandoned: its decoder's reads
-	// fail, its caller gets invalid_image, and it is counted in
+	// ImageTimeout is the CPU time budget of one image job (a rendition, a
+	// full verification, a normalising re-encode): the CPU time of the
+	// worker running it, from when it starts (wall time outside Linux). A
+	// job over budget is abandoned: its decoder's reads fail, its caller
+	// gets invalid_image, and it is counted in
 	// canvasrelay_image_jobs_abandoned_total. Default 3 s.
 	ImageTimeout time.Duration
 	// AuthSecret, when set, makes every connection present a room token

@@ -41,8 +41,8 @@ func startServer(t testing.TB, cfg Config) (*Server, string) {
 		logger = testLogger(t)
 	}
 	if cfg.ImageTimeout == 0 {
-		// Image work under -race on a loaded machine runs many times slower
-		// than the 3 s default budget assumes.
+		// The race detector multiplies the CPU time of image work; tests
+		// that exercise the budget set their own.
 		cfg.ImageTimeout = 2 * time.Minute
 	}
 	srv, err := New(cfg, logger)

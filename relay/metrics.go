@@ -76,7 +76,7 @@ func newMetrics() *metrics {
 	m.rendMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_rendition_cache_misses_total", Help: "Renditions computed (one per frame and distinct rendition)."})
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_rate_limited_total", Help: "Frames and chat lines refused by a rate limit, by what."}, []string{"what"})
 	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_auth_failures_total", Help: "Upgrades refused for their token, by reason."}, []string{"reason"})
-	m.imageAbandoned = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_image_jobs_abandoned_total", Help: "Image jobs (renditions, ingest verification and normalising) abandoned over their time budget, by kind."}, []string{"kind"})
+	m.imageAbandoned = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_image_jobs_abandoned_total", Help: "Image jobs (renditions, ingest verification and normalising) abandoned over their CPU time budget, by kind."}, []string{"kind"})
 	m.acksHeld = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_acks_held_total", Help: "Acks held until half the subscribers took the frame, because most of them were behind."})
 	for _, c := range []prometheus.Collector{m.imageAbandoned, m.acksHeld, m.rateLimited, m.authFailures, m.reencodes, m.reencodeSeconds, m.reencodeErrors, m.rendHits, m.rendMisses,
 		m.connections, m.rooms, m.framesIn, m.framesOK, m.framesBad, m.bytesIn, m.bytesOut, m.deliveries, m.dropped, m.disconnects, m.chats, m.publishWrite, m.upgradeErrors} {

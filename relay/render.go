@@ -133,19 +133,22 @@ func (s *Server) render(env *Envelope, info imageproc.Info, rd *rendition) (*Env
 	return s.reframe(env, res)
 }
 
-// imageJob starts the time budget of one image job of kind (rendition,
-// ingest), run on the calling pool worker. done(err) ends it, observes its
-// duration and counts it as abandoned when it went over budget.
+// imageJob starts the CPU budget (ImageTimeout) of one image job of kind
+// (rendition, ingest). It must run on the pool worker that runs the job: the
+// budget counts that worker's OS thread's CPU time (imageproc.WithCPUBudget),
+// so a loaded machine slows a job without abandoning it. done(err) ends it,
+// observes its duration and counts it as abandoned when it ran out of
+// budget.
 func (s *Server) imageJob(kind string) (context.Context, func(error)) {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ImageTimeout)
+	ctx, release := imageproc.WithCPUBudget(s.ctx, s.cfg.ImageTimeout)
 	return ctx, func(err error) {
-		cancel()
+		release()
 		d := time.Since(start)
 		s.metrics.reencodeSeconds.WithLabelValues(kind).Observe(d.Seconds())
-		if errors.Is(err, imageproc.ErrTimeout) || d > s.cfg.ImageTimeout {
+		if errors.Is(err, imageproc.ErrTimeout) {
 			s.metrics.imageAbandoned.WithLabelValues(kind).Inc()
-			s.log.Warn("image job over its time budget", "kind", kind, "took", d, "budget", s.cfg.ImageTimeout)
+			s.log.Warn("image job over its CPU budget", "kind", kind, "took", d, "budget", s.cfg.ImageTimeout)
 		}
 	}
 }
@@ -225,7 +228,7 @@ var errBusy = errors.New("relay: image workers busy")
 // goroutine: it is one pass over the bytes and never decodes. Full
 // verification and normalising run on the pool, and the reader goroutine
 // waits for them, which is the publisher's back-pressure; the pool bounds
-// CPU and memory for everyone, and each job's time budget (ImageTimeout)
+// CPU and memory for everyone, and each job's CPU budget (ImageTimeout)
 // bounds the wait: a decode over budget fails its next read.
 func (c *conn) ingest(data []byte, info imageproc.Info) ([]byte, imageproc.Info, error) {
 	s := c.srv
