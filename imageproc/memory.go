@@ -73,7 +73,7 @@ func decodeBytes(f Format, b []byte, w, h int, jl *jpegLayout) int64 {
 	case WebP:
 		// Lossy: 4:2:0 YCbCr and alpha (2.5 bytes a pixel) with the
 		// decoder's own buffers; lossless: NRGBA and its transform buffers.
-		if len(b) >= 16 && (string(b[12:16]) == "VP8L" || bytesContainVP8L(b)) {
+		if webpLossless(b) {
 			return 8 * px
 		}
 		return 4 * px
@@ -81,7 +81,9 @@ func decodeBytes(f Format, b []byte, w, h int, jl *jpegLayout) int64 {
 	return 0
 }
 
-func bytesContainVP8L(b []byte) bool {
+// webpLossless reports whether a RIFF WebP holds a VP8L chunk (at its top
+// level: a still image, simple or extended).
+func webpLossless(b []byte) bool {
 	for i := 12; i+8 <= len(b); {
 		if string(b[i:i+4]) == "VP8L" {
 			return true
@@ -139,7 +141,12 @@ func pngDecodeBytes(b []byte, w, h int) int64 {
 	case 3: // paletted
 		bpp, channels = 1, 1
 	case 2, 4, 6: // RGB, grey+alpha, RGBA
-		bpp, channels = 4, map[byte]int64{2: 3, 4: 2, 6: 4}[ctype]
+		bpp, channels = 4, 3
+		if ctype == 4 {
+			channels = 2
+		} else if ctype == 6 {
+			channels = 4
+		}
 		if wide {
 			bpp = 8
 		}
