@@ -38,12 +38,11 @@ type budgetKey struct{}
 // time, as with context.WithTimeout. A job over its budget fails with
 // ErrTimeout (see deadline.go for how a running decode is stopped).
 func WithCPUBudget(parent context.Context, d time.Duration) (context.Context, func()) {
-	start, ok := threadCPU()
-	if !ok {
+	if _, ok := threadCPU(); !ok {
 		return context.WithTimeout(parent, d)
 	}
 	runtime.LockOSThread()
-	start, _ = threadCPU()
+	start, _ := threadCPU() // on the thread the job now stays on
 	now := time.Now()
 	b := &cpuBudget{limit: d, start: start, wall0: now, next: now.Add(d)}
 	return context.WithValue(parent, budgetKey{}, b), runtime.UnlockOSThread
