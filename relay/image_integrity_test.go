@@ -2,6 +2,8 @@ package relay
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -308,4 +310,41 @@ func TestDecodeMemoryAccounted(t *testing.T) {
 			t.Fatalf("got %s, want too_many_pixels naming the decode budget", m.data)
 		}
 	})
+}
+
+// The four frames of issue 15, sent with default flags, each get
+// invalid_image: a PNG cut in the middle of its IDAT (no IEND), a PNG whose
+// IDAT is not zlib, a small PNG padded with zeros after IEND to 8 MiB, and a
+// GIF whose 1x1 logical screen holds a 4096x4096 frame.
+func TestIssue15FramesRefusedByDefault(t *testing.T) {
+	good := readTestdata(t, "canvas-opaque-64x48.png")
+	idat := bytes.Index(good, []byte("IDAT"))
+	idatLen := int(binary.BigEndian.Uint32(good[idat-4:]))
+	cut := bytes.Clone(good[:idat+4+idatLen/2])
+	notZlib := bytes.Clone(good)
+	copy(notZlib[idat+4:], "not zlib at all")
+	binary.BigEndian.PutUint32(notZlib[idat+4+idatLen:], crc32.ChecksumIEEE(notZlib[idat:idat+4+idatLen]))
+	padded := append(bytes.Clone(good), make([]byte, 8<<20-len(good))...)
+	gif := []byte("GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff")
+	gif = append(gif, 0x2c, 0, 0, 0, 0, 0x00, 0x10, 0x00, 0x10, 0) // 4096x4096 at (0,0)
+	gif = append(gif, 2, 2, 0x4c, 0x01, 0, 0x3b)
+
+	_, u := startServer(t, Config{})
+	pub := dial(t, u, "issue15", dialOpt{query: "client=pub"})
+	pub.expect(TypeHello)
+	for i, tc := range []struct {
+		name string
+		b    []byte
+		word string
+	}{
+		{"truncated IDAT", cut, "past the end"},
+		{"IDAT not zlib", notZlib, "not zlib"},
+		{"8 MiB of padding", padded, "after IEND"},
+		{"frame outside the screen", gif, "outside"},
+	} {
+		m, _ := answerTime(pub, tc.b)
+		if m.typ != TypeError || str(m.ev, "code") != CodeInvalidImage || num(m.ev, "seq") != i+1 || !strings.Contains(str(m.ev, "message"), tc.word) {
+			t.Errorf("%s: got %s, want invalid_image with seq %d naming %q", tc.name, m.data, i+1, tc.word)
+		}
+	}
 }
