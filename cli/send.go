@@ -13,6 +13,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/canvasrelay/canvasrelay/imageproc"
 	"github.com/canvasrelay/canvasrelay/relay/client"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -23,13 +24,19 @@ const sendHelp = `Uploads images to a room, one at a time, and waits for each on
 .jpeg, .gif and .webp files in name order; a GLOB is expanded by send itself.
 URL is the room's page (http(s)://host/r/ROOM) or its socket (ws(s)://host/ws/ROOM).
 
+Each image is first checked here as the relay checks it (its header and
+structure, without decoding): a truncated, corrupt or padded one is reported
+as rejected (invalid_image) and not sent.
+
 On a terminal a progress bar shows files, bytes and rate; otherwise each file
 gets one line on stdout. A summary names every file that was rejected or not
 acknowledged, and why.
 
 With --watch, send mirrors one file (a screenshot, a render): it sends the
 file again each time it changes, skips content it has already sent, and
-reconnects by itself. It runs until interrupted.
+reconnects by itself. It runs until interrupted. A file that fails the local
+check is looked at again after --debounce (it may still be being written) and
+is never sent half-written; one that stays broken is reported as rejected.
 
 Exit status: 0 every file accepted; 1 a file was rejected or not
 acknowledged; 2 usage or connection error.`
@@ -346,6 +353,10 @@ func (u *uploader) sendFile(ctx context.Context, path string) fileResult {
 		return r
 	}
 	r.bytes = len(data)
+	if err := checkLocally(data); err != nil {
+		r.outcome, r.err = rejected, err
+		return r
+	}
 	limited := 0 // rate_limited answers for this file so far
 	for try := 1; ; try++ {
 		if wait := time.Until(u.lastSend.Add(u.gap)); wait > 0 {
@@ -405,6 +416,22 @@ func (u *uploader) sendFile(ctx context.Context, path string) fileResult {
 		}
 		u.note("retry", path, fmt.Sprintf("try %d after: %v", try+1, r.err))
 	}
+}
+
+// checkLocally runs the relay's header and structural checks
+// (imageproc.Inspect, imageproc.CheckStructure) on an image before it is
+// sent, and refuses a truncated, corrupt or padded one with a local
+// invalid_image. Limits and formats are the server's business: only
+// invalid_image is decided here.
+func checkLocally(data []byte) error {
+	info, err := imageproc.Inspect(data, imageproc.Limits{MaxBytes: len(data) + 1, MaxPixels: 1 << 62})
+	if err == nil {
+		err = imageproc.CheckStructure(data, info)
+	}
+	if imageproc.Code(err) != imageproc.CodeInvalidImage {
+		return nil
+	}
+	return &client.RejectError{Code: imageproc.CodeInvalidImage, Message: strings.TrimPrefix(err.Error(), "invalid_image: "), Local: true}
 }
 
 func (u *uploader) note(word, path, detail string) {

@@ -406,3 +406,37 @@ func TestSendSlowsDownWhenRateLimited(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s\nwant all %d accepted", code, stdout, stderr, n)
 	}
 }
+
+// A truncated or padded image is refused before it is sent, named, with
+// invalid_image, even by a relay that would take it (--verify header).
+func TestSendChecksStructureLocally(t *testing.T) {
+	r := startRelay(t, relay.Config{Verify: relay.VerifyHeader})
+	sub := subscribe(t, r.url("local"))
+	dir := t.TempDir()
+	good := filepath.Join(dir, "a-good.png")
+	writeFile(t, good, makePNG(t, 16, 16, 1))
+	cut := filepath.Join(dir, "b-cut.png")
+	writeFile(t, cut, readTestdata(t, "truncated-body.png"))
+	padded := filepath.Join(dir, "c-padded.jpg")
+	writeFile(t, padded, readTestdata(t, "padded-after-end.jpg"))
+	stdout, _, code := runCmd(t, "send", r.url("local"), dir)
+	if code != 1 {
+		t.Fatalf("exit code %d, want 1:\n%s", code, stdout)
+	}
+	for _, f := range []string{cut, padded} {
+		line := ""
+		for _, l := range strings.Split(stdout, "\n") {
+			if strings.HasPrefix(l, "rejected") && strings.Contains(l, f) {
+				line = l
+			}
+		}
+		if !strings.Contains(line, "invalid_image") || !strings.Contains(line, "not sent") {
+			t.Errorf("no local invalid_image rejection naming %s:\n%s", f, stdout)
+		}
+	}
+	waitUntil(t, 5*time.Second, "the good file", func() bool { return len(sub.got()) >= 1 })
+	time.Sleep(200 * time.Millisecond)
+	if n := len(sub.got()); n != 1 {
+		t.Fatalf("the subscriber got %d frames, want only the good one", n)
+	}
+}

@@ -20,6 +20,11 @@ import (
 // retryDelay is how soon a mirror tries again after a send got no receipt.
 const retryDelay = time.Second
 
+// brokenGrace is how long content that fails the local check must stay the
+// same before the mirror calls it broken rather than still being written
+// (at least 3 debounces).
+const brokenGrace = time.Second
+
 // mirror sends a file each time its content changes.
 type mirror struct {
 	c    *client.Client
@@ -29,6 +34,9 @@ type mirror struct {
 
 	last     [sha256.Size]byte // hash of the last content sent (or rejected)
 	haveLast bool
+	broken   [sha256.Size]byte // content that failed the local check: maybe still being written
+	haveBrk  bool
+	brkSince time.Time // when broken was first seen
 	lastSend time.Time
 	hellos   int
 
@@ -137,6 +145,21 @@ func (m *mirror) try(ctx context.Context) time.Duration {
 		m.unchanged++
 		return 0
 	}
+	if err := checkLocally(data); err != nil {
+		if !m.haveBrk || h != m.broken {
+			m.broken, m.haveBrk, m.brkSince = h, true, time.Now()
+		}
+		// Maybe still being written: look again after the debounce, until
+		// the same broken content has stayed for brokenGrace.
+		if time.Since(m.brkSince) < max(3*m.o.debounce, brokenGrace) {
+			return max(m.o.debounce, 20*time.Millisecond)
+		}
+		m.last, m.haveLast, m.haveBrk = h, true, false
+		m.rejected++
+		m.line("rejected", reason(fileResult{err: err, outcome: rejected}))
+		return 0
+	}
+	m.haveBrk = false
 	if m.o.fps > 0 {
 		gap := time.Duration(float64(time.Second) / m.o.fps)
 		if wait := time.Until(m.lastSend.Add(gap)); wait > 0 {

@@ -138,3 +138,69 @@ func TestSendWatchUsage(t *testing.T) {
 		t.Fatalf("got exit %d, %q; want 2 and a --loop complaint", code, stderr)
 	}
 }
+
+// Done means 4 of issue 15: a file rewritten in place in 4 KB steps at
+// 10 fps for 10 s is mirrored without one broken frame, even to a relay that
+// checks only headers (so that only send's own check stands in the way).
+func TestSendWatchNeverSendsHalfWritten(t *testing.T) {
+	r := startRelay(t, relay.Config{Verify: relay.VerifyHeader})
+	sub := subscribe(t, r.url("inplace"))
+	file := filepath.Join(t.TempDir(), "screen.png")
+	c := startCmd(t, 60*time.Second, "send", "--watch", "--debounce", "30ms", "--client", "mirror", r.url("inplace"), file)
+	waitUntil(t, 5*time.Second, "the mirror to start", func() bool { return strings.Contains(c.stderr.String(), "mirroring") })
+
+	written := map[string]bool{}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for i := range 100 { // 10 s at (up to) 10 fps
+		<-tick.C
+		img := makeNoisePNG(t, 48, 48, uint64(i+1)) // ~9 KB: three 4 KB steps
+		written[string(img)] = true
+		f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := 0; off < len(img); off += 4096 {
+			if _, err := f.Write(img[off:min(off+4096, len(img))]); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(40 * time.Millisecond) // longer than the debounce: the mirror sees each step
+		}
+		f.Close()
+	}
+	time.Sleep(500 * time.Millisecond)
+	if code := c.interrupt(t); code != 0 {
+		t.Fatalf("exit code %d, want 0", code)
+	}
+	got := sub.got()
+	for i, fr := range got {
+		if !written[string(fr.Data)] {
+			t.Fatalf("frame %d (%d bytes) is not one of the images written: a half-written file was sent", i+1, len(fr.Data))
+		}
+	}
+	t.Logf("%d frames mirrored from 100 rewrites; mirror said: %s", len(got), strings.TrimSpace(c.stdout.String()[max(0, len(c.stdout.String())-80):]))
+	if len(got) < 10 {
+		t.Errorf("only %d frames mirrored from 100 rewrites", len(got))
+	}
+}
+
+// A file that stays broken is reported as rejected, naming it, and not sent.
+func TestSendWatchReportsBrokenFile(t *testing.T) {
+	r := startRelay(t, relay.Config{Verify: relay.VerifyHeader})
+	sub := subscribe(t, r.url("broken"))
+	file := filepath.Join(t.TempDir(), "screen.png")
+	c := startCmd(t, 60*time.Second, "send", "--watch", "--debounce", "20ms", r.url("broken"), file)
+	waitUntil(t, 5*time.Second, "the mirror to start", func() bool { return strings.Contains(c.stderr.String(), "mirroring") })
+	writeFile(t, file, readTestdata(t, "truncated-body.png"))
+	waitUntil(t, 5*time.Second, "the rejection", func() bool { return strings.Contains(c.stdout.String(), "rejected") })
+	if code := c.interrupt(t); code != 0 {
+		t.Fatalf("exit code %d, want 0", code)
+	}
+	out := c.stdout.String()
+	if !strings.Contains(out, "rejected  "+file) || !strings.Contains(out, "invalid_image") {
+		t.Fatalf("want a rejected line naming %s with invalid_image:\n%s", file, out)
+	}
+	if n := len(sub.got()); n != 0 {
+		t.Fatalf("the subscriber got %d frames, want none", n)
+	}
+}

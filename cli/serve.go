@@ -55,6 +55,7 @@ type serveOptions struct {
 	ingestQuality   int
 	verify          string
 	workers         int
+	imageTimeout    time.Duration
 	authSecret      string
 	authPublicKeys  string
 	tlsCert         string
@@ -114,8 +115,9 @@ func serveFlags(o *serveOptions, fs *pflag.FlagSet) {
 	fs.IntVar(&o.ingestMaxH, "ingest-max-height", 0, "with --ingest normalize: fit frames into this height (`px`; 0 = no limit)")
 	fs.StringVar(&o.ingestFormat, "ingest-format", "auto", "with --ingest normalize: `format` auto (JPEG if opaque, else PNG), png, jpeg or original")
 	fs.IntVar(&o.ingestQuality, "ingest-quality", imageproc.DefaultQuality, "with --ingest normalize: JPEG `quality` 1-100")
-	fs.StringVar(&o.verify, "verify", "header", "image check: header (format, size, pixels; no decode) or full (also decode completely, refusing truncated images)")
+	fs.StringVar(&o.verify, "verify", string(d.Verify), "image check: header (format, size, pixels), structure (also walk the container: chunks, CRCs, end marker; no decode) or full (also decode completely)")
 	fs.IntVar(&o.workers, "workers", 0, "image workers for renditions, normalising and full checks (`N`; 0 = one per CPU)")
+	fs.DurationVar(&o.imageTimeout, "image-timeout", d.ImageTimeout, "CPU time budget of one image job (rendition, full check, normalising); a job over it is abandoned")
 	fs.StringVar(&o.authSecret, "auth-secret", "", "HMAC `secret` for room tokens (JWT, HS256); when set, every connection needs a token (mint one with \"canvasrelay token\"). Prefer the environment variable: flags show in ps")
 	fs.StringVar(&o.authPublicKeys, "auth-public-keys", "", "`file` of public keys (PEM or JWKS) that check RS256, ES256 and EdDSA room tokens minted elsewhere; when set, every connection needs a token")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM): serve https and wss")
@@ -164,7 +166,7 @@ func (o *serveOptions) relayConfig() (relay.Config, error) {
 			return relay.Config{}, usageError(fmt.Errorf("--auth-public-keys: %w", err))
 		}
 	}
-	var normalize, verifyFull bool
+	var normalize bool
 	switch o.ingest {
 	case "original":
 	case "normalize":
@@ -172,12 +174,9 @@ func (o *serveOptions) relayConfig() (relay.Config, error) {
 	default:
 		return relay.Config{}, usageError(fmt.Errorf("--ingest %q: want original or normalize", o.ingest))
 	}
-	switch o.verify {
-	case "header":
-	case "full":
-		verifyFull = true
-	default:
-		return relay.Config{}, usageError(fmt.Errorf("--verify %q: want header or full", o.verify))
+	verify, err := relay.ParseVerifyMode(o.verify)
+	if err != nil {
+		return relay.Config{}, usageError(fmt.Errorf("--verify %q: want header, structure or full", o.verify))
 	}
 	ingestFormat, err := imageproc.ParseOutputFormat(o.ingestFormat)
 	if err != nil {
@@ -199,8 +198,9 @@ func (o *serveOptions) relayConfig() (relay.Config, error) {
 		MaxMembersPerRoom: o.maxMembers,
 		Normalize:         normalize,
 		IngestOptions:     imageproc.Options{MaxWidth: o.ingestMaxW, MaxHeight: o.ingestMaxH, Format: ingestFormat, Quality: o.ingestQuality},
-		VerifyFull:        verifyFull,
+		Verify:            verify,
 		Workers:           o.workers,
+		ImageTimeout:      o.imageTimeout,
 		AuthSecret:        []byte(o.authSecret),
 		AuthPublicKeys:    authKeys,
 		TLSCertFile:       o.tlsCert,

@@ -2,6 +2,10 @@ package imageproc
 
 import (
 	"bytes"
+	"hash/crc32"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
 	"testing"
 	"time"
 
@@ -122,6 +126,79 @@ func BenchmarkPassthrough(b *testing.B) {
 				dst := make([]byte, len(tc.src))
 				copy(dst, tc.src)
 			}
+		})
+	}
+}
+
+// structureInputs are one sample per format for BenchmarkStructure: the
+// 1080p canvas PNG, that canvas as JPEG q80 (baseline) and as a 960x540 GIF
+// (both encoded here), and the largest WebP sample (there is no Go WebP
+// encoder; its figure is dominated by the fixed cost of a 1 KB file).
+func structureInputs(b *testing.B) []struct {
+	name string
+	src  []byte
+} {
+	b.Helper()
+	pngSrc := readTestdata(b, "canvas-1920x1080.png")
+	img, err := png.Decode(bytes.NewReader(pngSrc))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var jb, gb bytes.Buffer
+	if err := jpeg.Encode(&jb, img, &jpeg.Options{Quality: 80}); err != nil {
+		b.Fatal(err)
+	}
+	if err := gif.Encode(&gb, imaging.Resize(img, 960, 540, imaging.Box), nil); err != nil {
+		b.Fatal(err)
+	}
+	return []struct {
+		name string
+		src  []byte
+	}{
+		{"png", pngSrc},
+		{"jpeg", jb.Bytes()},
+		{"gif", gb.Bytes()},
+		{"webp", readTestdata(b, "canvas-transparent-64x48.webp")},
+	}
+}
+
+// BenchmarkStructure measures CheckStructure and Inspect on the same input
+// and reports each one's ns per MB of input, and their ratio, from one loop
+// that alternates them (so machine load hits both alike). The loop also
+// times one CRC-32 of the whole input, the floor of the PNG check.
+//
+//	go test ./imageproc -run '^$' -bench Structure -benchtime 2000x
+func BenchmarkStructure(b *testing.B) {
+	for _, tc := range structureInputs(b) {
+		in, err := Inspect(tc.src, Limits{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(tc.src)))
+			var st, ins, crc time.Duration
+			for b.Loop() {
+				tc0 := time.Now()
+				crc32.ChecksumIEEE(tc.src)
+				t0 := time.Now()
+				crc += t0.Sub(tc0)
+				if err := CheckStructure(tc.src, in); err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				if _, err := Inspect(tc.src, Limits{}); err != nil {
+					b.Fatal(err)
+				}
+				st += t1.Sub(t0)
+				ins += time.Since(t1)
+			}
+			mb := float64(len(tc.src)) / 1e6 * float64(b.N)
+			b.ReportMetric(float64(st.Nanoseconds())/mb, "structure-ns/MB")
+			b.ReportMetric(float64(ins.Nanoseconds())/mb, "inspect-ns/MB")
+			b.ReportMetric(float64(st)/float64(ins), "structure/inspect")
+			b.ReportMetric(float64(crc.Nanoseconds())/mb, "crc32-ns/MB")
+			b.ReportMetric(float64(len(tc.src)), "input-bytes")
 		})
 	}
 }

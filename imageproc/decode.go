@@ -1,7 +1,7 @@
 package imageproc
 
 import (
-	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/draw"
@@ -31,11 +31,17 @@ var decodeFuncs = map[Format]func(io.Reader) (image.Image, error){
 // makes Verify run Inspect with the default Limits first. Every failure is
 // ErrInvalid (code invalid_image), apart from the errors of that Inspect.
 func Verify(b []byte, in Info) error {
+	return VerifyContext(context.Background(), b, in)
+}
+
+// VerifyContext is Verify with a deadline: once ctx is done the decoder's
+// reads fail, and the error is ErrTimeout (see deadline.go).
+func VerifyContext(ctx context.Context, b []byte, in Info) error {
 	in, err := checkInfo(b, in)
 	if err != nil {
 		return err
 	}
-	_, err = decode(b, in)
+	_, err = decode(ctx, b, in)
 	return err
 }
 
@@ -54,17 +60,25 @@ func checkInfo(b []byte, in Info) (Info, error) {
 
 // decode fully decodes b as in.Format, recovering decoder panics. For a GIF it
 // returns the first frame drawn on the logical screen.
-func decode(b []byte, in Info) (img image.Image, err error) {
+func decode(ctx context.Context, b []byte, in Info) (img image.Image, err error) {
 	fn := decodeFuncs[in.Format]
 	if fn == nil {
 		return nil, newErr(ErrUnsupported, nil, "no decoder for %q", in.Format)
+	}
+	if in.Format == JPEG { // in may not come from Inspect: count scans before any decode
+		if err := checkJPEGScans(b); err != nil {
+			return nil, err
+		}
 	}
 	defer func() {
 		if r := recover(); r != nil {
 			img, err = nil, newErr(ErrInvalid, fmt.Errorf("%v", r), "%s decoder panic", in.Format)
 		}
 	}()
-	img, err = fn(bytes.NewReader(b))
+	img, err = fn(&ctxReader{ctx: ctx, b: b})
+	if err := timeoutErr(ctx, "the "+string(in.Format)+" decode"); err != nil {
+		return nil, err
+	}
 	if err != nil {
 		return nil, newErr(ErrInvalid, err, "bad %s data", in.Format)
 	}

@@ -5,9 +5,11 @@
 //
 // Inspect is the gate every binary frame passes before fan-out. It checks, in
 // order: emptiness, the byte limit, the magic bytes (Sniff), the format
-// allow-list, the format's own DecodeConfig and the pixel limit. It never
-// decodes pixels, so a "pixel bomb" (a tiny file whose header claims
-// 100000x100000) costs a few kilobytes to reject. Each failure is an *Error
+// allow-list, the format's own DecodeConfig, the pixel limit and, for JPEG,
+// the scan count (MaxJPEGScans, from a marker walk). It never decodes
+// pixels, so a "pixel bomb" (a tiny file whose header claims 100000x100000)
+// costs a few kilobytes to reject, and a "scan bomb" (thousands of
+// progressive scans, each a pass over the whole picture) a walk of its bytes. Each failure is an *Error
 // whose Code is a contract word:
 //
 //	invalid_image       ErrEmpty, ErrInvalid   empty input, bad header, bad dimensions, decoder panic
@@ -16,6 +18,15 @@
 //	too_many_pixels     ErrTooManyPixels       width*height above Limits.MaxPixels
 //
 // Code(err) returns the word for any error.
+//
+// # Structure
+//
+// CheckStructure (the relay's default --verify structure) walks the
+// container without decoding pixels: PNG chunks with their CRC-32, the JPEG
+// marker walk (shared with Inspect's scan count), the GIF block walk, the
+// WebP RIFF chunks. It refuses truncated, corrupt and padded bodies (bytes
+// after the end marker) and GIF frames outside their screen, with
+// ErrInvalid naming the fault.
 //
 // # Decoder allow-list
 //

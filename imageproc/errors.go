@@ -33,6 +33,15 @@ var (
 	ErrUnsupported   = &Error{Code: CodeUnsupportedFormat, Msg: "unsupported format"}
 	ErrTooLarge      = &Error{Code: CodeTooLarge, Msg: "image too large"}
 	ErrTooManyPixels = &Error{Code: CodeTooManyPixels, Msg: "too many pixels"}
+	// ErrTimeout: the work's context ended (its time budget) before the
+	// work did. Its code is invalid_image: an image that takes longer than
+	// the budget to decode is hostile or broken for a live relay.
+	ErrTimeout = &Error{Code: CodeInvalidImage, Msg: "image work over its time budget"}
+	// ErrOverBudget: Pool.Submit of a job that costs more memory than the
+	// pool's whole budget (for Reencode, MemoryCost: a 130 KB 16-bit
+	// interlaced 4096x4096 PNG decodes into 256 MiB). Its code is
+	// too_many_pixels: the image needs more decode memory than allowed.
+	ErrOverBudget = &Error{Code: CodeTooManyPixels, Msg: "image over the decode memory budget"}
 )
 
 func (e *Error) Error() string {

@@ -117,8 +117,18 @@ func FuzzReencode(f *testing.F) {
 			return
 		}
 		if res.Passthrough {
-			if res.Info != in || &res.Bytes[0] != &b[0] {
+			// The input itself, or a copy stripped of metadata and of what
+			// followed its end marker, which CheckStructure accepts when
+			// it accepted the input.
+			want := in
+			want.Bytes = len(res.Bytes)
+			if res.Info != want || len(res.Bytes) > len(b) {
 				t.Fatalf("passthrough returned %+v, want the input %+v", res.Info, in)
+			}
+			if &res.Bytes[0] != &b[0] && CheckStructure(b, in) == nil {
+				if err := CheckStructure(res.Bytes, res.Info); err != nil {
+					t.Fatalf("stripped passthrough fails the structure check: %v", err)
+				}
 			}
 			return
 		}
@@ -134,6 +144,35 @@ func FuzzReencode(f *testing.F) {
 		}
 		if err := Verify(res.Bytes, out); err != nil {
 			t.Fatalf("output does not decode: %v", err)
+		}
+		if err := CheckStructure(res.Bytes, out); err != nil {
+			t.Fatalf("output fails the structure check: %v", err)
+		}
+	})
+}
+
+// FuzzStructure drives CheckStructure. Beyond no panic, contract codes only
+// and a small allocation budget, it checks the promise that --verify
+// structure makes to --verify full: any input that Inspect and
+// CheckStructure accept can be fully decoded without a panic (an error is
+// fine: corrupt entropy-coded data is not a structural fault).
+func FuzzStructure(f *testing.F) {
+	addTestdataSeeds(f, func(b []byte) { f.Add(b) })
+	f.Fuzz(func(t *testing.T, b []byte) {
+		info, err := Inspect(b, fuzzLimits)
+		if err != nil {
+			return
+		}
+		n := allocated(func() { err = CheckStructure(b, info) })
+		if n > 64<<10 {
+			t.Fatalf("CheckStructure allocated %d bytes for a %d-byte input, want <= 64 KiB", n, len(b))
+		}
+		if err != nil {
+			checkErr(t, err)
+			return
+		}
+		if err := Verify(b, info); err != nil {
+			checkErr(t, err) // fails on a recovered decoder panic
 		}
 	})
 }

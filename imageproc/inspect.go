@@ -49,6 +49,11 @@ type Info struct {
 	Format        Format
 	Width, Height int
 	Bytes         int // encoded size, len of the input
+	// DecodeBytes is what the format's own decoder allocates to decode this
+	// image, from its header: bytes per pixel by bit depth and colour type,
+	// Adam7 passes, JPEG components, sampling and progressive coefficients
+	// (see decodeBytes). 0 when unknown; MemoryCost then assumes the worst.
+	DecodeBytes int64
 }
 
 // Inspect checks b against lim without decoding pixels. The checks run in
@@ -63,6 +68,9 @@ type Info struct {
 //  5. the format's own DecodeConfig fails  -> ErrInvalid       (invalid_image)
 //  6. width <= 0 or height <= 0            -> ErrInvalid       (invalid_image)
 //  7. width*height > MaxPixels             -> ErrTooManyPixels (too_many_pixels)
+//  8. JPEG: more than MaxJPEGScans scans   -> ErrInvalid       (invalid_image)
+//     (a marker walk that never decodes: a "scan bomb" of thousands of
+//     scans would cost seconds of CPU in any full decode)
 //
 // Only the sniffed format's decoder runs (image/png, image/jpeg, image/gif or
 // golang.org/x/image/webp); the global image.RegisterFormat table is never
@@ -98,7 +106,17 @@ func Inspect(b []byte, lim Limits) (Info, error) {
 	if px := int64(cfg.Width) * int64(cfg.Height); px > lim.MaxPixels {
 		return Info{}, newErr(ErrTooManyPixels, nil, "%dx%d is %d pixels, limit %d", cfg.Width, cfg.Height, px, lim.MaxPixels)
 	}
-	return Info{Format: f, Width: cfg.Width, Height: cfg.Height, Bytes: len(b)}, nil
+	var jl *jpegLayout
+	if f == JPEG {
+		l, err := jpegScans(b)
+		if err != nil {
+			return Info{}, err
+		}
+		jl = &l
+	}
+	info := Info{Format: f, Width: cfg.Width, Height: cfg.Height, Bytes: len(b)}
+	info.DecodeBytes = decodeBytes(f, b, cfg.Width, cfg.Height, jl)
+	return info, nil
 }
 
 // configFuncs is the decoder allow-list for headers.

@@ -43,6 +43,14 @@ var inspectCases = []struct {
 	{file: "truncated-body.gif", format: GIF, w: 64, h: 48},
 	{file: "truncated-body.webp", format: WebP, w: 64, h: 48},
 	{file: "truncated-body-lossy.webp", format: WebP, w: 64, h: 48},
+	// The header is fine, the structure is not (CheckStructure catches these).
+	{file: "padded-after-end.png", format: PNG, w: 64, h: 48},
+	{file: "padded-after-end.jpg", format: JPEG, w: 64, h: 48},
+	{file: "padded-after-end.gif", format: GIF, w: 64, h: 48},
+	{file: "padded-after-end.webp", format: WebP, w: 64, h: 48},
+	{file: "polyglot-html.png", format: PNG, w: 64, h: 48},
+	{file: "gif-frame-outside-screen.gif", format: GIF, w: 1, h: 1},
+	{file: "png16-interlaced-4096x4096.png", format: PNG, w: 4096, h: 4096},
 
 	{file: "bomb-100000x100000.png", code: CodeTooManyPixels, is: ErrTooManyPixels},
 	{file: "bomb-65535x65535.jpg", code: CodeTooManyPixels, is: ErrTooManyPixels},
@@ -54,6 +62,7 @@ var inspectCases = []struct {
 	{file: "truncated-header.gif", code: CodeInvalidImage, is: ErrInvalid},
 	{file: "truncated-header.webp", code: CodeInvalidImage, is: ErrInvalid},
 	{file: "badcrc.png", code: CodeInvalidImage, is: ErrInvalid},
+	{file: "scanbomb-4096x4096.jpg", code: CodeInvalidImage, is: ErrInvalid},
 	{file: "zero-size.gif", code: CodeInvalidImage, is: ErrInvalid},
 	{file: "empty.bin", code: CodeInvalidImage, is: ErrEmpty},
 	{file: "badmagic.png", code: CodeUnsupportedFormat, is: ErrUnsupported},
@@ -83,8 +92,8 @@ func TestInspectTestdata(t *testing.T) {
 				}
 				return
 			}
-			want := Info{Format: tc.format, Width: tc.w, Height: tc.h, Bytes: len(b)}
-			if info != want {
+			want := Info{Format: tc.format, Width: tc.w, Height: tc.h, Bytes: len(b), DecodeBytes: info.DecodeBytes}
+			if info != want || info.DecodeBytes < int64(tc.w)*int64(tc.h) {
 				t.Errorf("got %+v, want %+v", info, want)
 			}
 		})

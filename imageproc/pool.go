@@ -18,7 +18,7 @@ type PoolConfig struct {
 	MaxPending int
 	// MemoryBudget caps the sum of the costs of the jobs running at once
 	// (for Reencode, MemoryCost). A job whose cost exceeds the whole budget
-	// runs alone. Default 256 MiB.
+	// is refused (ErrOverBudget). Default 256 MiB.
 	MemoryBudget int64
 }
 
@@ -34,7 +34,8 @@ type PoolConfig struct {
 //
 // Memory: before running a job a worker reserves its cost from a FIFO
 // weighted semaphore of MemoryBudget bytes, so concurrent decodes never
-// reserve more than the budget together.
+// reserve more than the budget together: a job waits (queues) until its
+// cost fits, and one that could never fit is refused at Submit.
 //
 // A replaced job, or one dropped by Close, never runs: callers must not wait
 // for a particular job, only for the newest of its key.
@@ -69,7 +70,7 @@ type poolCounters struct {
 type PoolStats struct {
 	Submitted uint64 // Submit calls that queued or replaced a job
 	Replaced  uint64 // waiting jobs superseded by a newer one for the same key
-	Rejected  uint64 // Submit calls refused: pool full or closed
+	Rejected  uint64 // Submit calls refused: pool full or closed, job over the budget
 	Completed uint64 // jobs that ran (panicked ones included)
 	Panicked  uint64 // jobs that panicked (the panic is recovered)
 	Dropped   uint64 // waiting jobs discarded by Close
@@ -103,9 +104,14 @@ func NewPool(cfg PoolConfig) *Pool {
 
 // Submit queues job under key with a memory cost in bytes. If a job for key
 // is already waiting, job replaces it. It never blocks on running work: it
-// returns ErrPoolFull when MaxPending other keys are waiting, and
-// ErrPoolClosed after Close.
+// returns ErrPoolFull when MaxPending other keys are waiting, ErrPoolClosed
+// after Close, and an ErrOverBudget when cost exceeds the whole
+// MemoryBudget.
 func (p *Pool) Submit(key string, cost int64, job func()) error {
+	if cost > p.mem.size {
+		p.stats.rejected.Add(1)
+		return newErr(ErrOverBudget, nil, "decoding it takes about %d MiB, over the whole decode memory budget of %d MiB", cost>>20, p.mem.size>>20)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {

@@ -134,7 +134,7 @@ func TestPoolMaxPending(t *testing.T) {
 
 // TestPoolMemoryBudget runs jobs whose costs allow at most two at once and
 // checks that no more than two ever overlap, and that a job costing more
-// than the whole budget still runs (alone).
+// than the whole budget is refused and never runs.
 func TestPoolMemoryBudget(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	const budget = 100
@@ -170,9 +170,8 @@ func TestPoolMemoryBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	wg.Add(1)
-	if err := p.Submit("huge", 1000, job(1000)); err != nil {
-		t.Fatal(err)
+	if err := p.Submit("huge", 1000, func() { t.Error("the job over the budget ran") }); !errors.Is(err, ErrOverBudget) || Code(err) != CodeTooManyPixels {
+		t.Fatalf("Submit over the budget = %v, want ErrOverBudget (too_many_pixels)", err)
 	}
 	wg.Wait()
 	if got := peak.Load(); got > 2 {

@@ -2,10 +2,12 @@ package imageproc
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"strings"
 	"sync"
 
@@ -81,14 +83,15 @@ func (o Options) Validate() error {
 // Result is the output of Reencode.
 type Result struct {
 	// Bytes is the encoded output. When Passthrough is set it is src
-	// itself (not a copy): callers must not modify it.
+	// itself (not a copy: callers must not modify it), or, when src carried
+	// metadata or bytes after its end marker, a copy of src without them.
 	Bytes []byte
 	// Info describes Bytes: format, width and height after orientation
 	// and fitting, and length.
 	Info Info
 	// Passthrough reports that src already met the target (same format,
-	// fits the box, no metadata, upright) and is returned unchanged, with
-	// no encode. No decode happens either, except for a PNG under
+	// fits the box, upright) and is returned with no encode, stripped of
+	// metadata and of anything after its end marker. No decode happens either, except for a PNG under
 	// OutputAuto, whose pixels must be scanned for transparency.
 	Passthrough bool
 }
@@ -104,7 +107,14 @@ type Result struct {
 // format's own decoder runs, and decoder or encoder panics are returned as
 // ErrInvalid. Errors are *Error values (see Code); invalid options are
 // ErrInvalid too, so check them first with Options.Validate.
-func Reencode(src []byte, in Info, opt Options) (res Result, err error) {
+func Reencode(src []byte, in Info, opt Options) (Result, error) {
+	return ReencodeContext(context.Background(), src, in, opt)
+}
+
+// ReencodeContext is Reencode with a deadline: once ctx is done, the
+// decoder's reads and the PNG encoder's writes fail, the steps in between
+// are not started, and the error is ErrTimeout (see deadline.go).
+func ReencodeContext(ctx context.Context, src []byte, in Info, opt Options) (res Result, err error) {
 	// Decoders and encoders recover their own panics (decode, encode); this
 	// catches the rest of the pipeline (imaging transforms, resize).
 	defer func() {
@@ -119,25 +129,32 @@ func Reencode(src []byte, in Info, opt Options) (res Result, err error) {
 	if err != nil {
 		return Result{}, err
 	}
-	orientation, meta := 0, false
+	orientation := 0
 	if in.Format == JPEG {
-		orientation, meta = scanJPEG(src)
-	} else {
-		meta = hasMetadata(in.Format, src)
+		orientation, _ = scanJPEG(src)
 	}
 	ow, oh := in.Width, in.Height // upright size
 	if orientation >= 5 {
 		ow, oh = oh, ow
 	}
 	tw, th := fitBox(ow, oh, opt.MaxWidth, opt.MaxHeight)
-	unchanged := tw == ow && th == oh && orientation <= 1 && !meta
+	// Bytes that pass through leave without metadata and without anything
+	// after their end marker; a container that cannot be walked for that
+	// takes the decode path.
+	clean, walked := cleanBytes(in.Format, src)
+	unchanged := tw == ow && th == oh && orientation <= 1 && walked
+	passthrough := func() (Result, error) {
+		ci := in
+		ci.Bytes = len(clean)
+		return Result{Bytes: clean, Info: ci, Passthrough: true}, nil
+	}
 
 	out, known := staticTarget(opt.Format, in.Format, unchanged)
 	if unchanged && known && out == in.Format {
-		return Result{Bytes: src, Info: in, Passthrough: true}, nil
+		return passthrough()
 	}
 
-	img, err := decode(src, in)
+	img, err := decode(ctx, src, in)
 	if err != nil {
 		return Result{}, err
 	}
@@ -150,7 +167,7 @@ func Reencode(src []byte, in Info, opt Options) (res Result, err error) {
 		}
 	}
 	if unchanged && out == in.Format {
-		return Result{Bytes: src, Info: in, Passthrough: true}, nil
+		return passthrough()
 	}
 	if tw != ow || th != oh {
 		rw, rh := tw, th // resize in stored orientation, then rotate the smaller image
@@ -158,38 +175,21 @@ func Reencode(src []byte, in Info, opt Options) (res Result, err error) {
 			rw, rh = th, tw
 		}
 		img = resize(img, rw, rh, opaque)
+		if err := timeoutErr(ctx, "the resize"); err != nil {
+			return Result{}, err
+		}
 	}
 	img = orient(img, orientation)
+	if err := timeoutErr(ctx, "orientation"); err != nil {
+		return Result{}, err
+	}
 
-	b, err := encode(img, out, opt.Quality, in.Bytes, opaque)
+	b, err := encode(ctx, img, out, opt.Quality, in.Bytes, opaque)
 	if err != nil {
 		return Result{}, err
 	}
 	r := img.Bounds()
-	return Result{Bytes: b, Info: Info{Format: out, Width: r.Dx(), Height: r.Dy(), Bytes: len(b)}}, nil
-}
-
-// MemoryCost estimates the peak bytes Reencode may allocate for an input
-// described by in: the decoded picture and one 4-byte-a-pixel copy of it
-// (format conversion), the horizontal intermediate of a transparent resize
-// (4 bytes a pixel), the resized picture and one copy of it (rotation or
-// flattening), the coefficients of a progressive JPEG, the encoded output,
-// and 2 MiB of decoder and encoder state. Use it as the cost of a Pool job.
-func MemoryCost(in Info, opt Options) int64 {
-	w, h := int64(in.Width), int64(in.Height)
-	// The box applies to the upright picture, and EXIF may turn it: take the
-	// larger of the two fits, in stored orientation.
-	aw, ah := fitBox(in.Width, in.Height, opt.MaxWidth, opt.MaxHeight)
-	uw, uh := fitBox(in.Height, in.Width, opt.MaxWidth, opt.MaxHeight)
-	tw, th := int64(max(aw, uh)), int64(max(ah, uw))
-	const codecState = 2 << 20 // decoder and encoder tables, zlib/flate state (~1.3 MiB for PNG)
-	cost := 8*w*h + 4*tw*h + 8*tw*th + int64(in.Bytes) + codecState
-	if in.Format == JPEG {
-		// A progressive JPEG keeps its DCT coefficients while decoding:
-		// 256 bytes per 8x8 block and component, up to 12 bytes a pixel.
-		cost += 12 * w * h
-	}
-	return cost
+	return Result{Bytes: b, Info: infoOf(out, b, r.Dx(), r.Dy())}, nil
 }
 
 // fitBox returns the size of a w x h picture scaled down, aspect kept, to fit
@@ -238,7 +238,7 @@ func isOpaque(img image.Image) bool {
 }
 
 // encode writes img as f, recovering encoder panics.
-func encode(img image.Image, f Format, quality, sizeHint int, opaque bool) (b []byte, err error) {
+func encode(ctx context.Context, img image.Image, f Format, quality, sizeHint int, opaque bool) (b []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			b, err = nil, newErr(ErrInvalid, fmt.Errorf("%v", r), "%s encoder panic", f)
@@ -246,16 +246,20 @@ func encode(img image.Image, f Format, quality, sizeHint int, opaque bool) (b []
 	}()
 	var buf bytes.Buffer
 	buf.Grow(min(sizeHint, 1<<20) + 1024)
+	var w io.Writer = ctxWriter{ctx: ctx, w: &buf}
 	switch f {
 	case JPEG:
 		if quality == 0 {
 			quality = DefaultQuality
 		}
-		err = jpeg.Encode(&buf, flattenOnWhite(img, opaque), &jpeg.Options{Quality: quality})
+		err = jpeg.Encode(w, flattenOnWhite(img, opaque), &jpeg.Options{Quality: quality})
 	case PNG:
-		err = pngEncoder.Encode(&buf, img)
+		err = pngEncoder.Encode(w, img)
 	default:
 		err = fmt.Errorf("no encoder for %q", f)
+	}
+	if err := timeoutErr(ctx, "the "+string(f)+" encode"); err != nil {
+		return nil, err
 	}
 	if err != nil {
 		return nil, newErr(ErrInvalid, err, "encode %s", f)

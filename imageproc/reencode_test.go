@@ -2,6 +2,7 @@ package imageproc
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -68,8 +69,8 @@ func TestReencodeGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Reencode: %v", err)
 			}
-			want := Info{Format: tc.format, Width: tc.w, Height: tc.h, Bytes: len(res.Bytes)}
-			if res.Info != want {
+			want := Info{Format: tc.format, Width: tc.w, Height: tc.h, Bytes: len(res.Bytes), DecodeBytes: res.Info.DecodeBytes}
+			if res.Info != want || res.Info.DecodeBytes <= 0 {
 				t.Errorf("got info %+v, want %+v", res.Info, want)
 			}
 			if res.Passthrough != tc.passthrough {
@@ -86,7 +87,7 @@ func TestReencodeGolden(t *testing.T) {
 			if err != nil || out != res.Info {
 				t.Fatalf("Inspect(output) = %+v, %v, want %+v", out, err, res.Info)
 			}
-			img, err := decode(res.Bytes, out)
+			img, err := decode(context.Background(), res.Bytes, out)
 			if err != nil {
 				t.Fatalf("decode output: %v", err)
 			}
@@ -124,7 +125,7 @@ func compareGolden(t *testing.T, name string, f Format, b []byte, img image.Imag
 	if err != nil {
 		t.Fatalf("inspect golden: %v", err)
 	}
-	golden, err := decode(gb, gi)
+	golden, err := decode(context.Background(), gb, gi)
 	if err != nil {
 		t.Fatalf("decode golden: %v", err)
 	}
@@ -247,31 +248,64 @@ func TestParseOutputFormat(t *testing.T) {
 	}
 }
 
-func TestMetadataDetection(t *testing.T) {
+// cleanBytes strips metadata and whatever follows the end marker, and gives
+// the input itself back when there is nothing to strip.
+func TestCleanBytes(t *testing.T) {
+	png := readTestdata(t, "canvas-opaque-64x48.png")
+	jpg := readTestdata(t, "photo-64x48.jpg")
+	gifb := readTestdata(t, "anim-2frames-64x48.gif")
+	webp := readTestdata(t, "canvas-opaque-64x48.webp")
+	gct := 13 // header and screen (no global colour table: each frame has its own)
+	gifComment := append(append(bytes.Clone(gifb[:gct]), "\x21\xfe\x02hi\x00"...), gifb[gct:]...)
+	jpgComment := append(append(bytes.Clone(jpg[:2]), 0xFF, 0xFE, 0, 4, 'h', 'i'), jpg[2:]...)
 	tests := []struct {
-		file string
-		f    Format
-		meta bool
+		name     string
+		f        Format
+		in, want []byte // want nil: the walk fails (decode path)
 	}{
-		{"canvas-opaque-64x48.png", PNG, false},
-		{"photo-64x48.jpg", JPEG, false},
-		{"exif-orientation6-48x64.jpg", JPEG, true},
-		{"anim-2frames-64x48.gif", GIF, false},
-		{"canvas-transparent-64x48.webp", WebP, false},
-		{"truncated-body.png", PNG, true}, // malformed counts as metadata: decode path
+		{"clean png", PNG, png, png},
+		{"png polyglot", PNG, readTestdata(t, "polyglot-html.png"), png},
+		{"png padded", PNG, readTestdata(t, "padded-after-end.png"), png},
+		{"png tEXt", PNG, insertPNGChunk(t, png, "tEXt", []byte("Comment\x00hi")), png},
+		{"clean jpeg", JPEG, jpg, jpg},
+		{"jpeg padded", JPEG, readTestdata(t, "padded-after-end.jpg"), jpg},
+		{"jpeg comment", JPEG, jpgComment, jpg},
+		{"clean gif", GIF, gifb, gifb},
+		{"gif padded", GIF, readTestdata(t, "padded-after-end.gif"), gifb},
+		{"gif comment", GIF, gifComment, gifb},
+		{"clean webp", WebP, webp, webp},
+		{"webp padded", WebP, readTestdata(t, "padded-after-end.webp"), webp},
+		{"truncated png", PNG, readTestdata(t, "truncated-body.png"), nil},
+		{"truncated jpeg", JPEG, readTestdata(t, "truncated-body.jpg"), nil},
 	}
 	for _, tc := range tests {
-		if got := hasMetadata(tc.f, readTestdata(t, tc.file)); got != tc.meta {
-			t.Errorf("hasMetadata(%s) = %v, want %v", tc.file, got, tc.meta)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := cleanBytes(tc.f, tc.in)
+			if tc.want == nil {
+				if ok {
+					t.Fatalf("got %d bytes, want the walk to fail", len(got))
+				}
+				return
+			}
+			if !ok || !bytes.Equal(got, tc.want) {
+				t.Fatalf("got %d bytes (ok %v), want the %d clean ones", len(got), ok, len(tc.want))
+			}
+			if bytes.Equal(tc.in, tc.want) && &got[0] != &tc.in[0] {
+				t.Errorf("nothing to strip, but got a copy")
+			}
+		})
 	}
-	// Text chunks and comments are metadata.
-	pngText := insertPNGChunk(t, readTestdata(t, "canvas-opaque-64x48.png"), "tEXt", []byte("Comment\x00hi"))
-	if !hasMetadata(PNG, pngText) {
-		t.Errorf("PNG with tEXt: hasMetadata = false, want true")
-	}
-	if o, _ := scanJPEG(readTestdata(t, "exif-orientation6-48x64.jpg")); o != 6 {
+	// EXIF goes (APP1), the picture stays.
+	exif := readTestdata(t, "exif-orientation6-48x64.jpg")
+	if o, _ := scanJPEG(exif); o != 6 {
 		t.Errorf("orientation = %d, want 6", o)
+	}
+	got, ok := cleanBytes(JPEG, exif)
+	if !ok || bytes.Contains(got, []byte("Exif\x00\x00")) || len(got) >= len(exif) {
+		t.Fatalf("EXIF jpeg: got %d bytes (ok %v), want fewer, without the Exif segment", len(got), ok)
+	}
+	if err := Verify(got, Info{}); err != nil {
+		t.Fatalf("stripped EXIF jpeg does not decode: %v", err)
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 
 func TestVerifyTestdata(t *testing.T) {
 	for _, tc := range inspectCases {
-		if tc.code != "" {
+		if tc.code != "" || tc.w*tc.h > 1<<20 { // the 4096x4096 PNG: TestMemoryCostHonest decodes it
 			continue
 		}
 		t.Run(tc.file, func(t *testing.T) {
@@ -20,9 +20,9 @@ func TestVerifyTestdata(t *testing.T) {
 				t.Fatalf("Inspect: %v", err)
 			}
 			err = Verify(b, info)
-			if strings.HasPrefix(tc.file, "truncated-") {
+			if strings.HasPrefix(tc.file, "truncated-") || tc.file == "gif-frame-outside-screen.gif" {
 				if !errors.Is(err, ErrInvalid) {
-					t.Errorf("Verify = %v, want ErrInvalid (Inspect accepted a truncated body)", err)
+					t.Errorf("Verify = %v, want ErrInvalid (Inspect accepted a broken body)", err)
 				}
 				return
 			}

@@ -101,11 +101,9 @@ type Config struct {
 	// NodeID names this node in a cluster. Default: random.
 	NodeID string
 
-	// VerifyFull decodes every image completely before accepting it, to
-	// refuse truncated images that pass the header check. Default false:
-	// the header (format, size, pixel count) is checked, which is enough to
-	// protect the relay; browsers cope with truncated images.
-	VerifyFull bool
+	// Verify is how much of every image the relay checks before accepting
+	// it (imageproc.Inspect always runs first). Default VerifyStructure.
+	Verify VerifyMode
 	// Normalize re-encodes every accepted frame once, before fan-out and
 	// before it is kept as a layer, as IngestOptions say. Default false
 	// (frames are relayed as they were sent).
@@ -119,6 +117,13 @@ type Config struct {
 	// DecodeMemory caps the memory that running image work may reserve
 	// together. Default 256 MiB.
 	DecodeMemory int64
+	// ImageTimeout is the CPU time budget of one image job (a rendition, a
+	// full verification, a normalising re-encode): the CPU time of the
+	// worker running it, from when it starts (wall time outside Linux). A
+	// job over budget is abandoned: its decoder's reads fail, its caller
+	// gets invalid_image, and it is counted in
+	// canvasrelay_image_jobs_abandoned_total. Default 3 s.
+	ImageTimeout time.Duration
 	// AuthSecret, when set, turns room tokens on and checks HS256 tokens
 	// (JWTs, see MintToken and Verifier) signed with it. Use at least 32
 	// random bytes: anyone who holds it can mint any token. Default: none.
@@ -189,6 +194,35 @@ func DefaultConfig() Config {
 // it first to report a bad combination before they open anything.
 func (c Config) Validate() error {
 	return c.withDefaults().validate()
+}
+
+// VerifyMode says how much of each image the relay checks before it
+// accepts the frame. Each mode includes the ones before it.
+type VerifyMode string
+
+const (
+	// VerifyHeader checks the header only: format, size, pixel count
+	// (imageproc.Inspect). Truncated, corrupt or padded bodies pass.
+	VerifyHeader VerifyMode = "header"
+	// VerifyStructure also walks the container without decoding pixels
+	// (imageproc.CheckStructure): chunk lengths and CRCs, the end marker
+	// with nothing after it, frames inside their screen. The default.
+	VerifyStructure VerifyMode = "structure"
+	// VerifyFull also decodes every image completely on the worker pool
+	// (imageproc.VerifyContext), which costs milliseconds per frame.
+	VerifyFull VerifyMode = "full"
+)
+
+// ParseVerifyMode parses header, structure or full; "" means
+// VerifyStructure.
+func ParseVerifyMode(s string) (VerifyMode, error) {
+	switch m := VerifyMode(s); m {
+	case "":
+		return VerifyStructure, nil
+	case VerifyHeader, VerifyStructure, VerifyFull:
+		return m, nil
+	}
+	return "", fmt.Errorf("relay: verify mode %q: want header, structure or full", s)
 }
 
 func (c Config) withDefaults() Config {
@@ -264,6 +298,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxConnsPerIP <= 0 {
 		c.MaxConnsPerIP = 100
 	}
+	if c.Verify == "" {
+		c.Verify = VerifyStructure
+	}
+	if c.ImageTimeout <= 0 {
+		c.ImageTimeout = 3 * time.Second
+	}
 	if c.MaxRenditionsPerRoom <= 0 {
 		c.MaxRenditionsPerRoom = 4
 	}
@@ -284,10 +324,13 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: QueueMaxBytes (%d) must be at least MaxBytes (%d)", ErrBadConfig, c.QueueMaxBytes, c.MaxBytes)
 	}
 	if c.RoomRetainedBytes > c.MaxRetainedBytes {
-		return fmt.Errorf("relay: RoomRetainedBytes (%d) must be at most MaxRetainedBytes (%d)", c.RoomRetainedBytes, c.MaxRetainedBytes)
+		return fmt.Errorf("%w: RoomRetainedBytes (%d) must be at most MaxRetainedBytes (%d)", ErrBadConfig, c.RoomRetainedBytes, c.MaxRetainedBytes)
 	}
 	if c.ReadTimeout <= c.PingInterval {
 		return fmt.Errorf("%w: ReadTimeout (%s) must be longer than PingInterval (%s)", ErrBadConfig, c.ReadTimeout, c.PingInterval)
+	}
+	if _, err := ParseVerifyMode(string(c.Verify)); err != nil {
+		return err
 	}
 	if err := c.IngestOptions.Validate(); err != nil {
 		return fmt.Errorf("%w: ingest options: %w", ErrBadConfig, err)

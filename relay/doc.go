@@ -58,6 +58,21 @@
 // its previous frame, its ack is held (ack.go), so that a sender pacing on
 // acks matches its median viewer.
 //
+// # Image checks
+//
+// Every binary frame passes imageproc.Inspect (format, size, pixel count,
+// and a JPEG's scan count, from a marker walk), then, as Config.Verify says,
+// imageproc.CheckStructure on the reader goroutine (the default: the
+// container walked, chunk CRCs, nothing after the end marker, no decode)
+// and, for VerifyFull, a complete decode on the worker pool. Image jobs
+// (renditions, full checks, normalising) run on the pool: each reserves its
+// memory cost, counted from the header (imageproc.MemoryCost), from
+// Config.DecodeMemory, and one that could never fit is refused
+// (too_many_pixels); each may use Config.ImageTimeout of CPU time, after
+// which its decode fails (invalid_image, counted as abandoned). Bytes that
+// pass through a rendition or normalising leave without metadata or data
+// after their end marker.
+//
 // # Close codes
 //
 //	1000  normal closure

@@ -40,6 +40,11 @@ func startServer(t testing.TB, cfg Config) (*Server, string) {
 	if _, ok := t.(*testing.B); !ok {
 		logger = testLogger(t)
 	}
+	if cfg.ImageTimeout == 0 {
+		// The race detector multiplies the CPU time of image work; tests
+		// that exercise the budget set their own.
+		cfg.ImageTimeout = 2 * time.Minute
+	}
 	srv, err := New(cfg, logger)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -51,6 +51,7 @@ type metrics struct {
 	authFailures    *prometheus.CounterVec // reason
 	rendHits        prometheus.Counter
 	rendMisses      prometheus.Counter
+	imageAbandoned  *prometheus.CounterVec // kind: rendition, ingest
 }
 
 func newMetrics() *metrics {
@@ -70,15 +71,16 @@ func newMetrics() *metrics {
 	m.publishWrite = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "canvasrelay_publish_to_write_seconds", Help: "Time from accepting a frame to finishing its write to one subscriber.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
 	m.upgradeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_upgrade_rejected_total", Help: "WebSocket upgrade requests refused, by HTTP status."}, []string{"status"})
 	m.reencodes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_reencodes_total", Help: "Images re-encoded, by kind (rendition, ingest); pass-throughs are not counted."}, []string{"kind"})
-	m.reencodeSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "canvasrelay_reencode_seconds", Help: "Time to re-encode one image, by kind.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 12)}, []string{"kind"})
+	m.reencodeSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "canvasrelay_reencode_seconds", Help: "Time of one image job (re-encode or full verification), by kind.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 12)}, []string{"kind"})
 	m.reencodeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_reencode_errors_total", Help: "Re-encodes that failed or were refused, by kind and code."}, []string{"kind", "code"})
 	m.rendHits = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_rendition_cache_hits_total", Help: "Renditions served from one already computed for the same frame."})
 	m.rendMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_rendition_cache_misses_total", Help: "Renditions computed (one per frame and distinct rendition)."})
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_rate_limited_total", Help: "Frames and chat lines refused by a rate limit, by what."}, []string{"what"})
 	m.violations = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_violations_total", Help: "Answers that count towards closing a connection with 1008 (MaxViolations), by code."}, []string{"code"})
 	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_auth_failures_total", Help: "Upgrades refused for their token, by reason."}, []string{"reason"})
+	m.imageAbandoned = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_image_jobs_abandoned_total", Help: "Image jobs (renditions, ingest verification and normalising) abandoned over their CPU time budget, by kind."}, []string{"kind"})
 	m.acksHeld = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_acks_held_total", Help: "Acks held until half the subscribers took the frame, because most of them were behind."})
-	for _, c := range []prometheus.Collector{m.acksHeld, m.rateLimited, m.violations, m.authFailures, m.reencodes, m.reencodeSeconds, m.reencodeErrors, m.rendHits, m.rendMisses,
+	for _, c := range []prometheus.Collector{m.imageAbandoned, m.acksHeld, m.rateLimited, m.violations, m.authFailures, m.reencodes, m.reencodeSeconds, m.reencodeErrors, m.rendHits, m.rendMisses,
 		m.connections, m.rooms, m.framesIn, m.framesOK, m.framesBad, m.bytesIn, m.bytesOut, m.deliveries, m.dropped, m.disconnects, m.chats, m.publishWrite, m.upgradeErrors} {
 		f(c)
 	}

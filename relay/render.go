@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -113,19 +114,43 @@ func (s *Server) renditionOf(env *Envelope, info imageproc.Info, rd *rendition) 
 }
 
 // render re-encodes env's image (described by info) as rd asks. A frame
-// that already meets the target is env itself.
+// that already meets the target is env itself, or, when its bytes carry
+// metadata or anything after their end marker, a frame of the stripped bytes.
 func (s *Server) render(env *Envelope, info imageproc.Info, rd *rendition) (*Envelope, error) {
-	start := time.Now()
-	res, err := imageproc.Reencode(env.Image, info, rd.opt)
-	s.metrics.reencodeSeconds.WithLabelValues("rendition").Observe(time.Since(start).Seconds())
+	ctx, done := s.imageJob("rendition")
+	res, err := imageproc.ReencodeContext(ctx, env.Image, info, rd.opt)
+	done(err)
 	if err != nil {
 		return nil, err
 	}
-	if res.Passthrough {
-		return env, nil
+	if res.Passthrough && len(res.Bytes) == len(env.Image) {
+		return env, nil // the very bytes: nothing to strip
 	}
-	s.metrics.reencodes.WithLabelValues("rendition").Inc()
+	if !res.Passthrough {
+		s.metrics.reencodes.WithLabelValues("rendition").Inc()
+	}
+	// A pass-through stripped of metadata or trailing bytes is a new image.
 	return s.reframe(env, res)
+}
+
+// imageJob starts the CPU budget (ImageTimeout) of one image job of kind
+// (rendition, ingest). It must run on the pool worker that runs the job: the
+// budget counts that worker's OS thread's CPU time (imageproc.WithCPUBudget),
+// so a loaded machine slows a job without abandoning it. done(err) ends it,
+// observes its duration and counts it as abandoned when it ran out of
+// budget.
+func (s *Server) imageJob(kind string) (context.Context, func(error)) {
+	start := time.Now()
+	ctx, release := imageproc.WithCPUBudget(s.ctx, s.cfg.ImageTimeout)
+	return ctx, func(err error) {
+		release()
+		d := time.Since(start)
+		s.metrics.reencodeSeconds.WithLabelValues(kind).Observe(d.Seconds())
+		if errors.Is(err, imageproc.ErrTimeout) {
+			s.metrics.imageAbandoned.WithLabelValues(kind).Inc()
+			s.log.Warn("image job over its CPU budget", "kind", kind, "took", d, "budget", s.cfg.ImageTimeout)
+		}
+	}
 }
 
 // reframe builds the envelope of a re-encoded image: the same sender, seq
@@ -162,8 +187,18 @@ func (r *room) renderFor(env *Envelope, info imageproc.Info, rd *rendition) {
 		}
 	})
 	if err != nil {
-		s.metrics.reencodeErrors.WithLabelValues("rendition", "pool_full").Inc()
+		s.metrics.reencodeErrors.WithLabelValues("rendition", submitErrLabel(err)).Inc()
 	}
+}
+
+// submitErrLabel is the code label of a refused pool submission:
+// over_budget when the job alone needs more than the decode memory budget,
+// pool_full otherwise.
+func submitErrLabel(err error) string {
+	if errors.Is(err, imageproc.ErrOverBudget) {
+		return "over_budget"
+	}
+	return "pool_full"
 }
 
 // layerFor renders a retained layer for one late joiner. The rendition
@@ -190,19 +225,28 @@ func (c *conn) layerFor(env *Envelope) {
 		}
 	})
 	if err != nil {
-		s.metrics.reencodeErrors.WithLabelValues("rendition", "pool_full").Inc()
+		s.metrics.reencodeErrors.WithLabelValues("rendition", submitErrLabel(err)).Inc()
 	}
 }
 
 // errBusy is returned when the worker pool cannot take more work.
 var errBusy = errors.New("relay: image workers busy")
 
-// ingest runs the configured ingest work (full verification, normalising)
-// on the pool and waits for it. The reader goroutine waits, which is the
-// publisher's back-pressure; the pool bounds CPU and memory for everyone.
+// ingest runs the configured ingest checks and work on a frame that passed
+// Inspect. The structural check (the default) runs here, on the reader
+// goroutine: it is one pass over the bytes and never decodes. Full
+// verification and normalising run on the pool, and the reader goroutine
+// waits for them, which is the publisher's back-pressure; the pool bounds
+// CPU and memory for everyone, and each job's CPU budget (ImageTimeout)
+// bounds the wait: a decode over budget fails its next read.
 func (c *conn) ingest(data []byte, info imageproc.Info) ([]byte, imageproc.Info, error) {
 	s := c.srv
-	if !s.cfg.VerifyFull && !s.cfg.Normalize {
+	if s.cfg.Verify != VerifyHeader {
+		if err := imageproc.CheckStructure(data, info); err != nil {
+			return nil, info, err
+		}
+	}
+	if s.cfg.Verify != VerifyFull && !s.cfg.Normalize {
 		return data, info, nil
 	}
 	type result struct {
@@ -213,24 +257,29 @@ func (c *conn) ingest(data []byte, info imageproc.Info) ([]byte, imageproc.Info,
 	done := make(chan result, 1)
 	cost := imageproc.MemoryCost(info, s.cfg.IngestOptions)
 	err := s.pool.Submit("i\x00"+c.id, cost, func() {
-		if s.cfg.VerifyFull {
-			if err := imageproc.Verify(data, info); err != nil {
+		ctx, jobDone := s.imageJob("ingest")
+		if s.cfg.Verify == VerifyFull {
+			if err := imageproc.VerifyContext(ctx, data, info); err != nil {
+				jobDone(err)
 				done <- result{err: err}
 				return
 			}
 		}
 		if !s.cfg.Normalize {
+			jobDone(nil)
 			done <- result{b: data, info: info}
 			return
 		}
-		start := time.Now()
-		res, err := imageproc.Reencode(data, info, s.cfg.IngestOptions)
-		s.metrics.reencodeSeconds.WithLabelValues("ingest").Observe(time.Since(start).Seconds())
+		res, err := imageproc.ReencodeContext(ctx, data, info, s.cfg.IngestOptions)
+		jobDone(err)
 		if err == nil && !res.Passthrough {
 			s.metrics.reencodes.WithLabelValues("ingest").Inc()
 		}
 		done <- result{b: res.Bytes, info: res.Info, err: err}
 	})
+	if errors.Is(err, imageproc.ErrOverBudget) {
+		return nil, info, err // too_many_pixels: it would never fit
+	}
 	if err != nil {
 		return nil, info, errBusy
 	}

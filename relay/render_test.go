@@ -157,7 +157,7 @@ func TestRenditionCoalescesUnderLoad(t *testing.T) {
 }
 
 func TestIngestNormalizeAndVerifyFull(t *testing.T) {
-	_, u := startServer(t, Config{VerifyFull: true, Normalize: true, IngestOptions: imageprocOptions(320, "jpeg")})
+	_, u := startServer(t, Config{Verify: VerifyFull, Normalize: true, IngestOptions: imageprocOptions(320, "jpeg")})
 	pub := dial(t, u, "ing", dialOpt{query: "client=pub"})
 	pub.expect(TypeHello)
 	sub := dial(t, u, "ing", dialOpt{query: "client=sub"})

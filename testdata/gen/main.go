@@ -10,6 +10,7 @@ package main
 
 import (
 	"bytes"
+	"compress/zlib"
 	"encoding/binary"
 	"flag"
 	"fmt"
@@ -130,6 +131,19 @@ func run(dir string) error {
 	}
 	noise[0] = 0x00 // no known magic
 	w.write("random-1k.bin", noise)
+
+	// Structure: bytes after the end marker, a frame outside its screen, a
+	// progressive JPEG with thousands of scans, and a PNG whose decode costs
+	// far more than its 8-bit size suggests.
+	zeros := make([]byte, 4096)
+	w.write("padded-after-end.png", append(bytes.Clone(oPNG), zeros...))
+	w.write("padded-after-end.jpg", append(bytes.Clone(jpg), zeros...))
+	w.write("padded-after-end.gif", append(bytes.Clone(gifData), zeros...))
+	w.write("padded-after-end.webp", append(bytes.Clone(webpLossy), zeros...))
+	w.write("polyglot-html.png", append(bytes.Clone(oPNG), []byte("<html><script>alert(document.domain)</script></html>")...))
+	w.write("gif-frame-outside-screen.gif", gifFrameOutside())
+	w.write("scanbomb-4096x4096.jpg", jpegScanBomb(4096, 4096, 2900))
+	w.write("png16-interlaced-4096x4096.png", png16Interlaced(4096, 4096))
 	return w.err
 }
 
@@ -332,4 +346,80 @@ func vp8lHeader(w, h uint32) []byte {
 	b := []byte{0x2f}
 	b = binary.LittleEndian.AppendUint32(b, bits)
 	return append(b, make([]byte, 8)...)
+}
+
+// gifFrameOutside is a GIF whose logical screen is 1x1 and whose only frame
+// is 64x48: DecodeConfig reports 1x1.
+func gifFrameOutside() []byte {
+	b := gifHeader(1, 1)
+	b = append(b, 0x2c, 0, 0, 0, 0) // image descriptor at (0, 0)
+	b = binary.LittleEndian.AppendUint16(b, 64)
+	b = binary.LittleEndian.AppendUint16(b, 48)
+	b = append(b, 0)                      // no local color table
+	b = append(b, 2, 2, 0x4c, 0x01, 0x00) // LZW min size 2, one tiny block
+	return append(b, 0x3b)
+}
+
+// jpegScanBomb is a grey progressive JPEG of w x h (multiples of 128) made
+// of scans AC scans of the whole picture, each coded as EOB runs of 16384
+// blocks (a 15-bit code each), so that every scan costs a few bytes and makes
+// a decoder visit every block once more.
+func jpegScanBomb(w, h, scans int) []byte {
+	b := []byte{0xff, 0xd8}
+	// DQT: table 0, all ones.
+	b = append(b, 0xff, 0xdb, 0, 67, 0)
+	for range 64 {
+		b = append(b, 1)
+	}
+	// SOF2: progressive, precision 8, one component (id 1, 1x1, table 0).
+	b = append(b, 0xff, 0xc2, 0, 11, 8, byte(h>>8), byte(h), byte(w>>8), byte(w), 1, 1, 0x11, 0)
+	// DHT: DC table 0 with symbol 0 (length 1); AC table 0 with symbol 0xE0,
+	// EOB14: a run of 2^14 + (14 extra bits) blocks (length 1).
+	dht := func(class byte, sym byte) []byte {
+		d := []byte{0xff, 0xc4, 0, 20, class << 4, 1}
+		d = append(d, make([]byte, 15)...)
+		return append(d, sym)
+	}
+	b = append(b, dht(0, 0x00)...)
+	b = append(b, dht(1, 0xe0)...)
+	blocks := (w / 8) * (h / 8)
+	codes := blocks / 16384
+	data := make([]byte, codes*15/8) // each code: "0" then 14 zero bits
+	for range scans {
+		// SOS: one component, tables 0/0, Ss=1, Se=63, Ah=Al=0.
+		b = append(b, 0xff, 0xda, 0, 8, 1, 1, 0x00, 1, 63, 0)
+		b = append(b, data...)
+	}
+	return append(b, 0xff, 0xd9)
+}
+
+// png16Interlaced is a w x h 16-bit RGBA Adam7-interlaced PNG of zeros: a
+// small file whose decode takes 8 bytes a pixel, plus the passes.
+func png16Interlaced(w, h int) []byte {
+	ihdr := binary.BigEndian.AppendUint32(nil, uint32(w))
+	ihdr = binary.BigEndian.AppendUint32(ihdr, uint32(h))
+	ihdr = append(ihdr, 16, 6, 0, 0, 1) // 16-bit RGBA, interlaced
+	// Adam7 passes: origin and step of each pass.
+	passes := [7][4]int{{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4}, {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}}
+	var raw int
+	for _, p := range passes {
+		pw := (w - p[0] + p[2] - 1) / p[2]
+		ph := (h - p[1] + p[3] - 1) / p[3]
+		if pw > 0 && ph > 0 {
+			raw += ph * (1 + pw*8)
+		}
+	}
+	var z bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
+	row := make([]byte, 1<<16)
+	for raw > 0 {
+		n := min(raw, len(row))
+		zw.Write(row[:n])
+		raw -= n
+	}
+	zw.Close()
+	b := []byte("\x89PNG\r\n\x1a\n")
+	b = append(b, pngChunk("IHDR", ihdr)...)
+	b = append(b, pngChunk("IDAT", z.Bytes())...)
+	return append(b, pngChunk("IEND", nil)...)
 }
