@@ -6,18 +6,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canvasrelay/canvasrelay/internal/testimg"
 	"github.com/lxzan/gws"
 )
 
-// paddedPNG is a valid 64×48 PNG followed by junk up to n bytes: the relay
-// checks the header only, so it relays n bytes as one image.
+// paddedPNG is a valid 64×48 PNG grown to n bytes by a private chunk of
+// fill bytes: one image of n bytes that passes the structural check.
 func paddedPNG(t testing.TB, n int, fill byte) []byte {
 	t.Helper()
-	img := readTestdata(t, "canvas-opaque-64x48.png")
-	if n < len(img) {
-		t.Fatalf("paddedPNG: %d bytes is less than the PNG itself", n)
+	img, err := testimg.PadPNG(readTestdata(t, "canvas-opaque-64x48.png"), n, fill)
+	if err != nil {
+		t.Fatalf("paddedPNG: %v", err)
 	}
-	return append(img, bytes.Repeat([]byte{fill}, n-len(img))...)
+	return img
 }
 
 // publishLayers makes n clients each publish one image of size bytes in

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canvasrelay/canvasrelay/internal/testimg"
 	"github.com/lxzan/gws"
 )
 
@@ -26,7 +27,11 @@ func TestLateJoinerAcrossNodesGetsNineBigLayers(t *testing.T) {
 	small := noisePNG(t, 64, 1)
 	imgs := make([][]byte, n)
 	for i := range n {
-		imgs[i] = append(bytes.Clone(small), bytes.Repeat([]byte{byte('a' + i)}, maxBytes-1024-len(small))...)
+		img, err := testimg.PadPNG(small, maxBytes-1024, byte('a'+i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs[i] = img
 		p := dial(t, a, "big", fmt.Sprintf("p%d", i))
 		if err := p.ws.WriteMessage(gws.OpcodeBinary, imgs[i]); err != nil {
 			t.Fatal(err)
