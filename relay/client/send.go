@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/canvasrelay/canvasrelay/relay/wire"
+
 	"github.com/lxzan/gws"
 )
 
@@ -76,7 +78,7 @@ func (c *Client) Send(ctx context.Context, img []byte) (Ack, error) {
 func (c *Client) SendAsync(ctx context.Context, img []byte) (*Pending, error) {
 	if max := c.Hello().MaxBytes; max > 0 && len(img) > max {
 		return nil, &RejectError{
-			Code:    "too_large",
+			Code:    wire.CodeTooLarge,
 			Message: fmt.Sprintf("%d bytes is over the server's max_bytes %d", len(img), max),
 			Local:   true,
 		}
@@ -143,7 +145,7 @@ func (c *Client) Chat(ctx context.Context, text string) error {
 	return c.SendJSON(ctx, struct {
 		Type string `json:"type"`
 		Text string `json:"text"`
-	}{"chat", text})
+	}{wire.TypeChat, text})
 }
 
 // SendJSON sends v as one JSON text message (for example a game command).
