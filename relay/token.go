@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // Room tokens are standard JWTs (RFC 7519), checked by
@@ -209,7 +211,7 @@ func signingMethod(key any) (jwt.SigningMethod, error) {
 // tokenFrom reads the token of a request: the query parameter, else the
 // bearer header.
 func tokenFrom(r *http.Request) string {
-	if t := r.URL.Query().Get("token"); t != "" {
+	if t := r.URL.Query().Get(wire.QueryToken); t != "" {
 		return t
 	}
 	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
