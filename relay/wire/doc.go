@@ -1,8 +1,8 @@
 // Package wire is the canvasrelay wire contract written once: the names and
-// numbers that other programs depend on (docs/protocol in the README,
-// /work/shared/DESIGN.md "The wire contract"). The relay, relay/client,
-// relay/game, internal/bench, the CLI and, through a generated module
-// (web/static/js/contract.js), the web pages all read them from here.
+// numbers that other programs depend on (the README's protocol section says
+// them in prose). The relay, relay/client, relay/game, internal/bench, the
+// CLI and, through a generated module (web/static/js/contract.js, made by
+// go generate ./web), the web pages all read them from here.
 //
 // It is a leaf: it imports only the standard library, so a client can use
 // it without pulling in the server.
