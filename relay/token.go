@@ -140,7 +140,7 @@ func (c *Claims) Validate() error {
 	case !validRoomPattern(c.Room):
 		return fmt.Errorf("room %q: want a room name, or a prefix ending in *", c.Room)
 	case c.Subject != "" && !validToken(c.Subject, 64):
-		return fmt.Errorf("sub %q: want a client id of 1 to 64 characters from A-Z a-z 0-9 . _ -", c.Subject)
+		return fmt.Errorf("sub %q: want a client id of %s", c.Subject, wire.NameRule)
 	case len(c.Name) > 256:
 		return errors.New("name longer than 256 bytes")
 	}
