@@ -22,9 +22,10 @@ type MemoryBrokerConfig struct {
 // Locking: there is no broker-wide lock on the way of a Publish. Each room
 // has its own lock (memRoom.mu), so rooms never wait for each other. The
 // one thing all rooms share is the retained-bytes budget and its
-// least-recently-updated order (layerBudget, see memory_layers.go), under
-// a leaf lock that is held for a list splice only. Lock order: a room's mu,
-// then the budget's mu; never the other way.
+// least-recently-updated order (layerBudget, see memory_layers.go): an
+// atomic total, an atomic clock, and age lists in shards whose leaf locks
+// are held for a list splice only. Lock order: the budget's evictMu, a
+// room's mu, its shard's mu; never the other way.
 type MemoryBroker struct {
 	cfg MemoryBrokerConfig // static after construction
 
@@ -43,7 +44,8 @@ type MemoryBroker struct {
 
 // memRoom is one room's state in a MemoryBroker.
 type memRoom struct {
-	name string // static
+	name  string       // static
+	shard *budgetShard // static: where its layers sit in the age order
 
 	// subs is the subscriptions, copied on write under mu, so Publish reads
 	// it without a lock.
@@ -101,7 +103,7 @@ func (b *MemoryBroker) lockRoom(name string, create bool) *memRoom {
 			if !create {
 				return nil
 			}
-			fresh := &memRoom{name: name, layers: make(map[string]*memLayer), members: make(map[string]struct{}), clients: make(map[string]int)}
+			fresh := &memRoom{name: name, shard: b.budget.shardFor(), layers: make(map[string]*memLayer), members: make(map[string]struct{}), clients: make(map[string]int)}
 			if v, ok = b.rooms.LoadOrStore(name, fresh); !ok {
 				b.nRooms.Add(1)
 			}

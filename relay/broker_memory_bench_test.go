@@ -3,8 +3,10 @@ package relay
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // BenchmarkMemoryBrokerPublishParallel publishes from many goroutines at
@@ -59,4 +61,59 @@ func BenchmarkMemoryBrokerPublishParallel(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkMemoryBrokerPublishDuringSweep publishes frames in one room
+// while another goroutine keeps the broker at MaxRetainedRooms empty rooms
+// with layers (20,000 here): each of its Joins then sweeps every room.
+// With a broker-wide lock, a Publish in an unrelated room waits for whole
+// sweeps: ns/op is the mean, and "max-µs" the slowest single Publish (on a
+// loaded machine, partly the OS scheduler's doing).
+func BenchmarkMemoryBrokerPublishDuringSweep(b *testing.B) {
+	const rooms = 20000
+	ctx := context.Background()
+	br := NewMemoryBroker(MemoryBrokerConfig{MaxRetainedRooms: rooms})
+	defer br.Close()
+	small := func(room, client string) *Envelope {
+		return &Envelope{Kind: KindFrame, Room: room, Client: client, Image: make([]byte, 64), TS: 1}
+	}
+	churn := func(i int) {
+		room := fmt.Sprintf("empty%d", i)
+		m := Member{Conn: room, Client: "c"}
+		_, _ = br.Join(ctx, room, m)
+		_ = br.Publish(ctx, small(room, "c"))
+		_, _ = br.Leave(ctx, room, m)
+	}
+	for i := range rooms {
+		churn(i)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := rooms; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+				churn(i) // the Join sweeps: one room too many
+			}
+		}
+	}()
+	if _, err := br.Subscribe("live", func(*Envelope) {}); err != nil {
+		b.Fatal(err)
+	}
+	env := small("live", "drawer")
+	took := make([]time.Duration, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		t0 := time.Now()
+		if err := br.Publish(ctx, env); err != nil {
+			b.Fatal(err)
+		}
+		took[i] = time.Since(t0)
+	}
+	b.StopTimer()
+	close(stop)
+	<-done
+	b.ReportMetric(float64(slices.Max(took).Nanoseconds())/1e3, "max-µs")
 }

@@ -58,10 +58,23 @@ func checkAccounting(t *testing.T, b *MemoryBroker) (total int64, layers int) {
 		layers += len(r.layers)
 		return true
 	})
-	b.budget.mu.Lock()
-	defer b.budget.mu.Unlock()
-	if b.budget.bytes != total || b.budget.lru.Len() != layers {
-		t.Errorf("budget counts %d bytes in %d layers, rooms hold %d in %d", b.budget.bytes, b.budget.lru.Len(), total, layers)
+	listed := 0
+	for i := range b.budget.shards {
+		sh := &b.budget.shards[i]
+		sh.mu.Lock()
+		listed += sh.lru.Len()
+		var last uint64
+		for e := sh.lru.Front(); e != nil; e = e.Next() {
+			if s := e.Value.(*memLayer).stamp; s <= last {
+				t.Errorf("shard %d: stamp %d after %d, want increasing", i, s, last)
+			} else {
+				last = s
+			}
+		}
+		sh.mu.Unlock()
+	}
+	if got := b.budget.bytes.Load(); got != total || listed != layers {
+		t.Errorf("budget counts %d bytes in %d layers, rooms hold %d in %d", got, listed, total, layers)
 	}
 	if total > b.cfg.MaxRetainedBytes {
 		t.Errorf("rooms hold %d bytes, over MaxRetainedBytes %d", total, b.cfg.MaxRetainedBytes)

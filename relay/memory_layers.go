@@ -3,6 +3,7 @@ package relay
 import (
 	"container/list"
 	"sync"
+	"sync/atomic"
 )
 
 // The MemoryBroker's layer store. A room keeps one layer per publishing
@@ -12,32 +13,64 @@ import (
 //     least recently updated layers (by TS), so one room cannot push every
 //     other room's layers out. That is per-room work, under the room's mu.
 //   - MaxRetainedBytes over all rooms: the least recently updated layer of
-//     all rooms goes first. That needs an order shared by all rooms.
+//     all rooms goes first. That needs an age order shared by all rooms.
 //
-// Why a lock and not atomics for the shared part: the global cap alone could
-// be an atomic counter, but choosing which layer to drop needs the global
-// age order, and keeping an order exactly with atomics only (a lock-free
-// list, or stamps scanned over every room at each eviction) is either far
-// more code or O(rooms) per eviction. So layerBudget is a doubly linked
-// list and a byte count under one small leaf lock, held for an O(1) splice
-// and an addition: never while a room's map is walked, a room is looked up,
-// an envelope is delivered or anything waits. Events other than frames
-// never take it.
+// How the shared part is kept without a shared lock on the way of a
+// Publish (layerBudget):
+//
+//   - The total is an atomic counter.
+//   - The age order is a global atomic clock: each update stamps its layer.
+//     The layers sit in budgetShards linked lists, one per shard, in stamp
+//     order. A room is given a shard when it is created, round robin, so
+//     up to budgetShards busy rooms never share one. A shard's lock is a
+//     leaf lock, held for an O(1) splice and never while a room is looked
+//     up, a room's map is walked, an envelope is delivered or anything
+//     waits. Events other than frames take none of this.
+//   - Eviction (only when the total is over the cap) takes the one lock
+//     that is global, evictMu, finds the oldest layer as the oldest of the
+//     shards' fronts, then locks its room and its shard and evicts it only
+//     if it is still its shard's front with the same stamp. A shard's
+//     front stamp only grows (stamps come from one increasing clock, under
+//     the shard's lock), so that layer is then exactly the least recently
+//     updated of all.
+//
+// Why not a single list under one lock: that is exact too, but then every
+// frame of every room splices the same list, and the benchmark
+// (BenchmarkMemoryBrokerPublishParallel) showed that lock as the top of
+// the profile with two cores already. Why not atomics alone: an exact
+// order with no list means a scan of every room at each eviction.
 //
 // Exactness: a room's caps hold whenever its mu is free. The global cap
 // holds whenever no Publish is in flight: a publish that takes the total
 // over MaxRetainedBytes evicts, before it delivers and returns, the oldest
-// layers of all rooms until the total fits (evictOverBudget). Meanwhile the
-// total may exceed the cap by the frames being published, which their
-// publishers hold in memory anyway.
+// layers of all rooms until the total fits (evictOverBudget), and each
+// eviction is decided while the total is over. Meanwhile the total may
+// exceed the cap by the frames being published, which their publishers
+// hold in memory anyway.
+
+// budgetShards is the number of age lists; a power of two.
+const budgetShards = 64
 
 // layerBudget is the retained bytes of all rooms and their age order.
 type layerBudget struct {
 	max int64 // MaxRetainedBytes; static after construction
 
-	mu    sync.Mutex // leaf lock: taken under a room's mu, never the other way
-	lru   list.List  // of *memLayer, least recently updated at the front
-	bytes int64      // the sum of every layer's size
+	bytes  atomic.Int64  // the sum of every layer's size
+	clock  atomic.Uint64 // the last stamp given
+	nextSh atomic.Uint32 // round robin of shards for new rooms
+
+	evictMu sync.Mutex // one evictor at a time; taken only over the cap
+	shards  [budgetShards]budgetShard
+}
+
+type budgetShard struct {
+	mu  sync.Mutex // leaf lock: taken under a room's mu, never the other way
+	lru list.List  // of *memLayer, by stamp, oldest at the front
+	_   [40]byte   // keeps shards off each other's cache lines
+}
+
+func (g *layerBudget) shardFor() *budgetShard {
+	return &g.shards[g.nextSh.Add(1)%budgetShards]
 }
 
 // memLayer is one client's retained frame in one room.
@@ -48,7 +81,8 @@ type memLayer struct {
 	env  *Envelope // guarded by room.mu
 	size int64     // guarded by room.mu; counted in room.bytes and budget.bytes
 
-	el *list.Element // guarded by budget.mu; its element in budget.lru, nil once evicted
+	el    *list.Element // guarded by the room's shard mu; nil once evicted
+	stamp uint64        // guarded by the room's shard mu; when last updated
 }
 
 // retainLocked keeps env as its client's layer in r, evicts what r's own
@@ -76,21 +110,23 @@ func (b *MemoryBroker) retainLocked(r *memRoom, env *Envelope) (over bool) {
 		gone = append(gone, r.forgetOldestLocked(env.Client))
 	}
 
-	// The shared part: one short critical section.
-	g := &b.budget
-	g.mu.Lock()
+	// The shared part: the room's shard, for a splice.
+	g, sh := &b.budget, r.shard
+	sh.mu.Lock()
+	l.stamp = g.clock.Add(1)
 	if l.el == nil {
-		l.el = g.lru.PushBack(l)
+		l.el = sh.lru.PushBack(l)
 	} else {
-		g.lru.MoveToBack(l.el)
+		sh.lru.MoveToBack(l.el)
 	}
-	g.bytes += delta
 	for _, x := range gone {
-		g.removeLocked(x)
+		delta -= sh.removeLocked(x)
 	}
-	over = g.bytes > g.max
-	g.mu.Unlock()
-	return over
+	sh.mu.Unlock()
+	if delta != 0 {
+		return g.bytes.Add(delta) > g.max
+	}
+	return g.bytes.Load() > g.max
 }
 
 // forgetOldestLocked removes r's least recently updated layer other than
@@ -111,59 +147,71 @@ func (r *memRoom) forgetOldestLocked(keep string) *memLayer {
 	return oldest
 }
 
-// removeLocked takes l out of the order and the total. g.mu and l.room.mu
-// are held.
-func (g *layerBudget) removeLocked(l *memLayer) {
+// removeLocked takes l out of the age order and returns its size, which
+// the caller takes off the total (0 when it was out already). sh.mu and
+// l.room.mu are held.
+func (sh *budgetShard) removeLocked(l *memLayer) int64 {
 	if l.el == nil {
-		return
+		return 0
 	}
-	g.lru.Remove(l.el)
+	sh.lru.Remove(l.el)
 	l.el = nil
-	g.bytes -= l.size
+	return l.size
 }
 
 // clearLayersLocked forgets all of r's layers.
 func (b *MemoryBroker) clearLayersLocked(r *memRoom) {
-	g := &b.budget
-	g.mu.Lock()
+	var freed int64
+	sh := r.shard
+	sh.mu.Lock()
 	for _, l := range r.layers {
-		g.removeLocked(l)
+		freed += sh.removeLocked(l)
 	}
-	g.mu.Unlock()
+	sh.mu.Unlock()
+	b.budget.bytes.Add(-freed)
 	clear(r.layers)
 	r.bytes = 0
 }
 
 // evictOverBudget evicts the least recently updated layers of all rooms
 // until the total fits in MaxRetainedBytes. The caller holds no lock.
-//
-// It peeks at the oldest layer under the budget's lock, then takes that
-// layer's room lock and the budget's again (the lock order), and evicts it
-// only if it is still the oldest and the total still over: so the layer
-// dropped is exactly the least recently updated one at that moment, even
-// when others publish meanwhile.
 func (b *MemoryBroker) evictOverBudget() {
 	g := &b.budget
-	for {
-		g.mu.Lock()
-		front := g.lru.Front()
-		if g.bytes <= g.max || front == nil {
-			g.mu.Unlock()
+	g.evictMu.Lock()
+	defer g.evictMu.Unlock()
+	for g.bytes.Load() > g.max {
+		// The oldest of the shards' fronts.
+		var (
+			l     *memLayer
+			stamp uint64
+		)
+		for i := range g.shards {
+			sh := &g.shards[i]
+			sh.mu.Lock()
+			if f := sh.lru.Front(); f != nil {
+				if x := f.Value.(*memLayer); l == nil || x.stamp < stamp {
+					l, stamp = x, x.stamp
+				}
+			}
+			sh.mu.Unlock()
+		}
+		if l == nil {
 			return
 		}
-		l := front.Value.(*memLayer)
-		g.mu.Unlock()
-
-		r := l.room
+		// Still the oldest: still its shard's front with the same stamp.
+		r, sh := l.room, l.room.shard
 		r.mu.Lock()
-		g.mu.Lock()
-		evict := g.bytes > g.max && g.lru.Front() == l.el && l.el != nil
-		if evict {
-			g.removeLocked(l)
+		sh.mu.Lock()
+		var freed int64
+		if l.el != nil && sh.lru.Front() == l.el && l.stamp == stamp && g.bytes.Load() > g.max {
+			freed = sh.removeLocked(l)
 		}
-		g.mu.Unlock()
-		if evict {
-			delete(r.layers, l.client)
+		sh.mu.Unlock()
+		if freed > 0 {
+			g.bytes.Add(-freed)
+			if r.layers[l.client] == l { // always, while l.el was set
+				delete(r.layers, l.client)
+			}
 			r.bytes -= l.size
 			b.maybeDropLocked(r)
 		}
