@@ -17,6 +17,9 @@ const (
 	CodeForbidden         = wire.CodeForbidden
 	CodeBadRequest        = wire.CodeBadRequest
 	CodeInternal          = wire.CodeInternal
+	// v1.1 patch frames.
+	CodeKeyframeNeeded     = wire.CodeKeyframeNeeded
+	CodePatchesUnsupported = wire.CodePatchesUnsupported
 )
 
 // Close codes sent by the relay (package wire). The 4000–4999 range is the

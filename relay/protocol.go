@@ -27,6 +27,8 @@ const (
 	TypeAck      = wire.TypeAck
 	TypeError    = wire.TypeError
 	TypeGame     = wire.TypeGame
+	TypePatch    = wire.TypePatch    // client → server: the next binary frame is a patch
+	TypeKeyframe = wire.TypeKeyframe // server → client: send a full frame, the layer log is long
 )
 
 // The events the relay sends (see package wire for their fields).

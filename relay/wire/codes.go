@@ -12,14 +12,15 @@ const (
 	CodeInternal          = "internal"           // the relay failed; not the client's fault
 
 	// v1.1 patch frames.
-	CodeKeyframeNeeded = "keyframe_needed" // the layer log is full: send a full frame
+	CodeKeyframeNeeded     = "keyframe_needed"     // the layer log is full: send a full frame
+	CodePatchesUnsupported = "patches_unsupported" // this relay keeps no layer log: send full frames
 )
 
 // Codes lists every error code, in the order above.
 var Codes = []string{
 	CodeInvalidImage, CodeTooLarge, CodeTooManyPixels, CodeUnsupportedFormat,
 	CodeRateLimited, CodeForbidden, CodeBadRequest, CodeInternal,
-	CodeKeyframeNeeded,
+	CodeKeyframeNeeded, CodePatchesUnsupported,
 }
 
 // Close codes. 1000–1015 are the WebSocket standard's (RFC 6455); the

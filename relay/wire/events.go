@@ -1,5 +1,7 @@
 package wire
 
+import "encoding/json"
+
 // The JSON shape of each text frame. The struct tags are the contract's
 // field names; the relay marshals these types, and relay/client's event
 // types are checked against them by a test (their tags must match).
@@ -46,6 +48,11 @@ type FrameEvent struct {
 	Height int    `json:"height"`
 	Bytes  int    `json:"bytes"`
 	TS     int64  `json:"ts"` // ms since the Unix epoch
+	// v1.1 patch frames: a patch has Patch, X and Y (and Width, Height
+	// are the patch's); a full frame has none of them.
+	Patch bool `json:"patch,omitempty"`
+	X     *int `json:"x,omitempty"`
+	Y     *int `json:"y,omitempty"`
 }
 
 // AckEvent acknowledges one accepted binary frame.
@@ -67,8 +74,8 @@ type ErrorEvent struct {
 	Seq     uint64 `json:"seq,omitempty"`
 }
 
-// Command is a client → server JSON text frame: chat, or a game command.
-// Text that is not JSON at all is chat text.
+// Command is a client → server JSON text frame: chat, a game command, or
+// (v1.1) a patch command. Text that is not JSON at all is chat text.
 type Command struct {
 	Type string `json:"type"`
 	Text string `json:"text"` // chat
@@ -76,4 +83,8 @@ type Command struct {
 	Action  string `json:"action"`
 	Rounds  *int   `json:"rounds"`
 	Seconds *int   `json:"seconds"`
+	// v1.1 patch frames: where the next binary frame goes. Kept raw, so
+	// that the relay can say what is wrong with a value.
+	X *json.RawMessage `json:"x"`
+	Y *json.RawMessage `json:"y"`
 }

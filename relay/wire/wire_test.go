@@ -78,8 +78,8 @@ func TestCodesDistinct(t *testing.T) {
 			t.Errorf("error code %q is not a lower-case machine word", c)
 		}
 	}
-	if len(Codes) != 9 {
-		t.Errorf("got %d error codes, want 9: add a new code to Codes too", len(Codes))
+	if len(Codes) != 10 {
+		t.Errorf("got %d error codes, want 10: add a new code to Codes too", len(Codes))
 	}
 }
 
@@ -99,7 +99,7 @@ func TestCloseCodes(t *testing.T) {
 // TestEventFields pins the JSON of each event to the field names the
 // contract (DESIGN.md, README) lists.
 func TestEventFields(t *testing.T) {
-	n := 1
+	n, zero := 1, 0
 	for _, tt := range []struct {
 		v    any
 		want string
@@ -108,10 +108,11 @@ func TestEventFields(t *testing.T) {
 		{PresenceEvent{Type: TypePresence, Event: PresenceJoin}, `{"type":"presence","count":0,"event":"join","client":"","name":""}`},
 		{ChatEvent{Type: TypeChat}, `{"type":"chat","client":"","name":"","text":"","ts":0}`},
 		{FrameEvent{Type: TypeFrame}, `{"type":"frame","client":"","name":"","seq":0,"format":"","width":0,"height":0,"bytes":0,"ts":0}`},
+		{FrameEvent{Type: TypeFrame, Patch: true, X: &zero, Y: &n}, `{"type":"frame","client":"","name":"","seq":0,"format":"","width":0,"height":0,"bytes":0,"ts":0,"patch":true,"x":0,"y":1}`},
 		{AckEvent{Type: TypeAck, Seq: 3}, `{"type":"ack","seq":3,"format":"","width":0,"height":0,"bytes":0}`},
 		{ErrorEvent{Type: TypeError, Code: CodeTooLarge}, `{"type":"error","code":"too_large","message":""}`},
 		{ErrorEvent{Type: TypeError, Code: CodeTooLarge, Seq: 2}, `{"type":"error","code":"too_large","message":"","seq":2}`},
-		{Command{Type: TypeGame, Action: ActionStart, Rounds: &n}, `{"type":"game","text":"","action":"start","rounds":1,"seconds":null}`},
+		{Command{Type: TypeGame, Action: ActionStart, Rounds: &n}, `{"type":"game","text":"","action":"start","rounds":1,"seconds":null,"x":null,"y":null}`},
 		{GameStartEvent{Type: TypeGame, Event: GameStart, Players: []GamePlayer{{}}}, `{"type":"game","event":"start","by":"","rounds":0,"seconds":0,"players":[{"client":"","name":""}]}`},
 		{GameTurnEvent{Type: TypeGame, Event: GameTurn}, `{"type":"game","event":"turn","turn":0,"turns":0,"drawer":"","name":"","hint":"","length":0,"ends_at":0}`},
 		{GameTurnEvent{Type: TypeGame, Event: GameTurn, Word: "w"}, `{"type":"game","event":"turn","turn":0,"turns":0,"drawer":"","name":"","hint":"","length":0,"ends_at":0,"word":"w"}`},

@@ -26,6 +26,7 @@ export const Code = Object.freeze({
   BAD_REQUEST: "bad_request",
   INTERNAL: "internal",
   KEYFRAME_NEEDED: "keyframe_needed",
+  PATCHES_UNSUPPORTED: "patches_unsupported",
 });
 
 // Close codes (4000–4999: the relay's own).
