@@ -73,7 +73,11 @@ func (g *layerBudget) shardFor() *budgetShard {
 	return &g.shards[g.nextSh.Add(1)%budgetShards]
 }
 
-// memLayer is one client's retained frame in one room.
+// memLayer is one client's retained frame in one room. The budget reads
+// only size: a layer that holds more than one envelope (a full frame and
+// the patches since, say) keeps env and size in step under room.mu, and
+// retainLocked, forgetOldestLocked and evictOverBudget need no change
+// beyond what a layer holds.
 type memLayer struct {
 	room   *memRoom // static
 	client string   // static
