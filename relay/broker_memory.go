@@ -40,7 +40,7 @@ type memRoom struct {
 
 type memLayer struct {
 	room string
-	env  *Envelope
+	log  layerLog // the sender's full frame and the patches since (layerlog.go)
 }
 
 type memSub struct {
@@ -143,21 +143,28 @@ func defaultRoomBytes(total int64) int64 { return min(96<<20, total/2) }
 func (b *MemoryBroker) retainLocked(r *memRoom, env *Envelope) {
 	if el, ok := r.layers[env.Client]; ok {
 		l := el.Value.(*memLayer)
-		d := int64(env.size() - l.env.size())
+		next := newLayerLog(env) // a full frame starts a new log
+		d := next.bytes - l.log.bytes
 		b.bytes += d
 		r.bytes += d
-		l.env = env
+		l.log = next
 		b.lru.MoveToBack(el)
 	} else {
-		r.layers[env.Client] = b.lru.PushBack(&memLayer{room: env.Room, env: env})
+		r.layers[env.Client] = b.lru.PushBack(&memLayer{room: env.Room, log: newLayerLog(env)})
 		b.bytes += int64(env.size())
 		r.bytes += int64(env.size())
 		if len(r.layers) > b.cfg.MaxLayers {
 			b.evictOldestOfRoomLocked(r, env.Client)
 		}
 	}
+	b.boundLocked(r, env.Client)
+}
+
+// boundLocked evicts layers until the room and all rooms are within their
+// byte caps, keep's last.
+func (b *MemoryBroker) boundLocked(r *memRoom, keep string) {
 	for r.bytes > b.cfg.MaxRoomBytes && len(r.layers) > 0 {
-		b.evictOldestOfRoomLocked(r, env.Client)
+		b.evictOldestOfRoomLocked(r, keep)
 	}
 	for b.bytes > b.cfg.MaxRetainedBytes && b.lru.Len() > 0 {
 		b.evictLocked(b.lru.Front())
@@ -172,7 +179,7 @@ func (b *MemoryBroker) evictOldestOfRoomLocked(r *memRoom, keep string) {
 		if c == keep && len(r.layers) > 1 {
 			continue
 		}
-		if oldest == nil || el.Value.(*memLayer).env.TS < oldest.Value.(*memLayer).env.TS {
+		if oldest == nil || el.Value.(*memLayer).log.last().TS < oldest.Value.(*memLayer).log.last().TS {
 			oldest = el
 		}
 	}
@@ -184,10 +191,10 @@ func (b *MemoryBroker) evictOldestOfRoomLocked(r *memRoom, keep string) {
 func (b *MemoryBroker) evictLocked(el *list.Element) {
 	l := el.Value.(*memLayer)
 	b.lru.Remove(el)
-	b.bytes -= int64(l.env.size())
+	b.bytes -= l.log.bytes
 	if r := b.rooms[l.room]; r != nil {
-		r.bytes -= int64(l.env.size())
-		delete(r.layers, l.env.Client)
+		r.bytes -= l.log.bytes
+		delete(r.layers, l.log.base().Client)
 		b.maybeDropLocked(l.room, r)
 	}
 }
@@ -199,7 +206,8 @@ func (b *MemoryBroker) maybeDropLocked(name string, r *memRoom) {
 	}
 }
 
-// Layers implements Broker.
+// Layers implements Broker: each sender's layer log, whole and in order,
+// least recently updated log first.
 func (b *MemoryBroker) Layers(_ context.Context, room string) ([]*Envelope, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -207,12 +215,11 @@ func (b *MemoryBroker) Layers(_ context.Context, room string) ([]*Envelope, erro
 	if r == nil {
 		return nil, nil
 	}
-	out := make([]*Envelope, 0, len(r.layers))
+	logs := make([][]*Envelope, 0, len(r.layers))
 	for _, el := range r.layers {
-		out = append(out, el.Value.(*memLayer).env)
+		logs = append(logs, el.Value.(*memLayer).log.entries)
 	}
-	sortByTS(out)
-	return out, nil
+	return flattenLogs(logs), nil
 }
 
 // Join implements Broker.
@@ -296,7 +303,7 @@ func (b *MemoryBroker) sweepLocked(now time.Time) {
 		r := b.rooms[c.name]
 		for _, el := range r.layers {
 			b.lru.Remove(el)
-			b.bytes -= int64(el.Value.(*memLayer).env.size())
+			b.bytes -= el.Value.(*memLayer).log.bytes
 		}
 		delete(b.rooms, c.name)
 	}
@@ -312,7 +319,7 @@ func (b *MemoryBroker) ClearLayers(_ context.Context, room string) error {
 	}
 	for _, el := range r.layers {
 		b.lru.Remove(el)
-		b.bytes -= int64(el.Value.(*memLayer).env.size())
+		b.bytes -= el.Value.(*memLayer).log.bytes
 	}
 	clear(r.layers)
 	r.bytes = 0

@@ -67,6 +67,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, http.StatusBadRequest, "bad rendition: "+err.Error())
 		return
 	}
+	patches, err := parsePatches(q)
+	if err != nil {
+		s.httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 
 	ip := s.clientIP(r)
 	rm, err := s.acquire(name, rend, ip)
@@ -129,8 +134,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		room:   rm,
 		rend:   rend,
 		ip:     ip,
-		q:      newOutQueue(s.cfg.EventQueueMaxBytes, s.cfg.QueueMaxBytes),
-		start:  time.Now(),
+
+		patches: patches,
+		q:       newOutQueue(s.cfg.EventQueueMaxBytes, s.cfg.QueueMaxBytes),
+		start:   time.Now(),
 	}
 	c.canPublish, c.canSubscribe = claims.Publish, claims.Subscribe
 	if claims.Expires > 0 {
