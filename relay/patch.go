@@ -192,10 +192,6 @@ func (c *conn) frameEnvelope(event, data []byte, info imageproc.Info, seq uint64
 	return env, t, ack
 }
 
-// takesPatches reports whether this subscriber gets patches as they are
-// (patches=1, no rendition); the others get composed full frames.
-func (c *conn) takesPatches() bool { return c.patches && c.rend == nil }
-
 // parsePatches reads the patches query parameter: "1" asks for patches as
 // they are, "0" or none for composed full frames.
 func parsePatches(q url.Values) (bool, error) {
