@@ -17,7 +17,7 @@ import (
 // frame's seq, and nothing fans out; a valid patch is acked and reaches a
 // patches=1 subscriber with patch, x, y, width and height.
 func TestPatchValidation(t *testing.T) {
-	_, u := startServer(t, Config{})
+	srv, u := startServer(t, Config{})
 	pub := dial(t, u, "pv", dialOpt{query: "client=pub"})
 	pub.expect(TypeHello)
 	sub := dial(t, u, "pv", dialOpt{query: "client=sub&patches=1"})
@@ -29,10 +29,10 @@ func TestPatchValidation(t *testing.T) {
 	m := pub.expectRefused(CodeBadRequest, 1)
 	t.Logf("patch before a full frame: %s", m.data)
 
-	full := encodePNG(t, noise(64, 48, 2, true))
-	pub.sendBinary(full)
+	full0 := encodePNG(t, noise(64, 48, 2, true))
+	pub.sendBinary(full0)
 	pub.expectAck(2)
-	if ev, img := sub.nextFrame(20 * time.Second); !bytes.Equal(img, full) || ev.ev["patch"] != nil {
+	if ev, img := sub.nextFrame(20 * time.Second); !bytes.Equal(img, full0) || ev.ev["patch"] != nil {
 		t.Fatalf("full frame: got event %s and %d bytes, want no patch field and the full frame", ev.data, len(img))
 	}
 
@@ -69,6 +69,13 @@ func TestPatchValidation(t *testing.T) {
 	pub.expectAck(12)
 	if ev, _ := sub.nextFrame(20 * time.Second); ev.ev["x"] == nil || ev.ev["y"] == nil {
 		t.Fatalf("patch at (0, 0): got %s, want x and y present", ev.data)
+	}
+	// Two patches of 8x6 written, each instead of the 64x48 full frame.
+	m2 := srv.metrics
+	sent, full := testutil.ToFloat64(m2.patchBytesSent), testutil.ToFloat64(m2.patchFullBytes)
+	if n := testutil.ToFloat64(m2.patchesIn); n != 2 || sent < float64(2*len(patch)) || full < 2*float64(len(full0)) || full <= sent {
+		t.Fatalf("metrics: %v patches accepted, %v bytes sent as patches, %v as full frames; want 2, at least %d, at least %d and more than sent",
+			n, sent, full, 2*len(patch), 2*len(full0))
 	}
 }
 
