@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"container/list"
 	"context"
 	"fmt"
 	"slices"
@@ -147,34 +146,33 @@ func splitLogs(envs []*Envelope) [][]*Envelope {
 	return out
 }
 
-// PublishPatch implements LayerLog.
+// PublishPatch implements LayerLog: the patch is checked and appended
+// under its room's lock, as a full frame is retained.
 func (b *MemoryBroker) PublishPatch(_ context.Context, env *Envelope) (LogState, error) {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
+	if b.closed.Load() {
 		return LogState{}, ErrBrokerClosed
 	}
-	r := b.rooms[env.Room]
-	var el *list.Element
-	if r != nil {
-		el = r.layers[env.Client]
-	}
-	if el == nil {
-		b.mu.Unlock()
+	r := b.lockRoom(env.Room, false)
+	if r == nil {
 		return LogState{}, ErrNoFullFrame
 	}
-	l := el.Value.(*memLayer)
+	l := r.layers[env.Client]
+	if l == nil {
+		r.mu.Unlock()
+		return LogState{}, ErrNoFullFrame
+	}
 	st, err := l.log.appendPatch(env)
 	if err != nil {
-		b.mu.Unlock()
+		r.mu.Unlock()
 		return LogState{}, err
 	}
-	b.bytes += int64(env.size())
-	r.bytes += int64(env.size())
-	b.lru.MoveToBack(el)
-	b.boundLocked(r, env.Client)
-	subs := r.subs
-	b.mu.Unlock()
+	over := b.resizedLocked(r, l, false)
+	b.maybeDropLocked(r)
+	subs := *r.loadSubs()
+	r.mu.Unlock()
+	if over {
+		b.evictOverBudget()
+	}
 	for _, s := range subs {
 		s.deliver(env)
 	}

@@ -52,21 +52,22 @@ func TestMemoryBrokerLayerLog(t *testing.T) {
 		t.Fatalf("patch over twice the bound: got %v, want ErrKeyframeNeeded", err)
 	}
 	layers, _ := b.Layers(ctx, "r")
-	if len(layers) != int(seq-2) || b.bytes != want || b.rooms["r"].bytes != want {
-		t.Fatalf("log: %d entries, %d bytes (room %d), want %d entries, %d bytes", len(layers), b.bytes, b.rooms["r"].bytes, seq-2, want)
+	if total, _ := checkAccounting(t, b); len(layers) != int(seq-2) || total != want || b.budget.bytes.Load() != want {
+		t.Fatalf("log: %d entries, %d bytes (budget %d), want %d entries, %d bytes", len(layers), total, b.budget.bytes.Load(), seq-2, want)
 	}
 	full2 := NewFrameEnvelope([]byte(`{"type":"frame"}`), make([]byte, 500))
 	full2.Kind, full2.Room, full2.Client, full2.TS, full2.Seq, full2.Width, full2.Height = KindFrame, "r", "a", 99, 99, 50, 40
 	_ = b.Publish(ctx, full2)
-	if layers, _ := b.Layers(ctx, "r"); len(layers) != 1 || b.bytes != int64(full2.size()) {
-		t.Fatalf("after a full frame: %d entries, %d bytes, want 1 and %d", len(layers), b.bytes, full2.size())
+	if layers, _ := b.Layers(ctx, "r"); len(layers) != 1 || b.budget.bytes.Load() != int64(full2.size()) {
+		t.Fatalf("after a full frame: %d entries, %d bytes, want 1 and %d", len(layers), b.budget.bytes.Load(), full2.size())
 	}
+	checkAccounting(t, b)
 	if _, err := b.PublishPatch(ctx, patch(100, 0, 0, 10)); err != nil {
 		t.Fatalf("patch after a full frame: %v", err)
 	}
 	_ = b.ClearLayers(ctx, "r")
-	if b.bytes != 0 {
-		t.Fatalf("after ClearLayers: %d bytes, want 0", b.bytes)
+	if n := b.budget.bytes.Load(); n != 0 {
+		t.Fatalf("after ClearLayers: %d bytes, want 0", n)
 	}
 }
 
@@ -81,5 +82,35 @@ func TestNewestWithinKeepsWholeLogs(t *testing.T) {
 	}
 	if got := newestWithin(all, 7*one); len(got) != 7 {
 		t.Fatalf("budget of 7: got %d entries, want all 7", len(got))
+	}
+}
+
+// Patches count against the room's byte cap like full frames: a log that
+// grows evicts the room's least recently updated other layer.
+func TestMemoryBrokerLogGrowthEvicts(t *testing.T) {
+	ctx := context.Background()
+	b := NewMemoryBroker(MemoryBrokerConfig{MaxRoomBytes: 3000, MaxRetainedBytes: 1 << 20})
+	defer b.Close()
+	frame := func(client string, ts int64, n int, patch bool) *Envelope {
+		e := NewFrameEnvelope([]byte(`{}`), make([]byte, n))
+		e.Kind, e.Room, e.Client, e.TS, e.Seq, e.Width, e.Height = KindFrame, "r", client, ts, uint64(ts), 100, 100
+		if patch {
+			e.Patch = &PatchRect{Width: 1, Height: 1}
+		}
+		return e
+	}
+	_ = b.Publish(ctx, frame("b", 1, 1000, false))
+	_ = b.Publish(ctx, frame("a", 2, 1000, false))
+	for i := range 3 {
+		if _, err := b.PublishPatch(ctx, frame("a", int64(3+i), 400, true)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	layers, _ := b.Layers(ctx, "r")
+	if len(layers) != 4 || layers[0].Client != "a" {
+		t.Fatalf("got %d entries (first from %q), want a's log of 4 alone: b's older layer evicted", len(layers), layers[0].Client)
+	}
+	if total, n := checkAccounting(t, b); n != 1 || total > 3000 {
+		t.Fatalf("got %d layers of %d bytes, want 1 within 3000", n, total)
 	}
 }
