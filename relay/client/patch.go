@@ -118,8 +118,14 @@ func (ps *pictures) apply(info FrameInfo, data []byte) (FrameInfo, []byte, error
 
 var pngEncoder = png.Encoder{CompressionLevel: png.BestSpeed}
 
-// decodeImage decodes a PNG, JPEG, GIF or WebP (only those decoders) into
-// 8-bit NRGBA at (0, 0), refusing more than maxPixels (when > 0).
+// DecodeNRGBA decodes a PNG, JPEG, GIF or WebP (only those decoders) into
+// 8-bit NRGBA at (0, 0), refusing more than maxPixels (when > 0): the
+// pixels a patch applies to. 8-bit NRGBA and opaque RGBA pixels are kept
+// exactly.
+func DecodeNRGBA(b []byte, maxPixels int64) (*image.NRGBA, error) {
+	return decodeImage(b, maxPixels)
+}
+
 func decodeImage(b []byte, maxPixels int64) (*image.NRGBA, error) {
 	dec, cfg := decoderOf(b)
 	if dec == nil {
