@@ -192,13 +192,14 @@ func (c *conn) frameEnvelope(event, data []byte, info imageproc.Info, seq uint64
 	return env, t, ack
 }
 
-// parsePatches reads the patches query parameter: "1" asks for patches as
-// they are, "0" or none for composed full frames.
+// parsePatches reads the patches query parameter: "1" (or "true") asks
+// for patches as they are, "0" (or "false") or none for composed full
+// frames; anything else is refused (HTTP 400).
 func parsePatches(q url.Values) (bool, error) {
 	switch q.Get("patches") {
-	case "1":
+	case "1", "true":
 		return true, nil
-	case "", "0":
+	case "", "0", "false":
 		return false, nil
 	}
 	return false, errors.New("bad patches parameter: want 1 or 0")

@@ -411,3 +411,54 @@ func checkConsistent(t *testing.T, c *tclient, want *image.NRGBA, lastSeq int) {
 }
 
 var _ = context.Background
+
+// The seed-style client: it ignores text and draws each binary frame as
+// the whole picture. With patches in the room it still ends with the
+// sender's layer, pixel for pixel (PNG: the layer has transparent pixels).
+func TestPatchSeedStyleClientSeesThePicture(t *testing.T) {
+	_, u := startServer(t, Config{})
+	pub := dial(t, u, "seed", dialOpt{query: "client=pub"})
+	pub.expect(TypeHello)
+	seed := dial(t, u, "seed", dialOpt{})
+	want := noise(90, 70, 50, true)
+	pub.sendBinary(encodePNG(t, want))
+	pub.expectAck(1)
+	for i := range 6 {
+		p := noise(20, 15, uint64(60+i), true)
+		drawPatch(want, 10*i, 9*i, p)
+		pub.sendPatch(10*i, 9*i, encodePNG(t, p))
+		pub.expectAck(2 + i)
+	}
+	// Latest-wins may skip pictures, never the last one.
+	var last []byte
+	binaries := 0
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case m := <-seed.msgs:
+			if m.op == gws.OpcodeBinary {
+				binaries++
+				last = m.data
+			}
+			if last != nil && samePixels(decodePNG(t, last), want) == nil {
+				t.Logf("%d binary frames, the last one the sender's layer", binaries)
+				return
+			}
+		case <-deadline:
+			t.Fatalf("after %d binary frames, the last is not the sender's layer", binaries)
+		}
+	}
+}
+
+// patches takes 1 or true, 0 or false; anything else is HTTP 400.
+func TestPatchesParameter(t *testing.T) {
+	_, u := startServer(t, Config{})
+	for _, v := range []string{"1", "true", "0", "false"} {
+		dial(t, u, "pp", dialOpt{query: "patches=" + v}).expect(TypeHello)
+	}
+	for _, v := range []string{"yes", "2", "x"} {
+		if _, resp, err := tryDial(t, u, "pp", dialOpt{query: "patches=" + v}); err == nil || resp == nil || resp.StatusCode != 400 {
+			t.Errorf("patches=%s: got %v, want HTTP 400", v, err)
+		}
+	}
+}
