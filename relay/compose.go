@@ -70,21 +70,29 @@ func (r *room) deliverPatch(env *Envelope, v *roomView) {
 	}
 }
 
-// composeInput inspects the log's images (headers only).
+// composeInput returns the headers of the log's images: as they were
+// read at ingest, or read again (headers only) for a frame from elsewhere.
 func (s *Server) composeInput(log []*Envelope) (imageproc.Info, []imageproc.PatchImage, error) {
-	base, err := imageproc.Inspect(log[0].Image, s.limits)
+	base, err := s.headerOf(log[0])
 	if err != nil {
 		return base, nil, err
 	}
 	patches := make([]imageproc.PatchImage, 0, len(log)-1)
 	for _, p := range log[1:] {
-		info, err := imageproc.Inspect(p.Image, s.limits)
+		info, err := s.headerOf(p)
 		if err != nil {
 			return base, nil, err
 		}
 		patches = append(patches, imageproc.PatchImage{X: p.Patch.X, Y: p.Patch.Y, Bytes: p.Image, Info: info})
 	}
 	return base, patches, nil
+}
+
+func (s *Server) headerOf(env *Envelope) (imageproc.Info, error) {
+	if env.info.Format != "" {
+		return env.info, nil
+	}
+	return imageproc.Inspect(env.Image, s.limits)
 }
 
 // composeFor schedules the composed frame of env's log in output out for

@@ -182,7 +182,7 @@ func (c *conn) frameEnvelope(event, data []byte, info imageproc.Info, seq uint64
 	env.Client = c.client
 	env.TS = ts
 	env.Seq = seq
-	env.Width, env.Height = info.Width, info.Height
+	env.Width, env.Height, env.info = info.Width, info.Height, info
 	ack := mustJSON(AckEvent{
 		Type: TypeAck, Seq: seq, Format: string(info.Format),
 		Width: info.Width, Height: info.Height, Bytes: info.Bytes,

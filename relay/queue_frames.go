@@ -50,7 +50,7 @@ func (s *srcQueue) plan(env *Envelope) (add []*Envelope, replace bool) {
 		return []*Envelope{env}, true
 	}
 	base := env.logOf()
-	if s.given && s.base == base {
+	if s.given && sameFrame(s.base, base) {
 		if s.idx >= env.logIdx {
 			return nil, false // it has this patch already
 		}
@@ -66,6 +66,10 @@ func (s *srcQueue) plan(env *Envelope) (add []*Envelope, replace bool) {
 	}
 	return env.withPrefix(), true
 }
+
+// sameFrame reports whether a and b are one frame: the same envelope, or
+// two copies of one message (a cluster broker may decode a message twice).
+func sameFrame(a, b *Envelope) bool { return a == b || a.ID != "" && a.ID == b.ID }
 
 // sourceLocked returns client's srcQueue, making it.
 func (q *outQueue) sourceLocked(client string) *srcQueue {
