@@ -319,3 +319,25 @@ func TestMemoryBrokerRoomsAreForgotten(t *testing.T) {
 		t.Errorf("Publish after Close: got %v, want ErrBrokerClosed", err)
 	}
 }
+
+// The global order holds across shards: with more rooms than shards (so
+// some share one) and updates in a shuffled order, the layers evicted are
+// exactly the least recently updated ones.
+func TestMemoryBrokerEvictsInOrderAcrossShards(t *testing.T) {
+	ctx := context.Background()
+	const rooms, keep, size = budgetShards + 36, budgetShards, 1000
+	b := NewMemoryBroker(MemoryBrokerConfig{MaxRetainedBytes: keep * size, MaxRoomBytes: size})
+	order := rand.New(rand.NewPCG(7, 7)).Perm(rooms)
+	for i, n := range order { // each room once, in a shuffled order
+		if err := b.Publish(ctx, frameEnv(fmt.Sprintf("r%d", n), "c", size, int64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, n := range order {
+		got := layerClients(t, b, fmt.Sprintf("r%d", n))
+		if want := i >= rooms-keep; (got == "c") != want {
+			t.Errorf("room r%d, updated %dth: kept %v, want %v", n, i+1, got == "c", want)
+		}
+	}
+	checkAccounting(t, b)
+}

@@ -73,7 +73,9 @@ func (g *layerBudget) shardFor() *budgetShard {
 	return &g.shards[g.nextSh.Add(1)%budgetShards]
 }
 
-// memLayer is one client's retained layer log in one room.
+// memLayer is one client's retained layer log in one room (a full frame
+// and the patches since, layerlog.go). The budget reads only size, which
+// resizedLocked keeps equal to log.bytes under room.mu.
 type memLayer struct {
 	room   *memRoom // static
 	client string   // static
