@@ -28,9 +28,14 @@ import (
 // counted (Stats.BadPatches): the relay never sends one (a late joiner gets
 // the whole log, full frame first), so it means a broken relay.
 
-// maxPictures bounds the senders whose pictures a connection keeps; the
-// least recently updated goes first.
-const maxPictures = 64
+// maxPictures and maxPictureBytes bound the senders' pictures a connection
+// keeps (their last full frame, or the decoded picture, 4 bytes a pixel);
+// the least recently updated goes first. A sender whose picture went gets
+// its patches dropped (Stats.BadPatches) until its next full frame.
+const (
+	maxPictures     = 64
+	maxPictureBytes = 256 << 20
+)
 
 // Patch is the patch a Frame was composed from.
 type Patch struct {
@@ -44,6 +49,7 @@ type pictures struct {
 	maxPixels int64 // from hello; 0: no check
 	m         map[string]*picture
 	order     []string // least recently updated first
+	bytes     int64    // what the pictures hold
 }
 
 type picture struct {
@@ -51,24 +57,38 @@ type picture struct {
 	img  *image.NRGBA // the decoded picture, patches drawn on it
 }
 
+func (p *picture) size() int64 {
+	if p.img != nil {
+		return int64(len(p.img.Pix))
+	}
+	return int64(len(p.full))
+}
+
 // full records a sender's new full frame.
 func (ps *pictures) full(client string, data []byte) {
 	if ps.m == nil {
 		ps.m = make(map[string]*picture)
 	}
-	ps.touch(client)
-	ps.m[client] = &picture{full: data}
+	ps.set(client, &picture{full: data})
 }
 
-func (ps *pictures) touch(client string) {
+// set makes p client's picture, the most recently updated, and keeps the
+// pictures within their bounds.
+func (ps *pictures) set(client string, p *picture) {
+	if old := ps.m[client]; old != nil {
+		ps.bytes -= old.size()
+	}
 	for i, c := range ps.order {
 		if c == client {
 			ps.order = append(ps.order[:i], ps.order[i+1:]...)
 			break
 		}
 	}
+	ps.m[client] = p
+	ps.bytes += p.size()
 	ps.order = append(ps.order, client)
-	if len(ps.order) > maxPictures {
+	for len(ps.order) > 1 && (len(ps.order) > maxPictures || ps.bytes > maxPictureBytes) {
+		ps.bytes -= ps.m[ps.order[0]].size()
 		delete(ps.m, ps.order[0])
 		ps.order = ps.order[1:]
 	}
@@ -89,7 +109,9 @@ func (ps *pictures) apply(info FrameInfo, data []byte) (FrameInfo, []byte, error
 		if err != nil {
 			return info, nil, fmt.Errorf("%w: the full frame of %q: %w", errBadPatch, info.Client, err)
 		}
+		ps.bytes -= p.size()
 		p.img, p.full = img, nil
+		ps.bytes += p.size()
 	}
 	patch, err := decodeImage(data, ps.maxPixels)
 	if err != nil {
@@ -104,7 +126,7 @@ func (ps *pictures) apply(info FrameInfo, data []byte) (FrameInfo, []byte, error
 		i := p.img.PixOffset(info.X, info.Y+y)
 		copy(p.img.Pix[i:i+w], patch.Pix[y*patch.Stride:y*patch.Stride+w])
 	}
-	ps.touch(info.Client)
+	ps.set(info.Client, p)
 	var b bytes.Buffer
 	if err := pngEncoder.Encode(&b, p.img); err != nil {
 		return info, nil, fmt.Errorf("client: encode picture: %w", err)

@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"image"
 	"image/png"
 	"math/rand/v2"
@@ -98,5 +99,27 @@ func TestClientAppliesPatches(t *testing.T) {
 	}
 	if n := watch.Stats().BadPatches; n != 0 {
 		t.Fatalf("bad patches: got %d, want 0", n)
+	}
+}
+
+// The pictures a connection keeps are bounded in count and bytes, least
+// recently updated first; a patch for a picture that went is refused.
+func TestPicturesBounded(t *testing.T) {
+	var ps pictures
+	big := make([]byte, maxPictureBytes/4)
+	for i := range 6 {
+		ps.full(string(rune('a'+i)), big)
+	}
+	if len(ps.m) != 4 || ps.bytes > maxPictureBytes || ps.m["a"] != nil || ps.m["f"] == nil {
+		t.Fatalf("got %d pictures of %d bytes, want the newest 4 within %d", len(ps.m), ps.bytes, maxPictureBytes)
+	}
+	for i := range maxPictures + 10 {
+		ps.full(fmt.Sprint(i), []byte{1})
+	}
+	if len(ps.m) != maxPictures || len(ps.order) != maxPictures {
+		t.Fatalf("got %d pictures, want %d", len(ps.m), maxPictures)
+	}
+	if _, _, err := ps.apply(FrameInfo{Client: "a", Patch: true}, pngOf(t, noisePic(1, 1, 1))); !errors.Is(err, errBadPatch) {
+		t.Fatalf("patch for an evicted picture: got %v, want errBadPatch", err)
 	}
 }
