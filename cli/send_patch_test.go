@@ -83,3 +83,48 @@ func TestSendWatchSendsPatches(t *testing.T) {
 	}
 	w.interrupt(t)
 }
+
+// When the relay asks for a keyframe (the patches since the last full
+// frame reached its size, at least 64 KiB), the mirror sends the current
+// content as a full frame at once.
+func TestSendWatchAnswersKeyframe(t *testing.T) {
+	r := startRelay(t, relay.Config{})
+	sub := subscribe(t, r.url("kf"))
+	file := filepath.Join(t.TempDir(), "screen.png")
+	c := startCmd(t, 60*time.Second, "send", "--watch", "--debounce", "30ms", "--client", "mirror", r.url("kf"), file)
+	waitUntil(t, 5*time.Second, "the mirror to start", func() bool { return strings.Contains(c.stderr.String(), "mirroring") })
+
+	pic := image.NewNRGBA(image.Rect(0, 0, 400, 300)) // transparent: a tiny full frame, so the bound is 64 KiB
+	write := func() {
+		var b bytes.Buffer
+		if err := png.Encode(&b, pic); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, file, b.Bytes())
+	}
+	write()
+	waitUntil(t, 5*time.Second, "the full frame", func() bool { return len(sub.got()) >= 1 })
+	seed := uint32(1)
+	for i := range 3 { // three 100×100 patches of opaque noise: about 90 KB
+		for y := 100 * i; y < 100*i+100; y++ {
+			for x := 0; x < 100; x++ {
+				seed = seed*1664525 + 1013904223
+				pic.SetNRGBA(x, y, color.NRGBA{uint8(seed >> 24), uint8(seed >> 16), uint8(seed >> 8), 255})
+			}
+		}
+		write()
+		waitUntil(t, 5*time.Second, "a patch", func() bool { return len(sub.got()) >= 2+i })
+	}
+	waitUntil(t, 5*time.Second, "the keyframe's full frame", func() bool { return len(sub.got()) >= 5 })
+	got := sub.got()
+	for i, wantPatch := range []bool{false, true, true, true, false} {
+		if (got[i].Patch != nil) != wantPatch {
+			t.Fatalf("frame %d: patch %v, want %v", i+1, got[i].Patch != nil, wantPatch)
+		}
+	}
+	img, err := client.DecodeNRGBA(got[4].Data, 0)
+	if err != nil || !bytes.Equal(img.Pix, pic.Pix) {
+		t.Fatalf("the full frame after the keyframe is not the file's picture (%v)", err)
+	}
+	c.interrupt(t)
+}
