@@ -462,3 +462,20 @@ func TestPatchesParameter(t *testing.T) {
 		}
 	}
 }
+
+// A patch command does not spend the chat bucket, but a flood of patch
+// commands with no binary frames is a flood of bad_request violations:
+// the connection is closed with 1008, as for any other flood.
+func TestPatchCommandFloodIsClosed(t *testing.T) {
+	_, u := startServer(t, Config{})
+	c := dial(t, u, "pf", dialOpt{query: "client=flood"})
+	c.expect(TypeHello)
+	for range 200 {
+		if err := c.ws.WriteString(`{"type":"patch","x":0,"y":0}`); err != nil {
+			break // closed already
+		}
+	}
+	if code := c.closeCode(20 * time.Second); code != ClosePolicy {
+		t.Fatalf("after 200 patch commands with no image: got close %d, want %d", code, ClosePolicy)
+	}
+}
