@@ -117,7 +117,6 @@ type dialOpt struct {
 	header http.Header
 	frozen bool // the client stops reading until unfreeze
 	buffer int
-	rcvBuf int // the socket's receive buffer (SO_RCVBUF), when set
 }
 
 func dial(t testing.TB, base, room string, o dialOpt) *tclient {
@@ -152,11 +151,7 @@ func tryDial(t testing.TB, base, room string, o dialOpt) (*tclient, *http.Respon
 		ReadMaxPayloadSize: 64 << 20,
 		HandshakeTimeout:   30 * time.Second, // a loaded CI machine can be slow
 		NewDialer: func() (gws.Dialer, error) {
-			d := &net.Dialer{Timeout: 30 * time.Second}
-			if o.rcvBuf > 0 {
-				d.Control = rcvBufControl(o.rcvBuf)
-			}
-			return d, nil
+			return &net.Dialer{Timeout: 30 * time.Second}, nil
 		},
 	})
 	if err != nil {

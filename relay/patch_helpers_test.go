@@ -7,7 +7,6 @@ import (
 	"image/color"
 	"image/png"
 	"math/rand/v2"
-	"syscall"
 	"testing"
 	"time"
 
@@ -166,6 +165,16 @@ func (p *picture) apply(ev map[string]any, data []byte) {
 		return
 	}
 	p.img = got
+}
+
+// padTo grows a PNG to n bytes with a private chunk.
+func padTo(t testing.TB, png []byte, n int) []byte {
+	t.Helper()
+	b, err := testimg.PadPNG(png, n, 'p')
+	if err != nil {
+		t.Fatalf("pad png: %v", err)
+	}
+	return b
 }
 
 // padTo grows a PNG to n bytes with a private chunk.
