@@ -176,27 +176,3 @@ func padTo(t testing.TB, png []byte, n int) []byte {
 	}
 	return b
 }
-
-// padTo grows a PNG to n bytes with a private chunk.
-func padTo(t testing.TB, png []byte, n int) []byte {
-	t.Helper()
-	b, err := testimg.PadPNG(png, n, 'p')
-	if err != nil {
-		t.Fatalf("pad png: %v", err)
-	}
-	return b
-}
-
-// rcvBufControl sets a socket's receive buffer before it connects, so that
-// a frozen test client stops the server's writes early.
-func rcvBufControl(n int) func(network, address string, c syscall.RawConn) error {
-	return func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, n)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}
-}
