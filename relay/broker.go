@@ -3,6 +3,8 @@ package relay
 import (
 	"context"
 	"sync"
+
+	"github.com/canvasrelay/canvasrelay/imageproc"
 )
 
 // Kind says what an Envelope carries.
@@ -58,6 +60,19 @@ type Envelope struct {
 	// id, on whichever node holds it, whatever its rights (a game answers
 	// one member on another node, as a reply).
 	ToConn string
+	// Patch, for a KindFrame that is a patch, is the rectangle of its
+	// sender's layer that it replaces; nil for a full frame.
+	Patch *PatchRect
+	// Width and Height are a KindFrame's image size, from its header; 0
+	// when unknown (a frame from another node).
+	Width, Height int
+
+	// The layer log (layerlog.go): set by a LayerLog broker while it
+	// publishes a frame, before any delivery; read-only after.
+	logBase *Envelope      // the full frame a patch applies to; nil for a full frame
+	logIdx  int            // 0 for a full frame, k for its k-th patch
+	logPrev []*Envelope    // the log before it (logBase, patches 1..logIdx-1); never appended to
+	info    imageproc.Info // a KindFrame's header, when it was accepted on this node (saves an Inspect)
 
 	wireOnce sync.Once
 	wire     []byte // the encoded frames, shared by every subscriber

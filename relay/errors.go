@@ -17,8 +17,11 @@ const (
 	CodeForbidden         = wire.CodeForbidden
 	CodeBadRequest        = wire.CodeBadRequest
 	CodeInternal          = wire.CodeInternal
-	// v1.1 patch frames.
-	CodeKeyframeNeeded     = wire.CodeKeyframeNeeded
+	// CodeKeyframeNeeded refuses a patch while the sender's layer log is
+	// over twice its bound: send a full frame (patch.go).
+	CodeKeyframeNeeded = wire.CodeKeyframeNeeded
+	// CodePatchesUnsupported refuses a patch on a relay whose broker keeps
+	// no layer log (the NATS broker, for now): send full frames.
 	CodePatchesUnsupported = wire.CodePatchesUnsupported
 )
 
@@ -55,6 +58,15 @@ var (
 	ErrTooManyConns = errors.New("relay: too many connections")
 	// ErrBrokerClosed is returned by a Broker after Close.
 	ErrBrokerClosed = errors.New("relay: broker closed")
+	// ErrNoFullFrame refuses a patch whose sender has no full frame in the
+	// room (LayerLog.PublishPatch).
+	ErrNoFullFrame = errors.New("relay: patch before any full frame")
+	// ErrPatchOutOfBounds refuses a patch that does not fit inside its
+	// sender's full frame.
+	ErrPatchOutOfBounds = errors.New("relay: patch out of bounds")
+	// ErrKeyframeNeeded refuses a patch while the layer log's patches are
+	// at twice its bound.
+	ErrKeyframeNeeded = errors.New("relay: keyframe needed")
 )
 
 var (

@@ -52,6 +52,8 @@ type metrics struct {
 	rendHits        prometheus.Counter
 	rendMisses      prometheus.Counter
 	imageAbandoned  *prometheus.CounterVec // kind: rendition, ingest
+
+	patchMetrics
 }
 
 func newMetrics() *metrics {
@@ -84,5 +86,6 @@ func newMetrics() *metrics {
 		m.connections, m.rooms, m.framesIn, m.framesOK, m.framesBad, m.bytesIn, m.bytesOut, m.deliveries, m.dropped, m.disconnects, m.chats, m.publishWrite, m.upgradeErrors} {
 		f(c)
 	}
+	m.registerPatchMetrics()
 	return m
 }

@@ -87,7 +87,7 @@ func parseText(b []byte) (command, error) {
 	switch cmd.Type {
 	case TypeChat:
 		return cmd, nil
-	case TypeGame:
+	case TypeGame, TypePatch:
 		return cmd, nil
 	case "":
 		return command{}, fmt.Errorf("%w: missing \"type\"", errBadCommand)

@@ -162,6 +162,7 @@ func (s *Server) reframe(env *Envelope, res imageproc.Result) (*Envelope, error)
 		return nil, fmt.Errorf("relay: frame event: %w", err)
 	}
 	ev.Format, ev.Width, ev.Height, ev.Bytes = string(res.Info.Format), res.Info.Width, res.Info.Height, len(res.Bytes)
+	ev.Patch, ev.X, ev.Y = false, nil, nil // a composed picture is a full frame
 	out := NewFrameEnvelope(mustJSON(ev), res.Bytes)
 	out.ID, out.Room, out.Origin, out.Client, out.TS, out.Seq = env.ID, env.Room, env.Origin, env.Client, env.TS, env.Seq
 	out.ackOf = env
@@ -218,12 +219,7 @@ func (c *conn) layerFor(env *Envelope) {
 		if err != nil {
 			return
 		}
-		kick, full := c.q.addLayers([]*Envelope{out}, s.cfg.RoomRetainedBytes)
-		if full {
-			c.deliver(out)
-		} else if kick {
-			go c.writeLoop()
-		}
+		c.addLayers([]*Envelope{out}, s.cfg.RoomRetainedBytes)
 	})
 	if err != nil {
 		s.metrics.reencodeErrors.WithLabelValues("rendition", submitErrLabel(err)).Inc()

@@ -42,6 +42,7 @@ func (c *conn) drain(limit int) {
 		if it.env != nil && it.env.Kind == KindFrame {
 			it.env.written()
 			m.deliveries.Inc()
+			m.patchWritten(it.env, len(it.wire))
 			m.publishWrite.Observe(time.Since(time.UnixMilli(it.env.TS)).Seconds())
 		}
 	}
