@@ -29,8 +29,8 @@ func (c *Client) dialURL() *url.URL {
 		q.Set(wire.QueryResume, c.resume)
 	}
 	c.mu.Unlock()
-	if !c.cfg.FullFrames && !q.Has("patches") {
-		q.Set("patches", "1") // applied by the read loop (patch.go)
+	if !c.cfg.FullFrames && !q.Has(wire.QueryPatches) {
+		q.Set(wire.QueryPatches, "1") // applied by the read loop (patch.go)
 	}
 	u.RawQuery = q.Encode()
 	return &u

@@ -99,7 +99,7 @@ func (c *Client) SendPatchAsync(ctx context.Context, x, y int, img []byte) (*Pen
 	if x < 0 || y < 0 {
 		return nil, &RejectError{Code: "bad_request", Message: "a patch's x and y must not be negative", Local: true}
 	}
-	return c.sendAsync(ctx, fmt.Appendf(nil, `{"type":"patch","x":%d,"y":%d}`, x, y), img)
+	return c.sendAsync(ctx, fmt.Appendf(nil, `{"type":"`+wire.TypePatch+`","x":%d,"y":%d}`, x, y), img)
 }
 
 // sendAsync writes cmd (a text command, when not nil) and img.
