@@ -94,6 +94,15 @@ func (e *Envelope) privateWire() []byte {
 	return e.privWire
 }
 
+// ticket is the sender's ack ticket that a write of e counts for: its own,
+// or for a rendition, the one of the frame it was made from.
+func (e *Envelope) ticket() *ackTicket {
+	if e.ackOf != nil {
+		return e.ackOf.ack
+	}
+	return e.ack
+}
+
 // addressedTo reports whether a connection of client (that plays, or not)
 // gets e at all.
 func (e *Envelope) addressedTo(client string, plays bool) bool {

@@ -282,7 +282,7 @@ func (c *conn) deliver(env *Envelope) {
 		return
 	}
 	if queued {
-		env.noteQueued(!replaced)
+		env.ack.queuedOne()
 	}
 	if replaced {
 		c.srv.metrics.dropped.WithLabelValues(dropSuperseded).Inc()

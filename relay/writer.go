@@ -40,7 +40,7 @@ func (c *conn) drain(limit int) {
 		}
 		m.bytesOut.Add(float64(len(it.wire)))
 		if it.env != nil && it.env.Kind == KindFrame {
-			it.env.written()
+			it.env.ticket().wroteOne()
 			m.deliveries.Inc()
 			m.publishWrite.Observe(time.Since(time.UnixMilli(it.env.TS)).Seconds())
 		}
