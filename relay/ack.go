@@ -18,8 +18,11 @@ import (
 // sender's acks stay in order, and it gets one ack for each frame its
 // median viewer took, so its frames in flight never pile up in the
 // subscribers' queues. A frame replaced before most subscribers took it
-// never reaches its quorum; its ack goes out with the next release, or after
-// ackHoldMax.
+// never reaches its quorum; its ack goes out with the next release (as the
+// oldest), or after ackHoldMax when no later frame reaches its quorum (the
+// sender stopped). Releasing those one per delivered frame, and not all at
+// once, is what keeps frames from replacing each other unseen: a burst of
+// acks would bring a burst of frames.
 //
 // Guarantees:
 //   - A stalled minority never slows the sender: the quorum is half, and

@@ -258,3 +258,33 @@ func TestAckEveryFrameAnsweredOnce(t *testing.T) {
 	}
 	t.Logf("%d frames, %v acks timed out", n, testutil.ToFloat64(srv.metrics.acksTimedOut))
 }
+
+// A subscriber that gets a frame every few milliseconds keeps its writer
+// goroutine: frames do not each start one.
+func TestWriterReusedAcrossFrames(t *testing.T) {
+	srv, u := startServer(t, Config{FrameRate: -1, ByteRate: -1})
+	small := readTestdata(t, "canvas-opaque-64x48.png")
+	const room, n, subs = "reuse", 60, 3
+
+	pub := dial(t, u, room, dialOpt{query: "client=pub"})
+	pub.expect(TypeHello)
+	var readers []*tclient
+	for i := 0; i < subs; i++ {
+		s := dial(t, u, room, dialOpt{query: "client=sub" + itoa(i)})
+		s.expect(TypeHello)
+		pub.expect(TypePresence)
+		readers = append(readers, s)
+	}
+	before := srv.writerStarts.Load()
+	sendWindowed(t, pub, small, n, 1)
+	for _, s := range readers {
+		frameSeqs(t, s, n, 30*time.Second)
+	}
+	started := srv.writerStarts.Load() - before
+	t.Logf("%d frames, one at a time, to %d subscribers: %d writer goroutines started", n, subs, started)
+	// One start per frame per subscriber would be n*subs; a pause longer
+	// than writerLinger on a loaded machine may start a few.
+	if started > n*subs/4 {
+		t.Fatalf("%d writer goroutines started for %d frames to %d subscribers", started, n, subs)
+	}
+}
