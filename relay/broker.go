@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"sync"
 )
 
 // Kind says what an Envelope carries.
@@ -20,7 +19,10 @@ const (
 )
 
 // Envelope is one message between a room's publish and its delivery. It is
-// immutable once published: brokers and subscribers share it.
+// immutable once published: brokers, subscribers and retained layers share
+// it, and no field of it changes after Publish. What changes while a frame
+// is delivered on a node (the sender's ack ticket, the renditions computed
+// from it) lives in its delivery (delivery.go), a type of its own.
 type Envelope struct {
 	// ID is unique per message (node id + counter), so a broker can drop
 	// duplicates.
@@ -59,48 +61,9 @@ type Envelope struct {
 	// one member on another node, as a reply).
 	ToConn string
 
-	wireOnce sync.Once
-	wire     []byte // the encoded frames, shared by every subscriber
-
-	privOnce sync.Once
-	privWire []byte // Private, encoded once
-
-	ack   *ackTicket // the sender's ack, when sent from this node (see ack.go)
-	ackOf *Envelope  // a rendition answers for the frame it was made from
-
-	rendMu sync.Mutex            // guards rends
-	rends  map[string]*rendEntry // renditions computed from this frame
-}
-
-// wireBytes returns e as it goes on the wire: its event frame and, for a
-// KindFrame, the image frame right after it. It is encoded once.
-func (e *Envelope) wireBytes() []byte {
-	e.wireOnce.Do(func() {
-		if e.wire != nil {
-			return
-		}
-		if e.Kind == KindFrame {
-			e.wire = encodeImage(e.Event, e.Image)
-		} else {
-			e.wire = encodeFrame(opText, e.Event)
-		}
-	})
-	return e.wire
-}
-
-// privateWire returns Private as a text frame, encoded once.
-func (e *Envelope) privateWire() []byte {
-	e.privOnce.Do(func() { e.privWire = encodeFrame(opText, e.Private) })
-	return e.privWire
-}
-
-// ticket is the sender's ack ticket that a write of e counts for: its own,
-// or for a rendition, the one of the frame it was made from.
-func (e *Envelope) ticket() *ackTicket {
-	if e.ackOf != nil {
-		return e.ackOf.ack
-	}
-	return e.ack
+	// Set by NewFrameEnvelope, before publish; never changed after.
+	wire  []byte    // a KindFrame's event and image frames; Event and Image point into it
+	local *delivery // a KindFrame's delivery state on this node
 }
 
 // addressedTo reports whether a connection of client (that plays, or not)
@@ -132,6 +95,7 @@ func NewFrameEnvelope(event, image []byte) *Envelope {
 		Event: wire[evStart : evStart+len(event) : evStart+len(event)],
 		Image: wire[imgStart:],
 		wire:  wire,
+		local: &delivery{},
 	}
 }
 

@@ -128,7 +128,7 @@ func (c *conn) onBinary(data []byte) {
 		Width: info.Width, Height: info.Height, Bytes: info.Bytes,
 	})
 	t := &ackTicket{seq: seq, send: func() { c.sendEvent(ack) }}
-	env.ack = t
+	env.local.ack = t // before publish: the envelope never changes after
 	if err := c.srv.broker.Publish(c.srv.ctx, env); err != nil {
 		m.framesBad.WithLabelValues(CodeInternal).Inc()
 		c.log.Error("publish frame", "err", err)
@@ -270,10 +270,14 @@ func (c *conn) reply(payload []byte) {
 }
 
 // deliver queues an envelope published by someone else, or a retained
-// layer for this late joiner.
-func (c *conn) deliver(env *Envelope) {
+// layer for this late joiner. wire is a non-frame's encoding, made once for
+// every member (nil: encoded here); a frame carries its own.
+func (c *conn) deliver(env *Envelope, wire []byte) {
 	if env.Kind != KindFrame {
-		c.push(outItem{wire: env.wireBytes(), env: env, size: len(env.Event) + itemOverhead}, false)
+		if wire == nil {
+			wire = env.wireBytes()
+		}
+		c.push(outItem{wire: wire, env: env, size: len(env.Event) + itemOverhead}, false)
 		return
 	}
 	kick, overflow, replaced, queued := c.q.pushFrame(env)
@@ -282,7 +286,7 @@ func (c *conn) deliver(env *Envelope) {
 		return
 	}
 	if queued {
-		env.ack.queuedOne()
+		env.queuedTicket().queuedOne()
 	}
 	if replaced {
 		c.srv.metrics.dropped.WithLabelValues(dropSuperseded).Inc()

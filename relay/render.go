@@ -91,18 +91,19 @@ const maxRendsPerEnvelope = 8
 // renditionOf returns env rendered as rd, computing it at most once per
 // (envelope, rendition) however many members ask. It runs on a pool worker.
 func (s *Server) renditionOf(env *Envelope, info imageproc.Info, rd *rendition) (*Envelope, error) {
-	env.rendMu.Lock()
-	if env.rends == nil {
-		env.rends = make(map[string]*rendEntry)
-	}
-	ent, hit := env.rends[rd.key]
-	if !hit {
-		ent = &rendEntry{}
-		if len(env.rends) < maxRendsPerEnvelope {
-			env.rends[rd.key] = ent
+	ent, hit := &rendEntry{}, false
+	if d := env.local; d != nil { // nil only for a frame not made by NewFrameEnvelope: no cache
+		d.rendMu.Lock()
+		if d.rends == nil {
+			d.rends = make(map[string]*rendEntry)
 		}
+		if x, ok := d.rends[rd.key]; ok {
+			ent, hit = x, true
+		} else if len(d.rends) < maxRendsPerEnvelope {
+			d.rends[rd.key] = ent
+		}
+		d.rendMu.Unlock()
 	}
-	env.rendMu.Unlock()
 	if hit {
 		s.metrics.rendHits.Inc()
 	}
@@ -163,7 +164,7 @@ func (s *Server) reframe(env *Envelope, res imageproc.Result) (*Envelope, error)
 	ev.Format, ev.Width, ev.Height, ev.Bytes = string(res.Info.Format), res.Info.Width, res.Info.Height, len(res.Bytes)
 	out := NewFrameEnvelope(mustJSON(ev), res.Bytes)
 	out.ID, out.Room, out.Origin, out.Client, out.TS, out.Seq = env.ID, env.Room, env.Origin, env.Client, env.TS, env.Seq
-	out.ackOf = env
+	out.local.ackFor = env.ticket() // before it is queued: the envelope never changes after
 	return out, nil
 }
 
@@ -182,7 +183,7 @@ func (r *room) renderFor(env *Envelope, info imageproc.Info, rd *rendition) {
 		}
 		for _, c := range r.view.Load().members {
 			if c.rend != nil && c.rend.key == rd.key && c.id != env.Origin && c.canSubscribe {
-				c.deliver(out)
+				c.deliver(out, nil)
 			}
 		}
 	})
@@ -219,7 +220,7 @@ func (c *conn) layerFor(env *Envelope) {
 		}
 		kick, full := c.q.addLayers([]*Envelope{out}, s.cfg.RoomRetainedBytes)
 		if full {
-			c.deliver(out)
+			c.deliver(out, nil)
 		} else if kick {
 			go c.writeLoop()
 		}
