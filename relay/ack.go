@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,24 +15,27 @@ import (
 // reaches local subscribers, its ack is held until the frame has been
 // written to a quorum of them: half of the subscribers that queued it.
 //
-// Each frame that reaches its quorum releases one held ack, the oldest: the
-// sender's acks stay in order, and it gets one ack for each frame its
-// median viewer took, so its frames in flight never pile up in the
-// subscribers' queues. A frame replaced before most subscribers took it
-// never reaches its quorum; its ack goes out with the next release (as the
-// oldest), or after ackHoldMax when no later frame reaches its quorum (the
-// sender stopped). Releasing those one per delivered frame, and not all at
-// once, is what keeps frames from replacing each other unseen: a burst of
-// acks would bring a burst of frames.
+// A frame that reaches its quorum releases its own ack (or, when that went
+// already, the oldest held one). A frame replaced before most subscribers
+// took it never reaches its quorum, and its ack goes out after ackHoldMax,
+// on its own. So a sender with several frames in flight gets one ack per
+// frame its median viewer took, and its frames never pile up in the
+// subscribers' queues (each holds one frame being written and one pending
+// per sender): a replaced frame's ack keeps its slot in the sender's window
+// for a while, which is what stops the next frames from replacing each
+// other. Releasing the acks of replaced frames together with later ones
+// would bring bursts of frames that replace each other unseen; releasing
+// delivered frames' acks behind older ones would shrink the sender's
+// window to one frame.
 //
 // Guarantees:
 //   - A stalled minority never slows the sender: the quorum is half, and
 //     the others' writes reach it.
 //   - No ack waits more than ackHoldMax (a stalled majority, a frame
 //     replaced everywhere), and at most maxHeldAcks are held.
-//   - Every frame gets exactly one answer (ackTicket.fire runs once); a
-//     held ack may come after the answers to later frames: match answers
-//     by seq.
+//   - Every frame gets exactly one answer (ackTicket.fire runs once). Acks
+//     may come out of order (a replaced frame's after later ones): match
+//     answers by seq.
 //   - A frame that no local subscriber took (none in the room, only
 //     renditions, or a broker that delivers asynchronously, a cluster) is
 //     acked at once.
@@ -73,7 +77,7 @@ func (t *ackTicket) wroteOne() {
 	}
 	n := t.writes.Add(1)
 	if need := t.need.Load(); need > 0 && n >= need && t.reached.CompareAndSwap(false, true) {
-		t.holder.releaseOldestAck()
+		t.holder.releaseAck(t)
 	}
 }
 
@@ -104,35 +108,37 @@ func (c *conn) answerFrame(t *ackTicket, ack []byte) {
 	need := (q + 1) / 2
 	t.need.Store(need)
 	if t.writes.Load() >= need && t.reached.CompareAndSwap(false, true) { // the writes came first
-		c.releaseOldestAck()
+		c.releaseAck(t)
 	}
-	time.AfterFunc(ackHoldMax, func() { c.releaseAcksTimedOut(t.seq) })
+	time.AfterFunc(ackHoldMax, func() { c.releaseAckTimedOut(t) })
 }
 
-// releaseOldestAck sends the oldest held ack, if any.
-func (c *conn) releaseOldestAck() {
+// releaseAck sends t's ack, t having reached its quorum; if it went
+// already (timed out, or pushed out by maxHeldAcks), the oldest held ack
+// goes instead: one release per delivered frame.
+func (c *conn) releaseAck(t *ackTicket) {
 	c.acks.mu.Lock()
 	defer c.acks.mu.Unlock()
-	if len(c.acks.tickets) == 0 {
+	i := slices.Index(c.acks.tickets, t)
+	if i < 0 {
+		if len(c.acks.tickets) == 0 {
+			return
+		}
+		i = 0
+	}
+	c.acks.tickets[i].fire()
+	c.acks.tickets = slices.Delete(c.acks.tickets, i, i+1)
+}
+
+// releaseAckTimedOut sends t's ack if it is still held after ackHoldMax.
+func (c *conn) releaseAckTimedOut(t *ackTicket) {
+	c.acks.mu.Lock()
+	defer c.acks.mu.Unlock()
+	i := slices.Index(c.acks.tickets, t)
+	if i < 0 {
 		return
 	}
-	c.acks.tickets[0].fire()
-	c.acks.tickets[0] = nil
-	c.acks.tickets = c.acks.tickets[1:]
-}
-
-// releaseAcksTimedOut sends the held acks of frames up to seq: seq's ack
-// has been held for ackHoldMax, and the older ones longer.
-func (c *conn) releaseAcksTimedOut(seq uint64) {
-	c.acks.mu.Lock()
-	defer c.acks.mu.Unlock()
-	i := 0
-	for ; i < len(c.acks.tickets) && c.acks.tickets[i].seq <= seq; i++ {
-		c.acks.tickets[i].fire()
-		c.acks.tickets[i] = nil
-	}
-	if i > 0 {
-		c.srv.metrics.acksTimedOut.Add(float64(i))
-	}
-	c.acks.tickets = c.acks.tickets[i:]
+	c.srv.metrics.acksTimedOut.Inc()
+	t.fire()
+	c.acks.tickets = slices.Delete(c.acks.tickets, i, i+1)
 }

@@ -56,8 +56,9 @@
 // frame (wire.go), and those bytes are written to every subscriber. A
 // publisher never waits for a subscriber; its acks are paced to delivery
 // (ack.go): a frame's ack is held until the frame was written to half the
-// local subscribers that took it (at most 1 s), so that a sender pacing on
-// acks matches its median viewer.
+// local subscribers that took it (at most 1 s, the bound for a frame
+// replaced unseen), so that a sender pacing on acks matches its median
+// viewer.
 //
 // # Image checks
 //
