@@ -1,9 +1,9 @@
 package relay
 
 import (
-	"container/list"
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,34 +18,51 @@ type MemoryBrokerConfig struct {
 }
 
 // MemoryBroker is the single-node Broker. Delivery is a direct call.
+//
+// Locking: there is no broker-wide lock on the way of a Publish. Each room
+// has its own lock (memRoom.mu), so rooms never wait for each other. The
+// one thing all rooms share is the retained-bytes budget and its
+// least-recently-updated order (layerBudget, see memory_layers.go): an
+// atomic total, an atomic clock, and age lists in shards whose leaf locks
+// are held for a list splice only. Lock order: the budget's evictMu, a
+// room's mu, its shard's mu; never the other way.
 type MemoryBroker struct {
-	cfg MemoryBrokerConfig
+	cfg MemoryBrokerConfig // static after construction
 
-	mu        sync.Mutex // guards everything below
-	rooms     map[string]*memRoom
-	lru       list.List // of *memLayer, least recently updated at the front
-	bytes     int64     // retained image + event bytes
-	lastSweep time.Time
-	closed    bool
+	// rooms maps a room name to its *memRoom. A room leaves the map only
+	// under its own mu, which then marks it dead, so a caller that finds a
+	// dead room looks the name up again (lockRoom).
+	rooms  sync.Map
+	nRooms atomic.Int64 // rooms in the map
+	closed atomic.Bool
+
+	budget layerBudget // all rooms' layers: bytes and age order
+
+	sweepMu   sync.Mutex   // one sweep at a time (TryLock)
+	lastSweep atomic.Int64 // unix nanoseconds of the last sweep
 }
 
+// memRoom is one room's state in a MemoryBroker.
 type memRoom struct {
-	subs       []*memSub
-	layers     map[string]*list.Element // client → element of MemoryBroker.lru
-	bytes      int64                    // what layers hold
-	members    map[string]struct{}      // conn ids
-	emptySince time.Time                // when the last member left
-	clients    map[string]int           // client id → its members (conn ids), for ClientHolds
-}
+	name  string       // static
+	shard *budgetShard // static: where its layers sit in the age order
 
-type memLayer struct {
-	room string
-	env  *Envelope
+	// subs is the subscriptions, copied on write under mu, so Publish reads
+	// it without a lock.
+	subs atomic.Pointer[[]*memSub]
+
+	mu         sync.Mutex           // guards everything below
+	dead       bool                 // removed from MemoryBroker.rooms
+	layers     map[string]*memLayer // client → its layer
+	bytes      int64                // what layers hold
+	members    map[string]struct{}  // conn ids
+	emptySince time.Time            // when the last member left
+	clients    map[string]int       // client id → its members (conn ids), for ClientHolds
 }
 
 type memSub struct {
 	b       *MemoryBroker
-	room    string
+	room    *memRoom
 	deliver func(*Envelope)
 	once    sync.Once
 }
@@ -67,163 +84,158 @@ func NewMemoryBroker(cfg MemoryBrokerConfig) *MemoryBroker {
 	if cfg.MaxRetainedRooms <= 0 {
 		cfg.MaxRetainedRooms = 40000
 	}
-	return &MemoryBroker{cfg: cfg, rooms: make(map[string]*memRoom)}
-}
-
-func (b *MemoryBroker) roomLocked(name string) *memRoom {
-	r := b.rooms[name]
-	if r == nil {
-		r = &memRoom{layers: make(map[string]*list.Element), members: make(map[string]struct{}), clients: make(map[string]int)}
-		b.rooms[name] = r
-	}
-	return r
-}
-
-// Subscribe implements Broker.
-func (b *MemoryBroker) Subscribe(room string, deliver func(*Envelope)) (Subscription, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return nil, ErrBrokerClosed
-	}
-	s := &memSub{b: b, room: room, deliver: deliver}
-	r := b.roomLocked(room)
-	r.subs = append(r.subs[:len(r.subs):len(r.subs)], s) // copy on write: Publish iterates a snapshot
-	return s, nil
-}
-
-func (s *memSub) Close() error {
-	s.once.Do(func() {
-		b := s.b
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		r := b.rooms[s.room]
-		if r == nil {
-			return
-		}
-		subs := make([]*memSub, 0, len(r.subs))
-		for _, x := range r.subs {
-			if x != s {
-				subs = append(subs, x)
-			}
-		}
-		r.subs = subs
-		b.maybeDropLocked(s.room, r)
-	})
-	return nil
-}
-
-// Publish implements Broker.
-func (b *MemoryBroker) Publish(_ context.Context, env *Envelope) error {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return ErrBrokerClosed
-	}
-	r := b.roomLocked(env.Room)
-	if env.Kind == KindFrame {
-		b.retainLocked(r, env)
-	}
-	subs := r.subs
-	b.mu.Unlock()
-	for _, s := range subs {
-		s.deliver(env)
-	}
-	return nil
+	b := &MemoryBroker{cfg: cfg}
+	b.budget.max = cfg.MaxRetainedBytes
+	return b
 }
 
 // defaultRoomBytes is the default of one room's layer budget: 96 MiB (nine
 // layers of the default 8 MiB fit), and no more than half of the total.
 func defaultRoomBytes(total int64) int64 { return min(96<<20, total/2) }
 
-// retainLocked keeps env as its client's layer: the room stays within
-// MaxLayers and MaxRoomBytes (its own least recently updated layers go
-// first, so one room cannot push every other room's layers out), and all
-// rooms together within MaxRetainedBytes.
-func (b *MemoryBroker) retainLocked(r *memRoom, env *Envelope) {
-	if el, ok := r.layers[env.Client]; ok {
-		l := el.Value.(*memLayer)
-		d := int64(env.size() - l.env.size())
-		b.bytes += d
-		r.bytes += d
-		l.env = env
-		b.lru.MoveToBack(el)
-	} else {
-		r.layers[env.Client] = b.lru.PushBack(&memLayer{room: env.Room, env: env})
-		b.bytes += int64(env.size())
-		r.bytes += int64(env.size())
-		if len(r.layers) > b.cfg.MaxLayers {
-			b.evictOldestOfRoomLocked(r, env.Client)
+// lockRoom returns the named room with its mu held, creating it when
+// create is set; nil (and nothing held) when it does not exist and create
+// is not set.
+func (b *MemoryBroker) lockRoom(name string, create bool) *memRoom {
+	for {
+		v, ok := b.rooms.Load(name)
+		if !ok {
+			if !create {
+				return nil
+			}
+			fresh := &memRoom{name: name, shard: b.budget.shardFor(), layers: make(map[string]*memLayer), members: make(map[string]struct{}), clients: make(map[string]int)}
+			if v, ok = b.rooms.LoadOrStore(name, fresh); !ok {
+				b.nRooms.Add(1)
+			}
 		}
-	}
-	for r.bytes > b.cfg.MaxRoomBytes && len(r.layers) > 0 {
-		b.evictOldestOfRoomLocked(r, env.Client)
-	}
-	for b.bytes > b.cfg.MaxRetainedBytes && b.lru.Len() > 0 {
-		b.evictLocked(b.lru.Front())
-	}
-}
-
-// evictOldestOfRoomLocked evicts the room's least recently updated layer
-// other than keep's, or keep's when it is the only one.
-func (b *MemoryBroker) evictOldestOfRoomLocked(r *memRoom, keep string) {
-	var oldest *list.Element
-	for c, el := range r.layers {
-		if c == keep && len(r.layers) > 1 {
-			continue
+		r := v.(*memRoom)
+		r.mu.Lock()
+		if !r.dead {
+			return r
 		}
-		if oldest == nil || el.Value.(*memLayer).env.TS < oldest.Value.(*memLayer).env.TS {
-			oldest = el
-		}
-	}
-	if oldest != nil {
-		b.evictLocked(oldest)
-	}
-}
-
-func (b *MemoryBroker) evictLocked(el *list.Element) {
-	l := el.Value.(*memLayer)
-	b.lru.Remove(el)
-	b.bytes -= int64(l.env.size())
-	if r := b.rooms[l.room]; r != nil {
-		r.bytes -= int64(l.env.size())
-		delete(r.layers, l.env.Client)
-		b.maybeDropLocked(l.room, r)
+		r.mu.Unlock() // dropped meanwhile: it is gone from the map, or about to be
 	}
 }
 
 // maybeDropLocked forgets a room that has nothing left to remember.
-func (b *MemoryBroker) maybeDropLocked(name string, r *memRoom) {
-	if len(r.subs) == 0 && len(r.members) == 0 && len(r.layers) == 0 {
-		delete(b.rooms, name)
+func (b *MemoryBroker) maybeDropLocked(r *memRoom) {
+	if len(*r.loadSubs()) == 0 && len(r.members) == 0 && len(r.layers) == 0 {
+		b.dropLocked(r)
 	}
+}
+
+// dropLocked removes r from the map. r holds no layer.
+func (b *MemoryBroker) dropLocked(r *memRoom) {
+	r.dead = true
+	if b.rooms.CompareAndDelete(r.name, r) {
+		b.nRooms.Add(-1)
+	}
+}
+
+var noSubs []*memSub
+
+func (r *memRoom) loadSubs() *[]*memSub {
+	if p := r.subs.Load(); p != nil {
+		return p
+	}
+	return &noSubs
+}
+
+// Subscribe implements Broker.
+func (b *MemoryBroker) Subscribe(room string, deliver func(*Envelope)) (Subscription, error) {
+	if b.closed.Load() {
+		return nil, ErrBrokerClosed
+	}
+	r := b.lockRoom(room, true)
+	defer r.mu.Unlock()
+	s := &memSub{b: b, room: r, deliver: deliver}
+	old := *r.loadSubs()
+	subs := append(old[:len(old):len(old)], s) // copy on write: Publish iterates a snapshot
+	r.subs.Store(&subs)
+	return s, nil
+}
+
+func (s *memSub) Close() error {
+	s.once.Do(func() {
+		r := s.room
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.dead { // cannot be while s is in it; kept for safety
+			return
+		}
+		old := *r.loadSubs()
+		subs := make([]*memSub, 0, len(old))
+		for _, x := range old {
+			if x != s {
+				subs = append(subs, x)
+			}
+		}
+		r.subs.Store(&subs)
+		s.b.maybeDropLocked(r)
+	})
+	return nil
+}
+
+// Publish implements Broker. Events other than frames take no lock at
+// all; a frame takes its room's lock, and the budget's for a list splice.
+func (b *MemoryBroker) Publish(_ context.Context, env *Envelope) error {
+	if b.closed.Load() {
+		return ErrBrokerClosed
+	}
+	var subs []*memSub
+	if env.Kind == KindFrame {
+		r := b.lockRoom(env.Room, true)
+		over := b.retainLocked(r, env)
+		b.maybeDropLocked(r) // a frame over MaxRoomBytes alone is not kept
+		subs = *r.loadSubs()
+		r.mu.Unlock()
+		if over {
+			b.evictOverBudget()
+		}
+	} else if v, ok := b.rooms.Load(env.Room); ok {
+		subs = *v.(*memRoom).loadSubs() // a dead room has none
+	}
+	for _, s := range subs {
+		s.deliver(env)
+	}
+	return nil
 }
 
 // Layers implements Broker.
 func (b *MemoryBroker) Layers(_ context.Context, room string) ([]*Envelope, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	r := b.rooms[room]
+	r := b.lockRoom(room, false)
 	if r == nil {
 		return nil, nil
 	}
+	defer r.mu.Unlock()
 	out := make([]*Envelope, 0, len(r.layers))
-	for _, el := range r.layers {
-		out = append(out, el.Value.(*memLayer).env)
+	for _, l := range r.layers {
+		out = append(out, l.env)
 	}
 	sortByTS(out)
 	return out, nil
 }
 
+// ClearLayers implements LayerClearer.
+func (b *MemoryBroker) ClearLayers(_ context.Context, room string) error {
+	r := b.lockRoom(room, false)
+	if r == nil {
+		return nil
+	}
+	defer r.mu.Unlock()
+	b.clearLayersLocked(r)
+	b.maybeDropLocked(r)
+	return nil
+}
+
 // Join implements Broker.
 func (b *MemoryBroker) Join(_ context.Context, room string, m Member) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
+	if b.closed.Load() {
 		return 0, ErrBrokerClosed
 	}
-	b.sweepLocked(time.Now())
-	r := b.roomLocked(room)
+	b.maybeSweep(time.Now())
+	r := b.lockRoom(room, true)
+	defer r.mu.Unlock()
 	if _, ok := r.members[m.Conn]; !ok {
 		r.members[m.Conn] = struct{}{}
 		r.clients[m.Client]++
@@ -234,27 +246,25 @@ func (b *MemoryBroker) Join(_ context.Context, room string, m Member) (int, erro
 // ClientHolds implements Broker: a member of room with that client id, or
 // a layer of it.
 func (b *MemoryBroker) ClientHolds(_ context.Context, room, client string) (bool, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
+	if b.closed.Load() {
 		return false, ErrBrokerClosed
 	}
-	r := b.rooms[room]
+	r := b.lockRoom(room, false)
 	if r == nil {
 		return false, nil
 	}
+	defer r.mu.Unlock()
 	_, layer := r.layers[client]
 	return layer || r.clients[client] > 0, nil
 }
 
 // Leave implements Broker.
 func (b *MemoryBroker) Leave(_ context.Context, room string, m Member) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	r := b.rooms[room]
+	r := b.lockRoom(room, false)
 	if r == nil {
 		return 0, nil
 	}
+	defer r.mu.Unlock()
 	if _, ok := r.members[m.Conn]; ok {
 		delete(r.members, m.Conn)
 		if r.clients[m.Client]--; r.clients[m.Client] <= 0 {
@@ -264,66 +274,57 @@ func (b *MemoryBroker) Leave(_ context.Context, room string, m Member) (int, err
 	n := len(r.members)
 	if n == 0 {
 		r.emptySince = time.Now()
-		b.maybeDropLocked(room, r)
+		b.maybeDropLocked(r)
 	}
 	return n, nil
 }
 
-// sweepLocked drops the layers of rooms that have been empty for longer than
-// RetainEmptyFor, at most once a minute unless too many rooms are retained.
-func (b *MemoryBroker) sweepLocked(now time.Time) {
-	if now.Sub(b.lastSweep) < time.Minute && len(b.rooms) <= b.cfg.MaxRetainedRooms {
+// maybeSweep drops the layers of rooms that have been empty for longer
+// than RetainEmptyFor, at most once a minute unless too many rooms are
+// retained. One caller sweeps at a time; the others go on at once. It
+// locks one room at a time.
+func (b *MemoryBroker) maybeSweep(now time.Time) {
+	if now.UnixNano()-b.lastSweep.Load() < int64(time.Minute) && b.nRooms.Load() <= int64(b.cfg.MaxRetainedRooms) {
 		return
 	}
-	b.lastSweep = now
+	if !b.sweepMu.TryLock() {
+		return
+	}
+	defer b.sweepMu.Unlock()
+	b.lastSweep.Store(now.UnixNano())
 	type cand struct {
-		name  string
+		r     *memRoom
 		since time.Time
 	}
 	var empty []cand
-	for name, r := range b.rooms {
-		if len(r.members) == 0 && len(r.subs) == 0 {
-			empty = append(empty, cand{name, r.emptySince})
+	b.rooms.Range(func(_, v any) bool {
+		r := v.(*memRoom)
+		r.mu.Lock()
+		if !r.dead && len(r.members) == 0 && len(*r.loadSubs()) == 0 {
+			empty = append(empty, cand{r, r.emptySince})
 		}
-	}
+		r.mu.Unlock()
+		return true
+	})
 	// Oldest first; drop expired ones and, if still too many, the oldest.
 	sortSlice(empty, func(a, b cand) bool { return a.since.Before(b.since) })
-	excess := len(b.rooms) - b.cfg.MaxRetainedRooms
+	excess := int(b.nRooms.Load()) - b.cfg.MaxRetainedRooms
 	for i, c := range empty {
 		if now.Sub(c.since) < b.cfg.RetainEmptyFor && i >= excess {
 			break
 		}
-		r := b.rooms[c.name]
-		for _, el := range r.layers {
-			b.lru.Remove(el)
-			b.bytes -= int64(el.Value.(*memLayer).env.size())
+		r := c.r
+		r.mu.Lock()
+		if !r.dead && len(r.members) == 0 && len(*r.loadSubs()) == 0 { // still empty
+			b.clearLayersLocked(r)
+			b.dropLocked(r)
 		}
-		delete(b.rooms, c.name)
+		r.mu.Unlock()
 	}
-}
-
-// ClearLayers implements LayerClearer.
-func (b *MemoryBroker) ClearLayers(_ context.Context, room string) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	r := b.rooms[room]
-	if r == nil {
-		return nil
-	}
-	for _, el := range r.layers {
-		b.lru.Remove(el)
-		b.bytes -= int64(el.Value.(*memLayer).env.size())
-	}
-	clear(r.layers)
-	r.bytes = 0
-	b.maybeDropLocked(room, r)
-	return nil
 }
 
 // Close implements Broker.
 func (b *MemoryBroker) Close() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.closed = true
+	b.closed.Store(true)
 	return nil
 }

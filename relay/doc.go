@@ -4,8 +4,10 @@
 // # Protocol flow
 //
 //	client                                   relay
-//	  | GET /ws/{room}?name=&client=&resume=   |  400 bad room, 403 origin,
-//	  |  (Sec-WebSocket-Protocol: canvasrelay.v1, optional)   503 full/shutting down
+//	  | GET /ws/{room}?name=&client=&resume=   |  admit (admit.go, every refusal listed):
+//	  |  (Sec-WebSocket-Protocol: canvasrelay.v1, optional)   400 bad room, 405, 403 origin,
+//	  |                                        |  401/403 token, 400 client id or rendition,
+//	  |                                        |  429/503 full, 503 shutting down
 //	  |                                        |  client granted (identity.go): as asked if it
 //	  |                                        |  holds nothing in the room, else with its resume
 //	  |                                        |  or a token's subject, else a fresh id

@@ -88,9 +88,10 @@ func (c *conn) violated(code, msg string, seq uint64) {
 // longer text frame is refused unread.
 func maxTextBytes(cfg Config) int { return 6*cfg.MaxChatBytes + 1024 }
 
-// clientIP is the address a connection counts against for MaxConnsPerIP.
-func (s *Server) clientIP(r *http.Request) string {
-	if s.cfg.TrustProxy {
+// clientIP is the address a connection counts against for MaxConnsPerIP:
+// with trustProxy (Config.TrustProxy), the last X-Forwarded-For entry.
+func clientIP(trustProxy bool, r *http.Request) string {
+	if trustProxy {
 		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
 			parts := strings.Split(xff[len(xff)-1], ",")
 			if ip := strings.TrimSpace(parts[len(parts)-1]); net.ParseIP(ip) != nil {

@@ -58,7 +58,7 @@ func (p originPattern) match(u *url.URL) bool {
 // scheme is refused even when it names the relay's host. That default does
 // not stop DNS rebinding (a hostile name that resolves to the relay makes
 // Origin and Host agree); AllowedOrigins does (see SECURITY.md).
-func (s *Server) originAllowed(r *http.Request) bool {
+func originAllowed(origins []originPattern, r *http.Request) bool {
 	o := r.Header.Get("Origin")
 	if o == "" {
 		return true
@@ -67,11 +67,11 @@ func (s *Server) originAllowed(r *http.Request) bool {
 	if err != nil || u.Host == "" || u.User != nil || u.Opaque != "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
 		return false
 	}
-	if len(s.origins) == 0 {
+	if len(origins) == 0 {
 		scheme := strings.ToLower(u.Scheme)
 		return (scheme == "http" || scheme == "https") && strings.EqualFold(u.Host, r.Host)
 	}
-	for _, p := range s.origins {
+	for _, p := range origins {
 		if p.match(u) {
 			return true
 		}

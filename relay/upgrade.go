@@ -1,96 +1,46 @@
 package relay
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 )
 
-// serveWS is GET /ws/{room}: every check that can refuse a client happens
-// here, with an HTTP status, before the upgrade: room name (400), method
-// (405), shutdown (503), origin (403), token (401; 403 for another room,
-// no rights, or a ?client= other than the token's sub), client id and
-// rendition (400), capacity (429/503). Then the client id in force is
-// granted (identity.go): never an error, at worst a fresh id.
+// serveWS is GET /ws/{room}: admit decides, from the request alone,
+// whether it may upgrade (admit.go lists every refusal with its status);
+// acquire reserves a place within the caps; then the client id in force
+// is granted (identity.go: never an error, at worst a fresh id) and the
+// connection upgraded.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	name := strings.TrimPrefix(r.URL.Path, "/ws/")
-	if !ValidRoom(name) {
-		s.httpError(w, http.StatusBadRequest, "bad room name: use 1 to 64 characters from A-Z a-z 0-9 . _ -")
+	a, no := s.gate().admit(r)
+	if no != nil {
+		s.refuse(w, no)
 		return
 	}
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		s.httpError(w, http.StatusMethodNotAllowed, "use GET with a WebSocket upgrade")
-		return
-	}
-	if s.closing.Load() {
-		s.httpError(w, http.StatusServiceUnavailable, "server is shutting down")
-		return
-	}
-	if !s.originAllowed(r) {
-		s.httpError(w, http.StatusForbidden, "origin not allowed")
-		return
-	}
-	q := r.URL.Query()
-	claims := Claims{Publish: true, Subscribe: true}
-	if s.auth != nil {
-		c, err := s.auth.Verify(tokenFrom(r))
-		if err == nil {
-			err = c.admits(name, q.Get("client"))
-		}
-		if err != nil {
-			s.metrics.authFailures.WithLabelValues(authReason(err)).Inc()
-			status, msg := tokenStatus(err), err.Error()
-			if status == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="canvasrelay"`)
-				msg += ": pass a room token as ?token= or Authorization: Bearer"
-			}
-			s.httpError(w, status, msg)
-			return
-		}
-		claims = c
-	}
-	asked := q.Get("client")
-	if asked != "" && !validToken(asked, 64) {
-		s.httpError(w, http.StatusBadRequest, "bad client id: use 1 to 64 characters from A-Z a-z 0-9 . _ -")
-		return
-	}
-	if claims.Subject != "" && !validToken(claims.Subject, 64) {
-		s.metrics.authFailures.WithLabelValues("malformed").Inc()
-		s.httpError(w, http.StatusForbidden, "the token's client id is not a valid client id")
-		return
-	}
-	rend, err := parseRendition(q)
+	rm, err := s.acquire(a.room, a.rend, a.ip)
 	if err != nil {
-		s.httpError(w, http.StatusBadRequest, "bad rendition: "+err.Error())
+		s.refuse(w, capRefusal(err))
 		return
 	}
+	s.upgrade(w, r, a, rm)
+}
 
-	ip := s.clientIP(r)
-	rm, err := s.acquire(name, rend, ip)
-	if err != nil {
-		status := http.StatusServiceUnavailable
-		if errors.Is(err, ErrTooManyFromIP) {
-			status = http.StatusTooManyRequests
-		}
-		s.httpError(w, status, err.Error())
-		return
-	}
+// upgrade carries out an admission that holds a place in rm: it grants the
+// client id, upgrades the connection and starts it. On failure it gives
+// the place back.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, a admission, rm *room) {
+	name, rend, ip, claims := a.room, a.rend, a.ip, a.claims
 	// The id in force: as asked only when it holds nothing or is proven
 	// (identity.go). Never an error: what cannot be granted is a fresh id.
-	client, how := s.grantClient(r.Context(), rm, asked, q.Get("resume"), claims.Subject)
+	client, how := s.grantClient(r.Context(), rm, a.asked, a.resume, claims.Subject)
 	s.grants.WithLabelValues(how).Inc()
-	display := cleanName(q.Get("name"))
-	if n := cleanName(claims.Name); n != "" {
-		display = n // the token's name wins over the query's
-	}
+	display := a.name
 	if display == "" {
 		display = "guest-" + client[:min(4, len(client))]
 	}
 	up := s.upPlain
-	if offersSubprotocol(r.Header, Subprotocol) {
+	if a.proto {
 		up = s.upProto
 	}
 	// Hijack here rather than in gws, so that every write to the socket,
@@ -165,17 +115,18 @@ func offersSubprotocol(h http.Header, want string) bool {
 func (s *Server) acquire(name string, rend *rendition, ip string) (*room, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.registry)+s.pending >= s.cfg.MaxConns {
-		return nil, ErrTooManyConns
-	}
-	if s.perIP[ip] >= s.cfg.MaxConnsPerIP {
-		return nil, ErrTooManyFromIP
-	}
 	rm := s.rooms[name]
+	err := checkCaps(capState{
+		conns: len(s.registry) + s.pending, maxConns: s.cfg.MaxConns,
+		fromIP: s.perIP[ip], maxPerIP: s.cfg.MaxConnsPerIP,
+		roomExists: rm != nil, rooms: len(s.rooms), maxRooms: s.cfg.MaxRooms,
+		members: roomRefs(rm), maxMembers: s.cfg.MaxMembersPerRoom,
+		renditionFits: rm != nil && rm.hasRoomFor(rend, s.cfg.MaxRenditionsPerRoom),
+	})
+	if err != nil {
+		return nil, err
+	}
 	if rm == nil {
-		if len(s.rooms) >= s.cfg.MaxRooms {
-			return nil, ErrTooManyRooms
-		}
 		rm = newRoom(s, name)
 		sub, err := s.broker.Subscribe(name, rm.deliver)
 		if err != nil {
@@ -184,15 +135,20 @@ func (s *Server) acquire(name string, rend *rendition, ip string) (*room, error)
 		rm.sub = sub
 		s.rooms[name] = rm
 		s.metrics.rooms.Inc()
-	} else if rm.refs >= s.cfg.MaxMembersPerRoom {
-		return nil, ErrRoomFull
-	} else if !rm.hasRoomFor(rend, s.cfg.MaxRenditionsPerRoom) {
-		return nil, ErrTooManyRenditions
 	}
 	rm.refs++
 	s.pending++
 	s.perIP[ip]++
 	return rm, nil
+}
+
+// roomRefs is rm's members and upgrades in progress; 0 for no room. s.mu
+// is held.
+func roomRefs(rm *room) int {
+	if rm == nil {
+		return 0
+	}
+	return rm.refs
 }
 
 // release gives back a place taken by acquire; c is nil when the upgrade

@@ -227,8 +227,11 @@ func TestGameRefereeNodeDies(t *testing.T) {
 		m := x.expectGame("over")
 		took := time.Since(killed)
 		t.Logf("%s: over %s after the referee died (TTL %s)", x.name, took.Round(time.Millisecond), ttl)
-		if took > ttl {
-			t.Errorf("%s: got over %s after the referee died, want it within the TTL %s", x.name, took, ttl)
+		// The claim expires at most a TTL after the death (its last renewal
+		// came before it); the watchdog then looks every TTL/10, and a loaded
+		// machine adds its scheduling delay.
+		if bound := ttl + ttl/10 + 500*time.Millisecond; took > bound {
+			t.Errorf("%s: got over %s after the referee died, want it within %s (TTL %s)", x.name, took, bound, ttl)
 		}
 		order, scores := clientsOf(t, m, "scores")
 		if got, want := strings.Join(order, ","), "bob,alice,carol"; got != want ||
