@@ -58,9 +58,19 @@ type ackTicket struct {
 	need    atomic.Int32 // writes that make the quorum; 0 until the ack is held
 	reached atomic.Bool  // the quorum was reached (it releases one ack, once)
 	holder  *conn        // the sender holding it; set before need
+	timer   *time.Timer  // sends the ack after ackHoldMax; guarded by the holder's acks.mu
 }
 
 func (t *ackTicket) fire() { t.once.Do(t.send) }
+
+// releaseLocked sends a held ack and stops its timer, so that only held
+// acks keep one. The caller holds the holder's acks.mu.
+func (t *ackTicket) releaseLocked() {
+	t.fire()
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+}
 
 // queuedOne counts a local subscriber that queued the frame.
 func (t *ackTicket) queuedOne() {
@@ -99,18 +109,18 @@ func (c *conn) answerFrame(t *ackTicket, ack []byte) {
 	t.holder = c
 	c.acks.mu.Lock()
 	if len(c.acks.tickets) >= maxHeldAcks {
-		c.acks.tickets[0].fire()
+		c.acks.tickets[0].releaseLocked()
 		c.acks.tickets[0] = nil
 		c.acks.tickets = c.acks.tickets[1:]
 	}
 	c.acks.tickets = append(c.acks.tickets, t)
+	t.timer = time.AfterFunc(ackHoldMax, func() { c.releaseAckTimedOut(t) })
 	c.acks.mu.Unlock()
 	need := (q + 1) / 2
 	t.need.Store(need)
 	if t.writes.Load() >= need && t.reached.CompareAndSwap(false, true) { // the writes came first
 		c.releaseAck(t)
 	}
-	time.AfterFunc(ackHoldMax, func() { c.releaseAckTimedOut(t) })
 }
 
 // releaseAck sends t's ack, t having reached its quorum; if it went
@@ -126,7 +136,7 @@ func (c *conn) releaseAck(t *ackTicket) {
 		}
 		i = 0
 	}
-	c.acks.tickets[i].fire()
+	c.acks.tickets[i].releaseLocked()
 	c.acks.tickets = slices.Delete(c.acks.tickets, i, i+1)
 }
 
