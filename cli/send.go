@@ -58,6 +58,7 @@ type sendOptions struct {
 	watch    bool
 	interval time.Duration
 	debounce time.Duration
+	patches  bool
 }
 
 func newSendCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -87,6 +88,7 @@ func sendFlags(o *sendOptions, fs *pflag.FlagSet) {
 	fs.BoolVar(&o.watch, "watch", false, "mirror one FILE: send it again whenever its content changes")
 	fs.DurationVar(&o.interval, "interval", 0, "with --watch, poll the file every `duration` instead of using file notifications")
 	fs.DurationVar(&o.debounce, "debounce", 100*time.Millisecond, "with --watch, wait this long after the last change before sending")
+	fs.BoolVar(&o.patches, "patches", true, "with --watch, send only the changed rectangle when it is under half the picture (a full frame at least every 30 s, and whenever the relay asks)")
 }
 
 func runSend(ctx context.Context, o *sendOptions, args []string, stdout, stderr io.Writer) error {

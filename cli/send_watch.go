@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/canvasrelay/canvasrelay/relay"
 	"github.com/canvasrelay/canvasrelay/relay/client"
 )
 
@@ -39,8 +41,9 @@ type mirror struct {
 	brkSince time.Time // when broken was first seen
 	lastSend time.Time
 	hellos   int
+	pt       patcher // with --patches (send_patch.go)
 
-	sent, unchanged, rejected int
+	sent, patched, unchanged, rejected int
 }
 
 func runMirror(ctx context.Context, url, path string, o *sendOptions, stdout, stderr io.Writer) error {
@@ -84,7 +87,7 @@ func runMirror(ctx context.Context, url, path string, o *sendOptions, stdout, st
 		changes, watchErrs = w.Events, w.Errors
 	}
 	err = m.loop(ctx, changes, watchErrs, tick, stderr)
-	fmt.Fprintf(stdout, "mirror: %d sent, %d unchanged skipped, %d rejected\n", m.sent, m.unchanged, m.rejected)
+	fmt.Fprintf(stdout, "mirror: %d sent, %d as patches, %d unchanged skipped, %d rejected\n", m.sent, m.patched, m.unchanged, m.rejected)
 	return err
 }
 
@@ -103,9 +106,14 @@ func (m *mirror) loop(ctx context.Context, changes <-chan fsnotify.Event, watchE
 				if m.hellos++; m.hellos > 1 {
 					// A new server may have lost the room: send the file again.
 					fmt.Fprintln(stderr, "reconnected; sending the current content again")
-					m.haveLast = false
+					m.haveLast, m.pt.needFull = false, true
 					timer.Reset(0)
 				}
+			}
+			if u, ok := ev.(*client.Unknown); ok && u.Type == "keyframe" {
+				// The relay's log of our patches is long: send a full frame.
+				m.haveLast, m.pt.needFull = false, true
+				timer.Reset(0)
 			}
 		case ev := <-changes:
 			if filepath.Clean(ev.Name) == m.path && ev.Op&(fsnotify.Write|fsnotify.Create) != 0 {
@@ -167,12 +175,20 @@ func (m *mirror) try(ctx context.Context) time.Duration {
 		}
 	}
 	m.lastSend = time.Now()
+	var pic *image.NRGBA
+	if m.o.patches && !m.pt.off {
+		pic = decodeForPatches(data, m.c.Hello().MaxPixels)
+		if again, done := m.tryPatch(ctx, h, pic); done {
+			return again
+		}
+	}
 	sctx, cancel := context.WithTimeout(ctx, m.o.timeout)
 	ack, err := m.c.Send(sctx, data)
 	cancel()
 	switch {
 	case err == nil:
 		m.last, m.haveLast = h, true
+		m.pt.sentFull(pic)
 		m.sent++
 		m.line("sent", fmt.Sprintf("%s %dx%d %s seq %d", ack.Format, ack.Width, ack.Height, humanBytes(int64(len(data))), ack.Seq))
 		return 0
@@ -186,6 +202,44 @@ func (m *mirror) try(ctx context.Context) time.Duration {
 	}
 	m.line("no-ack", fmt.Sprintf("%v (trying again)", err))
 	return retryDelay
+}
+
+// tryPatch sends the changed rectangle of pic as a patch when that is
+// worth it. done reports that the content is dealt with (again as try
+// returns); otherwise the caller sends it as a full frame.
+func (m *mirror) tryPatch(ctx context.Context, h [sha256.Size]byte, pic *image.NRGBA) (again time.Duration, done bool) {
+	x, y, patch, same, ok := m.pt.plan(pic)
+	if same {
+		m.last, m.haveLast = h, true
+		m.unchanged++
+		return 0, true
+	}
+	if !ok {
+		return 0, false
+	}
+	sctx, cancel := context.WithTimeout(ctx, m.o.timeout)
+	ack, err := m.c.SendPatch(sctx, x, y, patch)
+	cancel()
+	var rej *client.RejectError
+	switch {
+	case err == nil:
+		m.last, m.haveLast = h, true
+		m.pt.last = pic
+		m.sent++
+		m.patched++
+		m.line("patched", fmt.Sprintf("%dx%d at (%d, %d) %s seq %d", ack.Width, ack.Height, x, y, humanBytes(int64(len(patch))), ack.Seq))
+		return 0, true
+	case errors.As(err, &rej) && rej.Code == relay.CodePatchesUnsupported:
+		m.pt.off = true // this relay takes full frames only
+		return 0, false
+	case errors.As(err, &rej):
+		m.pt.needFull = true // keyframe_needed, or the relay lost our full frame
+		return 0, false
+	case ctx.Err() != nil:
+		return 0, true
+	}
+	m.line("no-ack", fmt.Sprintf("%v (trying again)", err))
+	return retryDelay, true
 }
 
 func (m *mirror) line(word, detail string) {

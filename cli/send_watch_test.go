@@ -38,14 +38,14 @@ func TestSendWatchMirrorsChanges(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "screen.png")
 			args := append(append([]string{"send", "--watch", "--client", "mirror"}, tt.flags...), r.url("mirror"), file)
 			c := startCmd(t, 60*time.Second, args...)
-			waitUntil(t, 5*time.Second, "the mirror to start", func() bool { return strings.Contains(c.stderr.String(), "mirroring") })
+			waitUntil(t, 20*time.Second, "the mirror to start", func() bool { return strings.Contains(c.stderr.String(), "mirroring") })
 
 			var contents [][]byte
 			for i := 1; i <= 5; i++ {
 				img := makePNG(t, 16, 16, i)
 				contents = append(contents, img)
 				writeFile(t, file, img)
-				waitUntil(t, 5*time.Second, "frame", func() bool { return len(sub.got()) >= i })
+				waitUntil(t, 20*time.Second, "frame", func() bool { return len(sub.got()) >= i })
 			}
 			// Identical content, written in place and replaced: nothing is sent.
 			writeFile(t, file, contents[4])
@@ -63,7 +63,7 @@ func TestSendWatchMirrorsChanges(t *testing.T) {
 			// A new content saved by rename is sent.
 			sixth := makePNG(t, 16, 16, 6)
 			replaceFile(t, file, sixth)
-			waitUntil(t, 5*time.Second, "frame 6", func() bool { return len(sub.got()) == 6 })
+			waitUntil(t, 20*time.Second, "frame 6", func() bool { return len(sub.got()) == 6 })
 			if !bytes.Equal(sub.got()[5].Data, sixth) {
 				t.Fatal("frame 6: content differs")
 			}

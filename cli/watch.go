@@ -21,7 +21,10 @@ import (
 
 const watchHelp = `Records a room. Pick one or more modes:
   --out DIR      save every frame as DIR/<client>-<seq>.<ext> (never
-                 overwriting a file: a taken name gets .2, .3, … before .<ext>)
+                 overwriting a file: a taken name gets .2, .3, … before .<ext>);
+                 a patch (a sender's changed rectangle) is saved as the whole
+                 picture it makes, or with --raw-patches as it came, named
+                 <client>-<seq>-patch-<x>-<y>.<ext>
   --latest FILE  keep FILE as the newest frame (any client)
   --events       print chat and presence events as JSON lines on stdout
 
@@ -45,6 +48,8 @@ type watchOptions struct {
 	latest string
 	events bool
 	count  int
+	// rawPatches: --out saves a patch as it came, not the whole picture.
+	rawPatches bool
 }
 
 func newWatchCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -68,6 +73,7 @@ func watchFlags(o *watchOptions, fs *pflag.FlagSet) {
 	fs.StringVar(&o.latest, "latest", "", "keep `FILE` as the newest frame")
 	fs.BoolVar(&o.events, "events", false, "print chat and presence events as JSON lines on stdout")
 	fs.IntVar(&o.count, "count", 0, "stop after `N` frames (0: run until interrupted)")
+	fs.BoolVar(&o.rawPatches, "raw-patches", false, "with --out, save a patch itself as <client>-<seq>-patch-<x>-<y>.<ext> instead of the whole picture it makes")
 }
 
 func runWatch(ctx context.Context, o *watchOptions, args []string, stdout, stderr io.Writer) error {
@@ -203,7 +209,12 @@ func (r *recorder) frame(f client.Frame) error {
 		}
 	}
 	if r.o.out != "" {
-		if err := r.saveNew(f, format); err != nil {
+		save := f
+		if r.o.rawPatches && f.Patch != nil {
+			save = client.Frame{Info: f.Patch.Info, Data: f.Patch.Data, Received: f.Received}
+			format = f.Patch.Info.Format
+		}
+		if err := r.saveNew(save, format); err != nil {
 			return fmt.Errorf("watch: %w", err)
 		}
 	}
@@ -288,6 +299,9 @@ func (r *recorder) saveNew(f client.Frame, format string) error {
 		return nil
 	}
 	stem := fmt.Sprintf("%s-%d", safeName(f.Info.Client), f.Info.Seq)
+	if f.Info.Patch {
+		stem += fmt.Sprintf("-patch-%d-%d", f.Info.X, f.Info.Y)
+	}
 	ext := fileExt(format)
 	tmp, err := os.CreateTemp(r.o.out, "."+stem+".tmp-*")
 	if err != nil {

@@ -18,9 +18,10 @@ import (
 //	?client=             400 bad client id: …
 //	the token's sub      403 the token's client id is not a valid client id
 //	rendition            400 bad rendition: …
+//	?patches=            400 bad patches parameter: want 1 or 0 (patch.go)
 //	caps (checkCaps)     503 server, room or renditions full; 429 too many from this address
 //
-// admit makes the first eight decisions from the request alone: no I/O,
+// admit makes the first nine decisions from the request alone: no I/O,
 // no state but the server's static settings and whether it is shutting
 // down. The caps depend on the live counts, so they are decided by
 // checkCaps where a place is reserved, under the server's lock (acquire),
@@ -47,6 +48,7 @@ type admission struct {
 	resume string     // ?resume=, checked when the id is granted (identity.go)
 	name   string     // the display name asked (the token's wins), cleaned; "" for none
 	rend   *rendition // nil: the original frames
+	patch  bool       // ?patches=1: patches as they are (patch.go)
 	ip     string     // the address counted against MaxConnsPerIP
 	proto  bool       // offers the canvasrelay.v1 subprotocol
 }
@@ -115,6 +117,9 @@ func (g gate) admit(r *http.Request) (admission, *refusal) {
 		return admission{}, &refusal{status: http.StatusBadRequest, msg: msgBadRend + err.Error()}
 	}
 	a.rend = rend
+	if a.patch, err = parsePatches(q); err != nil {
+		return admission{}, &refusal{status: http.StatusBadRequest, msg: err.Error()}
+	}
 	a.name = cleanName(q.Get("name"))
 	if n := cleanName(a.claims.Name); n != "" {
 		a.name = n // the token's name wins over the query's

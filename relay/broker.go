@@ -2,6 +2,8 @@ package relay
 
 import (
 	"context"
+
+	"github.com/canvasrelay/canvasrelay/imageproc"
 )
 
 // Kind says what an Envelope carries.
@@ -20,7 +22,8 @@ const (
 
 // Envelope is one message between a room's publish and its delivery. It is
 // immutable once published: brokers, subscribers and retained layers share
-// it, and no field of it changes after Publish. What changes while a frame
+// it, and no field of it changes after Publish (a layer log broker sets the
+// log fields inside Publish, before any delivery). What changes while a frame
 // is delivered on a node (the sender's ack ticket, the renditions computed
 // from it) lives in its delivery (delivery.go), a type of its own.
 type Envelope struct {
@@ -60,6 +63,19 @@ type Envelope struct {
 	// id, on whichever node holds it, whatever its rights (a game answers
 	// one member on another node, as a reply).
 	ToConn string
+	// Patch, for a KindFrame that is a patch, is the rectangle of its
+	// sender's layer that it replaces; nil for a full frame.
+	Patch *PatchRect
+	// Width and Height are a KindFrame's image size, from its header; 0
+	// when unknown (a frame from another node).
+	Width, Height int
+
+	// The layer log (layerlog.go): set by a LayerLog broker while it
+	// publishes a frame, before any delivery; read-only after.
+	logBase *Envelope      // the full frame a patch applies to; nil for a full frame
+	logIdx  int            // 0 for a full frame, k for its k-th patch
+	logPrev []*Envelope    // the log before it (logBase, patches 1..logIdx-1); never appended to
+	info    imageproc.Info // a KindFrame's header, when it was accepted on this node (saves an Inspect)
 
 	// Set by NewFrameEnvelope, before publish; never changed after.
 	wire  []byte    // a KindFrame's event and image frames; Event and Image point into it

@@ -201,19 +201,19 @@ func (b *MemoryBroker) Publish(_ context.Context, env *Envelope) error {
 	return nil
 }
 
-// Layers implements Broker.
+// Layers implements Broker: each sender's layer log, whole and in order,
+// least recently updated log first.
 func (b *MemoryBroker) Layers(_ context.Context, room string) ([]*Envelope, error) {
 	r := b.lockRoom(room, false)
 	if r == nil {
 		return nil, nil
 	}
 	defer r.mu.Unlock()
-	out := make([]*Envelope, 0, len(r.layers))
+	logs := make([][]*Envelope, 0, len(r.layers))
 	for _, l := range r.layers {
-		out = append(out, l.env)
+		logs = append(logs, l.log.entries)
 	}
-	sortByTS(out)
-	return out, nil
+	return flattenLogs(logs), nil
 }
 
 // ClearLayers implements LayerClearer.

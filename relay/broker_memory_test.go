@@ -43,7 +43,11 @@ func checkAccounting(t *testing.T, b *MemoryBroker) (total int64, layers int) {
 		rooms++
 		var rb int64
 		for c, l := range r.layers {
-			if l.client != c || l.size != int64(l.env.size()) || l.el == nil {
+			var logBytes int64
+			for _, e := range l.log.entries {
+				logBytes += int64(e.size())
+			}
+			if l.client != c || l.size != logBytes || l.size != l.log.bytes || l.el == nil {
 				t.Errorf("room %s: layer %s is inconsistent", r.name, c)
 			}
 			rb += l.size

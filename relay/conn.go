@@ -25,17 +25,21 @@ type conn struct {
 	name   string      // display name
 	room   *room
 	rend   *rendition // the rendition this subscriber asked for; nil = original
-	ip     string     // client address, counted for MaxConnsPerIP
-	log    *slog.Logger
-	q      *outQueue
-	start  time.Time
+	// patches: the subscriber asked for patches as they are (patches=1);
+	// without it, it gets full frames composed from the layer log.
+	patches bool
+	ip      string // client address, counted for MaxConnsPerIP
+	log     *slog.Logger
+	q       *outQueue
+	start   time.Time
 
 	canPublish   bool      // may send images and chat (token right; true without tokens)
 	canSubscribe bool      // receives the room's traffic (token right; true without tokens)
 	expires      time.Time // token expiry; zero without tokens
 
 	// Owned by the reader goroutine (gws ReadLoop: OnOpen, OnMessage).
-	seq    uint64 // binary frames read, from 1, rejected ones included
+	seq    uint64        // binary frames read, from 1, rejected ones included
+	patch  *pendingPatch // a patch command waiting for its binary frame (patch.go)
 	joined bool
 	limits connLimits
 
@@ -73,6 +77,8 @@ func (c *conn) touch() { c.lastRead.Store(time.Now().UnixNano()) }
 func (c *conn) onBinary(data []byte) {
 	c.seq++
 	seq := c.seq
+	pp := c.patch // this frame is a patch (patch.go)
+	c.patch = nil
 	m := c.srv.metrics
 	m.framesIn.Inc()
 	m.bytesIn.Add(float64(len(data)))
@@ -99,6 +105,9 @@ func (c *conn) onBinary(data []byte) {
 		c.reply(errorEvent(CodeForbidden, "only the drawer may draw during a turn", seq))
 		return
 	}
+	if pp != nil && !c.patchAllowed(pp, seq) {
+		return
+	}
 	data, info, err = c.ingest(data, info)
 	if err != nil {
 		code := imageproc.Code(err)
@@ -113,22 +122,12 @@ func (c *conn) onBinary(data []byte) {
 		c.reply(errorEvent(code, msg, seq))
 		return
 	}
+	if pp != nil {
+		c.publishPatch(pp, data, info, seq)
+		return
+	}
 	ts := nowMillis()
-	// The image is copied once, into its wire encoding: gws reuses data
-	// after OnMessage returns.
-	env := NewFrameEnvelope(frameEvent(c.client, c.name, seq, info, ts), data)
-	env.ID = c.srv.nextID()
-	env.Room = c.room.name
-	env.Origin = c.id
-	env.Client = c.client
-	env.TS = ts
-	env.Seq = seq
-	ack := mustJSON(AckEvent{
-		Type: TypeAck, Seq: seq, Format: string(info.Format),
-		Width: info.Width, Height: info.Height, Bytes: info.Bytes,
-	})
-	t := &ackTicket{seq: seq, send: func() { c.sendEvent(ack) }}
-	env.local.ack = t // before publish: the envelope never changes after
+	env, t, ack := c.frameEnvelope(frameEvent(c.client, c.name, seq, info, ts), data, info, seq, ts)
 	if err := c.srv.broker.Publish(c.srv.ctx, env); err != nil {
 		m.framesBad.WithLabelValues(CodeInternal).Inc()
 		c.log.Error("publish frame", "err", err)
@@ -144,11 +143,14 @@ func (c *conn) onBinary(data []byte) {
 // valid command counts as a violation, so no flood of them is free.
 func (c *conn) onText(data []byte) {
 	c.srv.metrics.bytesIn.Add(float64(len(data)))
-	if !c.limits.chat.Allow() {
+	c.patchNotFollowed()
+	n, limit := len(data), maxTextBytes(c.srv.cfg)
+	patchCmd := n <= limit && isPatchCommand(data) // its binary frame spends the frame buckets (patch.go)
+	if !patchCmd && !c.limits.chat.Allow() {
 		c.rateLimited(0, "chat")
 		return
 	}
-	if n, limit := len(data), maxTextBytes(c.srv.cfg); n > limit {
+	if n > limit {
 		c.badRequest(fmt.Sprintf("text frame is %d bytes; the limit is %d (chat text: %d)", n, limit, c.srv.cfg.MaxChatBytes))
 		return
 	}
@@ -159,6 +161,7 @@ func (c *conn) onText(data []byte) {
 		return
 	case err != nil:
 		c.badRequest(err.Error())
+		c.patchRefused(data, "malformed")
 		return
 	}
 	if !c.canPublish {
@@ -176,6 +179,8 @@ func (c *conn) onText(data []byte) {
 		}
 		err := g.Command(c.player(), GameCommand{Action: cmd.Action, Rounds: cmd.Rounds, Seconds: cmd.Seconds})
 		c.sendGameError(err)
+	case TypePatch:
+		c.onPatch(cmd)
 	default:
 		c.badRequest(fmt.Sprintf("unsupported command %q", cmd.Type))
 	}
@@ -280,18 +285,18 @@ func (c *conn) deliver(env *Envelope, wire []byte) {
 		c.push(outItem{wire: wire, env: env, size: len(env.Event) + itemOverhead}, false)
 		return
 	}
-	kick, overflow, replaced, queued := c.q.pushFrame(env)
-	if overflow {
+	r := c.q.pushFrame(env)
+	if r.overflow {
 		c.closeWith(CloseQueueOverflow, reasonQueueOverflow, "outbound frame queue over its cap")
 		return
 	}
-	if queued {
+	if r.queued {
 		env.queuedTicket().queuedOne()
 	}
-	if replaced {
-		c.srv.metrics.dropped.WithLabelValues(dropSuperseded).Inc()
+	if r.superseded > 0 {
+		c.srv.metrics.dropped.WithLabelValues(dropSuperseded).Add(float64(r.superseded))
 	}
-	if kick {
+	if r.kick {
 		go c.writeLoop()
 	}
 }

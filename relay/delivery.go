@@ -51,3 +51,26 @@ func (e *Envelope) wireBytes() []byte {
 		return encodeFrame(opText, e.Event)
 	}
 }
+
+// cachedRendition returns the cache entry of e's rendition key, made empty
+// when new (hit false). The cache is bounded (maxRendsPerEnvelope); past it,
+// and for a frame without a delivery, the entry is not kept.
+func (e *Envelope) cachedRendition(key string) (ent *rendEntry, hit bool) {
+	d := e.local
+	if d == nil {
+		return &rendEntry{}, false
+	}
+	d.rendMu.Lock()
+	defer d.rendMu.Unlock()
+	if ent, ok := d.rends[key]; ok {
+		return ent, true
+	}
+	ent = &rendEntry{}
+	if d.rends == nil {
+		d.rends = make(map[string]*rendEntry)
+	}
+	if len(d.rends) < maxRendsPerEnvelope {
+		d.rends[key] = ent
+	}
+	return ent, false
+}

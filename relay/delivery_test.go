@@ -9,7 +9,7 @@ import (
 )
 
 // recordingBroker keeps a copy of every frame envelope as it was published,
-// and the envelope itself, to compare them after delivery.
+// and the envelope itself, to compare them at the end.
 type recordingBroker struct {
 	*MemoryBroker
 	mu     sync.Mutex
@@ -22,37 +22,42 @@ type recorded struct {
 	wire   []byte // a copy of the wire bytes as published
 }
 
+// Publish records env as the broker leaves it: a layer log broker sets its
+// log fields while it publishes, before any delivery.
 func (b *recordingBroker) Publish(ctx context.Context, env *Envelope) error {
+	err := b.MemoryBroker.Publish(ctx, env)
 	if env.Kind == KindFrame {
 		b.mu.Lock()
 		b.frames = append(b.frames, recorded{env: env, before: *env, wire: append([]byte(nil), env.wire...)})
 		b.mu.Unlock()
 	}
-	return b.MemoryBroker.Publish(ctx, env)
+	return err
 }
 
-// sameFields compares two envelopes field by field, pointers and slices by
-// identity and contents.
+// sameFields compares two envelopes field by field: pointers, maps and
+// slices by identity (and length), structs field by field, the rest by value.
 func sameFields(a, b Envelope) bool {
-	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
-	for i := 0; i < va.NumField(); i++ {
-		fa, fb := va.Field(i), vb.Field(i)
-		switch fa.Kind() {
-		case reflect.Pointer:
-			if fa.Pointer() != fb.Pointer() {
-				return false
-			}
-		case reflect.Slice:
-			if fa.Len() != fb.Len() || (fa.Len() > 0 && fa.Pointer() != fb.Pointer()) {
-				return false
-			}
-		default:
-			if !reflect.DeepEqual(fa.Interface(), fb.Interface()) {
+	return same(reflect.ValueOf(a), reflect.ValueOf(b))
+}
+
+func same(a, b reflect.Value) bool {
+	switch a.Kind() {
+	case reflect.Struct:
+		for i := 0; i < a.NumField(); i++ {
+			if !same(a.Field(i), b.Field(i)) {
 				return false
 			}
 		}
+		return true
+	case reflect.Pointer, reflect.Map, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+		return a.Pointer() == b.Pointer()
+	case reflect.Slice:
+		return a.Len() == b.Len() && (a.Len() == 0 || a.Pointer() == b.Pointer())
+	case reflect.Interface:
+		return a.IsNil() == b.IsNil() && (a.IsNil() || same(a.Elem(), b.Elem()))
+	default:
+		return a.Equal(b)
 	}
-	return true
 }
 
 // A published Envelope never changes: not when its ack is held and

@@ -4,9 +4,9 @@
 // # Protocol flow
 //
 //	client                                   relay
-//	  | GET /ws/{room}?name=&client=&resume=   |  admit (admit.go, every refusal listed):
+//	  | GET /ws/{room}?name=&client=&resume=&patches=1 |  admit (admit.go, every refusal listed):
 //	  |  (Sec-WebSocket-Protocol: canvasrelay.v1, optional)   400 bad room, 405, 403 origin,
-//	  |                                        |  401/403 token, 400 client id or rendition,
+//	  |                                        |  401/403 token, 400 client id, rendition or patches,
 //	  |                                        |  429/503 full, 503 shutting down
 //	  |                                        |  client granted (identity.go): as asked if it
 //	  |                                        |  holds nothing in the room, else with its resume
@@ -22,6 +22,12 @@
 //	  |<---- {"type":"ack",seq,format,width,height,bytes}
 //	  |      or {"type":"error",code,message,seq}
 //	  |                                        |--> others: {"type":"frame",…} + binary
+//	  |---- {"type":"patch","x":X,"y":Y} ----->|  the next binary frame is a patch (patch.go)
+//	  |---- binary: the patch image ---------->|  seq as any frame; ack, or error (bad_request,
+//	  |                                        |  keyframe_needed, patches_unsupported)
+//	  |                                        |--> patches=1: {"type":"frame",…,"patch":true,x,y} + binary
+//	  |                                        |--> others: a full frame composed from the log
+//	  |<---- {"type":"keyframe"}               |  the layer log is long: send a full frame
 //	  |---- {"type":"chat","text":…} or text ->|--> others: {"type":"chat",client,name,text,ts}
 //	  |<---- {"type":"presence",count,event,client,name}  (others join/leave)
 //	  |<----------- ping ----------------------|  every PingInterval; answer pong
@@ -47,8 +53,9 @@
 // # Queues
 //
 // Every subscriber has one outQueue: text events in a FIFO capped in bytes
-// (never dropped), image frames latest-wins per source client (a newer frame
-// replaces the pending one), capped in bytes. Events are written first, so
+// (never dropped), image frames latest-wins per source client (a newer full
+// frame replaces everything of that source still pending; patches go after
+// the frames they continue, never dropped from the middle), capped in bytes. Events are written first, so
 // hello is always the first message and receipts are not held behind images.
 // A late joiner's retained layers are not queued at once: they come right
 // after hello, and its writer takes the next one when the one before is
@@ -61,6 +68,19 @@
 // local subscribers that took it (at most 1 s, the bound for a frame
 // replaced unseen), so that a sender pacing on acks matches its median
 // viewer.
+//
+// # Patch frames
+//
+// A sender's layer is a layer log (layerlog.go): its newest full frame and
+// the patches since, kept by a broker that implements LayerLog (the memory
+// broker; a NATS-backed relay refuses patches with patches_unsupported).
+// The log is checked and appended in one step under the broker's lock, so
+// the bounds check (header sizes only) and the keyframe_needed bound hold
+// whatever the connections of one client do. Each published patch carries
+// its place in the log and the log before it (an immutable prefix), so a
+// subscriber's queue can always give it a full frame plus consecutive
+// patches (queue_frames.go). Subscribers without patches=1, and
+// renditions, get full frames composed on the worker pool (compose.go).
 //
 // # Image checks
 //

@@ -13,6 +13,12 @@ const (
 	CodeForbidden         = "forbidden"
 	CodeBadRequest        = "bad_request"
 	CodeInternal          = "internal"
+	// CodeKeyframeNeeded refuses a patch while the sender's layer log is
+	// over twice its bound: send a full frame (patch.go).
+	CodeKeyframeNeeded = "keyframe_needed"
+	// CodePatchesUnsupported refuses a patch on a relay whose broker keeps
+	// no layer log (the NATS broker, for now): send full frames.
+	CodePatchesUnsupported = "patches_unsupported"
 )
 
 // Close codes sent by the relay. The 4000–4999 range is the relay's own; see
@@ -48,6 +54,15 @@ var (
 	ErrTooManyConns = errors.New("relay: too many connections")
 	// ErrBrokerClosed is returned by a Broker after Close.
 	ErrBrokerClosed = errors.New("relay: broker closed")
+	// ErrNoFullFrame refuses a patch whose sender has no full frame in the
+	// room (LayerLog.PublishPatch).
+	ErrNoFullFrame = errors.New("relay: patch before any full frame")
+	// ErrPatchOutOfBounds refuses a patch that does not fit inside its
+	// sender's full frame.
+	ErrPatchOutOfBounds = errors.New("relay: patch out of bounds")
+	// ErrKeyframeNeeded refuses a patch while the layer log's patches are
+	// at twice its bound.
+	ErrKeyframeNeeded = errors.New("relay: keyframe needed")
 )
 
 var (

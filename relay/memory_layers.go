@@ -73,45 +73,50 @@ func (g *layerBudget) shardFor() *budgetShard {
 	return &g.shards[g.nextSh.Add(1)%budgetShards]
 }
 
-// memLayer is one client's retained frame in one room. The budget reads
-// only size: a layer that holds more than one envelope (a full frame and
-// the patches since, say) keeps env and size in step under room.mu, and
-// retainLocked, forgetOldestLocked and evictOverBudget need no change
-// beyond what a layer holds.
+// memLayer is one client's retained layer log in one room (a full frame
+// and the patches since, layerlog.go). The budget reads only size, which
+// resizedLocked keeps equal to log.bytes under room.mu.
 type memLayer struct {
 	room   *memRoom // static
 	client string   // static
 
-	env  *Envelope // guarded by room.mu
-	size int64     // guarded by room.mu; counted in room.bytes and budget.bytes
+	log  layerLog // guarded by room.mu: the full frame and the patches since (layerlog.go)
+	size int64    // guarded by room.mu: log.bytes, counted in room.bytes and budget.bytes
 
 	el    *list.Element // guarded by the room's shard mu; nil once evicted
 	stamp uint64        // guarded by the room's shard mu; when last updated
 }
 
-// retainLocked keeps env as its client's layer in r, evicts what r's own
-// caps demand, and reports whether the total is now over MaxRetainedBytes
-// (the caller then calls evictOverBudget once r.mu is released).
+// retainLocked keeps env, a full frame, as its client's layer in r (a new
+// layer log), evicts what r's own caps demand, and reports whether the
+// total is now over MaxRetainedBytes (the caller then calls
+// evictOverBudget once r.mu is released).
 func (b *MemoryBroker) retainLocked(r *memRoom, env *Envelope) (over bool) {
-	size := int64(env.size())
 	l, updated := r.layers[env.Client]
-	if updated {
-		r.bytes += size - l.size
-	} else {
+	if !updated {
 		l = &memLayer{room: r, client: env.Client}
 		r.layers[env.Client] = l
-		r.bytes += size
 	}
+	l.log = newLayerLog(env) // a full frame starts a new log
+	return b.resizedLocked(r, l, !updated)
+}
+
+// resizedLocked accounts for l's log, new (added) or changed: its size,
+// r's own caps, and l's place in the age order (now the newest). It
+// reports whether the total is now over MaxRetainedBytes.
+func (b *MemoryBroker) resizedLocked(r *memRoom, l *memLayer, added bool) (over bool) {
+	size := l.log.bytes
 	delta := size - l.size
-	l.env, l.size = env, size
+	r.bytes += delta
+	l.size = size
 
 	// The room's own caps, on the room's state only.
 	var gone []*memLayer
-	if !updated && len(r.layers) > b.cfg.MaxLayers {
-		gone = append(gone, r.forgetOldestLocked(env.Client))
+	if added && len(r.layers) > b.cfg.MaxLayers {
+		gone = append(gone, r.forgetOldestLocked(l.client))
 	}
 	for r.bytes > b.cfg.MaxRoomBytes && len(r.layers) > 0 {
-		gone = append(gone, r.forgetOldestLocked(env.Client))
+		gone = append(gone, r.forgetOldestLocked(l.client))
 	}
 
 	// The shared part: the room's shard, for a splice.
@@ -142,7 +147,7 @@ func (r *memRoom) forgetOldestLocked(keep string) *memLayer {
 		if c == keep && len(r.layers) > 1 {
 			continue
 		}
-		if oldest == nil || l.env.TS < oldest.env.TS {
+		if oldest == nil || l.log.last().TS < oldest.log.last().TS {
 			oldest = l
 		}
 	}

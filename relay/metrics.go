@@ -53,6 +53,8 @@ type metrics struct {
 	rendHits        prometheus.Counter
 	rendMisses      prometheus.Counter
 	imageAbandoned  *prometheus.CounterVec // kind: rendition, ingest
+
+	patchMetrics
 }
 
 func newMetrics() *metrics {
@@ -86,5 +88,6 @@ func newMetrics() *metrics {
 		m.connections, m.rooms, m.framesIn, m.framesOK, m.framesBad, m.bytesIn, m.bytesOut, m.deliveries, m.dropped, m.disconnects, m.chats, m.publishWrite, m.upgradeErrors} {
 		f(c)
 	}
+	m.registerPatchMetrics()
 	return m
 }

@@ -23,6 +23,8 @@ const (
 	TypeAck      = "ack"
 	TypeError    = "error"
 	TypeGame     = "game"
+	TypePatch    = "patch"    // client → server: the next binary frame is a patch (patch.go)
+	TypeKeyframe = "keyframe" // server → client: send a full frame, the layer log is long
 )
 
 // HelloEvent is the first message on every connection.
@@ -67,6 +69,11 @@ type FrameEvent struct {
 	Height int    `json:"height"`
 	Bytes  int    `json:"bytes"`
 	TS     int64  `json:"ts"`
+	// A patch has Patch, X and Y (and Width, Height are the patch's);
+	// a full frame has none of them.
+	Patch bool `json:"patch,omitempty"`
+	X     *int `json:"x,omitempty"`
+	Y     *int `json:"y,omitempty"`
 }
 
 // AckEvent acknowledges one accepted binary frame.
@@ -96,6 +103,9 @@ type command struct {
 	Action  string `json:"action"`
 	Rounds  *int   `json:"rounds"`
 	Seconds *int   `json:"seconds"`
+	// Patch command: kept raw, checked by parsePatch.
+	X *json.RawMessage `json:"x"`
+	Y *json.RawMessage `json:"y"`
 }
 
 func mustJSON(v any) []byte {
@@ -141,7 +151,7 @@ func parseText(b []byte) (command, error) {
 	switch cmd.Type {
 	case TypeChat:
 		return cmd, nil
-	case TypeGame:
+	case TypeGame, TypePatch:
 		return cmd, nil
 	case "":
 		return command{}, fmt.Errorf("%w: missing \"type\"", errBadCommand)

@@ -19,16 +19,20 @@ type outItem struct {
 
 // outQueue is a subscriber's bounded outbound queue.
 //
-// Image frames are latest-wins per source client: a newer frame from the same
-// client replaces the one not yet sent, so a subscriber holds at most one
-// pending frame per source. Events (chat, presence, acks, pings) go in a FIFO
+// Image frames are latest-wins per source client, and a source's patches
+// are never dropped from the middle (queue_frames.go): what a subscriber
+// has pending from one source is a full frame and the patches after it, or
+// patches that continue what it was already given. A new full frame
+// replaces all of it. Events (chat, presence, acks, pings) go in a FIFO
 // and are never dropped. Both are capped in bytes; going over a cap is an
-// overflow, and the owner cuts the subscriber off.
+// overflow, and the owner cuts the subscriber off (4002), so that its
+// picture is never left with a gap.
 //
 // Events are written before frames, so that hello is always first and a
-// receipt is not held behind images. A late joiner's retained layers wait
-// in a list of their own (they are shared with the broker, not copied) and
-// are written one by one right after hello (see addLayers).
+// receipt is not held behind images. A late joiner's retained layers (each
+// sender's layer log) wait in a list of their own (they are shared with
+// the broker, not copied) and are written one by one right after hello
+// (see addLayers).
 type outQueue struct {
 	maxEvBytes    int // static after construction
 	maxFrameBytes int // static after construction
@@ -37,9 +41,9 @@ type outQueue struct {
 	events   []outItem  // FIFO; events[evHead:] are pending
 	evHead   int
 	evBytes  int
-	frames   map[string]*Envelope // pending frame per source client
-	order    []string             // sources with a pending frame, in arrival order
-	newest   map[string]frameID   // newest frame queued per source, to refuse older ones
+	srcs     map[string]*srcQueue // per source client: pending frames, and what it was given
+	order    []string             // sources with pending frames, in turn
+	frames   int                  // frames pending in srcs
 	frBytes  int
 	layers   []*Envelope // retained layers for a late joiner, oldest first; not counted against the caps
 	lyBytes  int         // what layers hold
@@ -92,88 +96,76 @@ type frameID struct {
 
 func (a frameID) after(b frameID) bool { return a.ts > b.ts || a.ts == b.ts && a.seq > b.seq }
 
-// maxNewest bounds the per-source memory of a queue.
+func idOf(env *Envelope) frameID { return frameID{env.TS, env.Seq} }
+
+// maxNewest bounds the sources a queue remembers with nothing pending.
 const maxNewest = 256
 
-// pushFrame queues env as the pending frame of its source client, replacing
-// a pending one (latest-wins). A frame no newer than the newest already
-// queued for its source is refused, so a retained layer or a late
-// rendition never overtakes a live frame. It reports whether a pending
-// frame was replaced; queued reports whether env was taken at all.
-func (q *outQueue) pushFrame(env *Envelope) (kick, overflow, replaced, queued bool) {
+// pushed is what pushFrame did.
+type pushed struct {
+	kick, overflow bool
+	queued         bool // env was taken
+	fresh          bool // nothing of its source was pending before
+	superseded     int  // pending frames of its source that env replaced
+}
+
+// pushFrame queues env, a frame of its source client: a full frame
+// replaces everything of that source not yet written (latest-wins), a
+// patch goes after the frames it continues (see srcQueue.plan). A frame
+// no newer than what the subscriber already has from its source is
+// refused, so a retained layer or a late rendition never overtakes a live
+// frame.
+func (q *outQueue) pushFrame(env *Envelope) pushed {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return false, false, false, false
+		return pushed{}
 	}
-	if q.frames == nil {
-		q.frames = make(map[string]*Envelope)
-		q.newest = make(map[string]frameID)
+	r := q.takeLocked(env)
+	if r.queued {
+		r.kick = q.kickLocked()
 	}
-	id := frameID{env.TS, env.Seq}
-	if last, ok := q.newest[env.Client]; ok && !id.after(last) {
-		return false, false, false, false
-	}
-	old, had := q.frames[env.Client]
-	n := q.frBytes + env.size()
-	if had {
-		n -= old.size()
-	}
-	if n > q.maxFrameBytes {
-		return false, true, false, false
-	}
-	q.frames[env.Client] = env
-	q.frBytes = n
-	if len(q.newest) >= maxNewest {
-		clear(q.newest)
-	}
-	q.newest[env.Client] = id
-	if !had {
-		q.order = append(q.order, env.Client)
-	} else {
-		q.replaced++
-	}
-	if len(q.layers) > 0 {
-		q.dropLayerOfLocked(env.Client) // older than env: it goes at once
-	}
-	return q.kickLocked(), false, had, true
+	return r
 }
 
-// dropLayerOfLocked forgets the pending layer of client, if any.
-func (q *outQueue) dropLayerOfLocked(client string) {
+// dropLayerOfLocked forgets the pending layers of client, if any.
+func (q *outQueue) dropLayerOfLocked(client string) int {
+	n := 0
 	q.layers = slices.DeleteFunc(q.layers, func(l *Envelope) bool {
 		if l.Client != client {
 			return false
 		}
 		q.lyBytes -= l.size()
 		q.replaced++
+		n++
 		return true
 	})
 	if len(q.layers) == 0 {
 		q.layers = nil
 	}
+	return n
 }
 
-// addLayers gives a late joiner the room's retained layers, oldest first,
-// to be written after the events queued so far (hello) and before those
-// queued later (a running game's state). They are not copied into the
-// queue: the writer takes the next one only when the one before it is
-// written (see pop), so a room whose layers together exceed the frame cap
-// still reaches the joiner in full, one layer in flight at a time.
+// addLayers gives a late joiner the room's retained layers (each sender's
+// layer log, whole and in order, oldest log first), to be written after the
+// events queued so far (hello) and before those queued later (a running
+// game's state). They are not copied into the queue: the writer takes the
+// next one only when the one before it is written (see pop), so a room
+// whose layers together exceed the frame cap still reaches the joiner in
+// full, one layer in flight at a time.
 //
-// A layer is skipped when a live frame of its source, this very one or a
-// newer one, is already queued (a cluster broker fetches layers over the
-// network while live frames arrive), and a live frame no newer than a
-// pending layer is refused: the joiner never gets a duplicate or a step
-// back.
+// The log of a source that live frames already reached (a broker delivers
+// while the layers are read) goes through pushFrame instead, so the joiner
+// never gets a duplicate, a gap or a step back; overflow reports that this
+// went over the frame cap.
 //
 // It reports whether the writer should be kicked; with maxBytes > 0, it
 // takes nothing (full) when the pending layers would go over maxBytes.
-func (q *outQueue) addLayers(envs []*Envelope, maxBytes int64) (kick, full bool) {
+func (q *outQueue) addLayers(envs []*Envelope, maxBytes int64) (kick, full, overflow bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return false, false
+		return false, false, false
 	}
 	if maxBytes > 0 {
 		n := int64(q.lyBytes)
@@ -181,70 +173,58 @@ func (q *outQueue) addLayers(envs []*Envelope, maxBytes int64) (kick, full bool)
 			n += int64(env.size())
 		}
 		if n > maxBytes {
-			return false, true
+			return false, true, false
 		}
 	}
-	if q.newest == nil {
-		q.frames = make(map[string]*Envelope)
-		q.newest = make(map[string]frameID)
+	if q.srcs == nil {
+		q.srcs = make(map[string]*srcQueue)
 	}
 	if len(q.layers) == 0 {
 		q.layersAt = q.popped + uint64(len(q.events)-q.evHead)
 	}
+	fresh := map[string]bool{} // sources this call put in layers
 	for _, env := range envs {
-		id := frameID{env.TS, env.Seq}
-		if last, ok := q.newest[env.Client]; ok && !id.after(last) {
+		s := q.srcs[env.Client]
+		if s != nil && !fresh[env.Client] {
+			if r := q.takeLocked(env); r.overflow {
+				return false, false, true
+			}
 			continue
 		}
-		if old, ok := q.frames[env.Client]; ok {
-			// An older live frame is pending: the layer replaces it.
-			q.frBytes -= old.size()
-			delete(q.frames, env.Client)
-			q.order = slices.DeleteFunc(q.order, func(c string) bool { return c == env.Client })
-			q.replaced++
+		if s == nil {
+			s = q.sourceLocked(env.Client)
+			fresh[env.Client] = true
 		}
-		if len(q.newest) >= maxNewest {
-			clear(q.newest)
-		}
-		q.newest[env.Client] = id
+		s.gave(env)
 		q.layers = append(q.layers, env)
 		q.lyBytes += env.size()
 	}
-	return q.kickLocked(), false
+	return q.kickLocked(), false, false
 }
 
-// nextLayerLocked takes the next pending layer that no newer live frame of
-// its source has overtaken.
+// nextLayerLocked takes the next pending layer.
 func (q *outQueue) nextLayerLocked() *Envelope {
-	for len(q.layers) > 0 {
-		env := q.layers[0]
-		q.layers[0] = nil
-		q.layers = q.layers[1:]
-		if len(q.layers) == 0 {
-			q.layers = nil
-		}
-		q.lyBytes -= env.size()
-		if last, ok := q.newest[env.Client]; ok && last.after(frameID{env.TS, env.Seq}) {
-			q.replaced++
-			continue // a newer live frame of this source was queued (a guard: pushFrame drops it)
-		}
-		return env
+	if len(q.layers) == 0 {
+		return nil
 	}
-	return nil
+	env := q.layers[0]
+	q.layers[0] = nil
+	q.layers = q.layers[1:]
+	if len(q.layers) == 0 {
+		q.layers = nil
+	}
+	q.lyBytes -= env.size()
+	return env
 }
 
 // dropFrames forgets the frames not yet written (a game turn cleared the
-// canvas). It returns how many were dropped.
+// canvas), and what each source had given. It returns how many were
+// dropped.
 func (q *outQueue) dropFrames() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	n := len(q.order)
-	for _, c := range q.order {
-		q.frBytes -= q.frames[c].size()
-		delete(q.frames, c)
-	}
-	q.order = nil
-	n += len(q.layers)
+	n := q.frames + len(q.layers)
+	q.srcs, q.order, q.frames, q.frBytes = nil, nil, 0, 0
 	q.layers, q.lyBytes = nil, 0
 	return n
 }
@@ -307,16 +287,7 @@ func (q *outQueue) popLocked() (it outItem, ok bool) {
 		}
 		return it, true
 	}
-	if len(q.order) > 0 {
-		c := q.order[0]
-		q.order[0] = ""
-		q.order = q.order[1:]
-		if len(q.order) == 0 {
-			q.order = nil
-		}
-		env := q.frames[c]
-		delete(q.frames, c)
-		q.frBytes -= env.size()
+	if env := q.nextFrameLocked(); env != nil {
 		return outItem{wire: env.wireBytes(), env: env, size: env.size()}, true
 	}
 	return outItem{}, false
@@ -354,14 +325,14 @@ func (q *outQueue) compactLocked() {
 func (q *outQueue) close() (droppedFrames int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	droppedFrames = len(q.order) + len(q.layers)
+	droppedFrames = q.frames + len(q.layers)
 	q.closed = true
 	if q.parked {
 		q.unparkLocked() // the writer sees closed and exits
 	}
 	q.events, q.evHead, q.evBytes = nil, 0, 0
 	q.layers, q.lyBytes = nil, 0
-	q.frames, q.order, q.frBytes, q.newest = nil, nil, 0, nil
+	q.srcs, q.order, q.frames, q.frBytes = nil, nil, 0, 0
 	return droppedFrames
 }
 
@@ -378,7 +349,7 @@ func (q *outQueue) stats() queueStats {
 	defer q.mu.Unlock()
 	return queueStats{
 		Events: len(q.events) - q.evHead, EventBytes: q.evBytes,
-		Frames: len(q.order), FrameBytes: q.frBytes, Replaced: q.replaced,
+		Frames: q.frames, FrameBytes: q.frBytes, Replaced: q.replaced,
 		Layers: len(q.layers), LayerBytes: q.lyBytes,
 	}
 }

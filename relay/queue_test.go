@@ -28,7 +28,7 @@ func TestQueueLayerAfterLiveFrame(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q := newOutQueue(1<<20, 1<<20)
-			if _, overflow, _, _ := q.pushFrame(tc.live); overflow {
+			if q.pushFrame(tc.live).overflow {
 				t.Fatal("overflow")
 			}
 			q.addLayers([]*Envelope{tc.layer}, 0)
@@ -55,10 +55,10 @@ func TestQueueLayerAfterLiveFrame(t *testing.T) {
 func TestQueueLatestWins(t *testing.T) {
 	q := newOutQueue(1<<20, 1<<20)
 	q.pushFrame(testEnvelope("a", 10, 1))
-	if _, _, replaced, _ := q.pushFrame(testEnvelope("a", 11, 2)); !replaced {
+	if r := q.pushFrame(testEnvelope("a", 11, 2)); r.superseded != 1 {
 		t.Fatal("a newer frame did not replace the pending one")
 	}
-	if kick, _, replaced, queued := q.pushFrame(testEnvelope("a", 9, 9)); kick || replaced || queued {
+	if r := q.pushFrame(testEnvelope("a", 9, 9)); r.kick || r.superseded > 0 || r.queued {
 		t.Fatal("an older frame was queued")
 	}
 	q.start()
@@ -84,7 +84,7 @@ func TestQueueLayersBeyondTheFrameCap(t *testing.T) {
 	if kick, overflow := q.pushEvent(outItem{wire: []byte("hello"), size: 5}, true); kick || overflow {
 		t.Fatalf("pushEvent before start: kick %v, overflow %v", kick, overflow)
 	}
-	if _, overflow, _, _ := q.pushFrame(testEnvelope("z", 30, 1)); overflow {
+	if q.pushFrame(testEnvelope("z", 30, 1)).overflow {
 		t.Fatal("a live frame overflowed while layers were pending")
 	}
 	q.pushEvent(outItem{wire: []byte("game"), size: 4}, false)
@@ -114,10 +114,10 @@ func TestQueueLayersBeyondTheFrameCap(t *testing.T) {
 func TestQueueLayerOvertakenOrDropped(t *testing.T) {
 	q := newOutQueue(1<<20, 1<<20)
 	q.addLayers([]*Envelope{testEnvelope("a", 10, 1), testEnvelope("b", 11, 1)}, 0)
-	if _, _, _, queued := q.pushFrame(testEnvelope("a", 10, 1)); queued {
+	if q.pushFrame(testEnvelope("a", 10, 1)).queued {
 		t.Fatal("a live copy of a pending layer was queued")
 	}
-	if _, _, _, queued := q.pushFrame(testEnvelope("a", 20, 2)); !queued {
+	if !q.pushFrame(testEnvelope("a", 20, 2)).queued {
 		t.Fatal("a newer live frame was refused")
 	}
 	if st := q.stats(); st.Layers != 1 {
@@ -148,10 +148,10 @@ func TestQueueLayerOvertakenOrDropped(t *testing.T) {
 func TestQueueLayersBound(t *testing.T) {
 	q := newOutQueue(1<<20, 1<<20)
 	one := int64(testEnvelope("a", 1, 1).size())
-	if _, full := q.addLayers([]*Envelope{testEnvelope("a", 1, 1)}, 2*one); full {
+	if _, full, _ := q.addLayers([]*Envelope{testEnvelope("a", 1, 1)}, 2*one); full {
 		t.Fatal("one layer under a bound of two: full")
 	}
-	if _, full := q.addLayers([]*Envelope{testEnvelope("b", 1, 1), testEnvelope("c", 1, 1)}, 2*one); !full {
+	if _, full, _ := q.addLayers([]*Envelope{testEnvelope("b", 1, 1), testEnvelope("c", 1, 1)}, 2*one); !full {
 		t.Fatal("three layers under a bound of two: taken")
 	}
 	if st := q.stats(); st.Layers != 1 {

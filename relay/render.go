@@ -91,19 +91,7 @@ const maxRendsPerEnvelope = 8
 // renditionOf returns env rendered as rd, computing it at most once per
 // (envelope, rendition) however many members ask. It runs on a pool worker.
 func (s *Server) renditionOf(env *Envelope, info imageproc.Info, rd *rendition) (*Envelope, error) {
-	ent, hit := &rendEntry{}, false
-	if d := env.local; d != nil { // nil only for a frame not made by NewFrameEnvelope: no cache
-		d.rendMu.Lock()
-		if d.rends == nil {
-			d.rends = make(map[string]*rendEntry)
-		}
-		if x, ok := d.rends[rd.key]; ok {
-			ent, hit = x, true
-		} else if len(d.rends) < maxRendsPerEnvelope {
-			d.rends[rd.key] = ent
-		}
-		d.rendMu.Unlock()
-	}
+	ent, hit := env.cachedRendition(rd.key)
 	if hit {
 		s.metrics.rendHits.Inc()
 	}
@@ -162,6 +150,7 @@ func (s *Server) reframe(env *Envelope, res imageproc.Result) (*Envelope, error)
 		return nil, fmt.Errorf("relay: frame event: %w", err)
 	}
 	ev.Format, ev.Width, ev.Height, ev.Bytes = string(res.Info.Format), res.Info.Width, res.Info.Height, len(res.Bytes)
+	ev.Patch, ev.X, ev.Y = false, nil, nil // a composed picture is a full frame
 	out := NewFrameEnvelope(mustJSON(ev), res.Bytes)
 	out.ID, out.Room, out.Origin, out.Client, out.TS, out.Seq = env.ID, env.Room, env.Origin, env.Client, env.TS, env.Seq
 	out.local.ackFor = env.ticket() // before it is queued: the envelope never changes after
@@ -218,12 +207,7 @@ func (c *conn) layerFor(env *Envelope) {
 		if err != nil {
 			return
 		}
-		kick, full := c.q.addLayers([]*Envelope{out}, s.cfg.RoomRetainedBytes)
-		if full {
-			c.deliver(out, nil)
-		} else if kick {
-			go c.writeLoop()
-		}
+		c.addLayers([]*Envelope{out}, s.cfg.RoomRetainedBytes)
 	})
 	if err != nil {
 		s.metrics.reencodeErrors.WithLabelValues("rendition", submitErrLabel(err)).Inc()

@@ -61,6 +61,10 @@ func (r *room) deliver(env *Envelope) {
 		}
 	}
 	v := r.view.Load()
+	if env.Kind == KindFrame && env.Patch != nil {
+		r.deliverPatch(env, v) // compose.go
+		return
+	}
 	// A text event is encoded once for every member (a frame carries its
 	// encoding); Private only if someone gets it.
 	var wire, privWire []byte
@@ -192,13 +196,7 @@ func (r *room) join(c *conn) error {
 	}
 	if c.canSubscribe {
 		layers = newestWithin(layers, s.cfg.RoomRetainedBytes)
-		if c.rend != nil {
-			for _, env := range layers {
-				c.layerFor(env)
-			}
-		} else {
-			c.q.addLayers(layers, 0) // written as the writer drains them, after hello
-		}
+		c.joinLayers(layers) // written as the writer drains them, after hello
 	}
 	if r.game != nil {
 		r.game.Joined(c.player())
@@ -210,13 +208,18 @@ func (r *room) join(c *conn) error {
 }
 
 // newestWithin keeps the newest layers (the end of the list) whose sizes
-// add up to at most budget. The in-memory broker keeps a room within it
-// already; a cluster broker's stream may hold more.
+// add up to at most budget, in whole layer logs (a log starts at each full
+// frame). The in-memory broker keeps a room within it already; a cluster
+// broker's stream may hold more.
 func newestWithin(layers []*Envelope, budget int64) []*Envelope {
 	var sum int64
 	for i := len(layers) - 1; i >= 0; i-- {
 		if sum += int64(layers[i].size()); sum > budget {
-			return layers[i+1:]
+			j := i + 1
+			for j < len(layers) && layers[j].Patch != nil {
+				j++ // a log cut short cannot be drawn: drop its patches too
+			}
+			return layers[j:]
 		}
 	}
 	return layers

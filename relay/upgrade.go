@@ -79,8 +79,10 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, a admission, rm
 		room:   rm,
 		rend:   rend,
 		ip:     ip,
-		q:      newOutQueue(s.cfg.EventQueueMaxBytes, s.cfg.QueueMaxBytes),
-		start:  time.Now(),
+
+		patches: a.patch,
+		q:       newOutQueue(s.cfg.EventQueueMaxBytes, s.cfg.QueueMaxBytes),
+		start:   time.Now(),
 	}
 	c.canPublish, c.canSubscribe = claims.Publish, claims.Subscribe
 	if claims.Expires > 0 {

@@ -16,10 +16,6 @@ func randomID(n int) string {
 	return idEncoding.EncodeToString(b)
 }
 
-func sortByTS(envs []*Envelope) {
-	sort.SliceStable(envs, func(i, j int) bool { return envs[i].TS < envs[j].TS })
-}
-
 func sortSlice[T any](s []T, less func(a, b T) bool) {
 	sort.Slice(s, func(i, j int) bool { return less(s[i], s[j]) })
 }

@@ -129,6 +129,7 @@ func (c *conn) writeItems(items []outItem, bufs *net.Buffers) bool {
 		if it.env != nil && it.env.Kind == KindFrame {
 			it.env.ticket().wroteOne()
 			m.deliveries.Inc()
+			m.patchWritten(it.env, len(it.wire))
 			m.publishWrite.Observe(time.Since(time.UnixMilli(it.env.TS)).Seconds())
 		}
 	}

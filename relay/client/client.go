@@ -82,6 +82,13 @@ type Config struct {
 	// Default 30s.
 	WriteTimeout time.Duration
 
+	// FullFrames asks the relay for full frames only: without it the
+	// Client asks for patches (the query parameter patches=1, unless the
+	// URL already sets patches) and applies them itself, so Frames always
+	// carries whole pictures either way. Patches cost less bandwidth;
+	// applying them costs a decode and a PNG encode of the picture here.
+	FullFrames bool
+
 	// Logger gets connection events. Nil: discard.
 	Logger *slog.Logger
 }
@@ -132,6 +139,7 @@ type Stats struct {
 	Lost          uint64 // frames whose connection ended before their answer
 	DroppedFrames uint64 // received frames dropped because Frames was not read fast enough
 	DroppedEvents uint64 // received events dropped because Events was not read fast enough
+	BadPatches    uint64 // received patches that could not be applied (see Patch)
 }
 
 // Client is a connection to one room that redials when Config.Reconnect is set.
@@ -163,7 +171,7 @@ type Client struct {
 	err      error         // why the Client stopped; set before done is closed
 	connSeq  uint64        // connections made, for logs
 
-	connects, sent, acked, rejected, lost atomic.Uint64
+	connects, sent, acked, rejected, lost, badPatches atomic.Uint64
 }
 
 // Dial connects to the room and returns once the server's hello has arrived.
@@ -276,6 +284,7 @@ func (c *Client) Stats() Stats {
 		Lost:          c.lost.Load(),
 		DroppedFrames: c.frames.droppedCount(),
 		DroppedEvents: c.events.droppedCount(),
+		BadPatches:    c.badPatches.Load(),
 	}
 }
 

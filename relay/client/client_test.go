@@ -82,8 +82,8 @@ func TestDialHelloAndQuery(t *testing.T) {
 	if got := hdr.Get("Authorization"); got != "Bearer s3cret" {
 		t.Errorf("authorization: got %q", got)
 	}
-	if q != "client=cid-1&name=Ann+Lee" {
-		t.Errorf("query: got %q, want client=cid-1&name=Ann+Lee", q)
+	if q != "client=cid-1&name=Ann+Lee&patches=1" {
+		t.Errorf("query: got %q, want client=cid-1&name=Ann+Lee&patches=1", q)
 	}
 	ev := <-c.Events()
 	if _, ok := ev.(*Hello); !ok {
@@ -390,8 +390,8 @@ func TestReconnectKeepsClientID(t *testing.T) {
 	f.mu.Lock()
 	q := f.queries[len(f.queries)-1]
 	f.mu.Unlock()
-	if q != "client="+first {
-		t.Errorf("redial query: got %q, want client=%s", q, first)
+	if q != "client="+first+"&patches=1" {
+		t.Errorf("redial query: got %q, want client=%s&patches=1", q, first)
 	}
 	if c.ClientID() != first {
 		t.Errorf("client id: got %q, want %q", c.ClientID(), first)

@@ -36,6 +36,7 @@ type conn struct {
 	// Owned by the read loop.
 	info     *FrameInfo // the last `frame` event, waiting for its binary frame
 	gotHello bool
+	pics     pictures // each sender's picture, for patches (patch.go)
 }
 
 func newConn(c *Client, id uint64) *conn {
@@ -184,6 +185,7 @@ func (cn *conn) onText(b []byte) {
 			cn.c.resume = ev.Resume
 		}
 		cn.c.mu.Unlock()
+		cn.pics.maxPixels = ev.MaxPixels
 		if !cn.gotHello {
 			cn.gotHello = true
 			close(cn.helloCh)
@@ -216,6 +218,19 @@ func (cn *conn) onBinary(b []byte) {
 	if cn.info != nil {
 		f.Info = *cn.info
 		cn.info = nil
+	}
+	switch {
+	case f.Info.Patch:
+		info, pic, err := cn.pics.apply(f.Info, b)
+		if err != nil {
+			cn.c.badPatches.Add(1)
+			cn.log.Warn("patch dropped", "err", err)
+			return
+		}
+		f.Patch = &Patch{Info: f.Info, Data: b}
+		f.Info, f.Data = info, pic
+	case f.Info.Client != "":
+		cn.pics.full(f.Info.Client, b)
 	}
 	if n := cn.c.frames.push(f, len(b)); n > 0 {
 		cn.log.Debug("frames dropped: reader too slow", "dropped", n)

@@ -11,7 +11,8 @@ import (
 	"github.com/lxzan/gws"
 )
 
-// dialURL is the room URL with name, client and resume added to its query.
+// dialURL is the room URL with name, client, resume and patches added to
+// its query.
 func (c *Client) dialURL() *url.URL {
 	u := *c.base
 	q := u.Query()
@@ -26,6 +27,9 @@ func (c *Client) dialURL() *url.URL {
 		q.Set("resume", c.resume)
 	}
 	c.mu.Unlock()
+	if !c.cfg.FullFrames && !q.Has("patches") {
+		q.Set("patches", "1") // applied by the read loop (patch.go)
+	}
 	u.RawQuery = q.Encode()
 	return &u
 }

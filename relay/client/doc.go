@@ -16,6 +16,16 @@
 //	for f := range c.Frames() { ... }      // a `frame` event paired with the binary frame after it
 //	c.Close()                              // close 1000
 //
+// # Patches
+//
+// A sender may send only the rectangle of its layer that changed:
+// c.SendPatch(ctx, x, y, img) (a full frame of this client must be in the
+// room first; a keyframe_needed rejection asks for a full frame). The
+// Client asks the relay for patches (patches=1; Config.FullFrames turns it
+// off) and applies them to each sender's picture, so Frames always carries
+// whole pictures: after a patch, Frame.Data is the picture as PNG and
+// Frame.Patch the patch as it came (see patch.go).
+//
 // # Receipts and seq
 //
 // The server numbers a connection's binary frames from 1 and answers each one with

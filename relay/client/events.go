@@ -67,6 +67,12 @@ type FrameInfo struct {
 	Height int    `json:"height"`
 	Bytes  int    `json:"bytes"`
 	TS     int64  `json:"ts"` // ms since the Unix epoch
+	// Patch is set on a patch: an image that replaces the rectangle at
+	// (X, Y) of the sender's picture, Width × Height. The Client applies
+	// patches itself (see Frame.Patch); a Frame's Info never has it.
+	Patch bool `json:"patch,omitempty"`
+	X     int  `json:"x,omitempty"`
+	Y     int  `json:"y,omitempty"`
 }
 
 // Ack acknowledges one accepted binary frame of this connection.
@@ -143,10 +149,15 @@ func (u *Unknown) EventType() string  { return u.Type }
 // Frame is a `frame` event paired with the binary frame that followed it.
 // Data is the client's own copy. Info is zero (Info.Format == "") for a binary
 // frame that came with no `frame` event before it.
+//
+// When the relay sent a patch, Data is the sender's whole picture with the
+// patch drawn on it, as PNG, Info describes that picture, and Patch holds
+// the patch as it came.
 type Frame struct {
 	Info     FrameInfo
 	Data     []byte
 	Received time.Time
+	Patch    *Patch // nil for a full frame
 }
 
 // ParseEvent decodes one text event. The bytes are kept (not copied) as the

@@ -74,6 +74,34 @@ func (c *Client) Send(ctx context.Context, img []byte) (Ack, error) {
 // than the hello's max_bytes is not sent: it gives a local *RejectError.
 // img is not kept after SendAsync returns.
 func (c *Client) SendAsync(ctx context.Context, img []byte) (*Pending, error) {
+	return c.sendAsync(ctx, nil, img)
+}
+
+// SendPatch sends img as a patch of this client's layer at (x, y), and
+// waits for its answer, like Send: the relay needs a full frame of this
+// client in the room first, and the patch must fit inside it (else a
+// *RejectError with code bad_request). A keyframe_needed rejection means:
+// send a full frame. The patch command and the image go out back to back,
+// with nothing between them.
+func (c *Client) SendPatch(ctx context.Context, x, y int, img []byte) (Ack, error) {
+	p, err := c.SendPatchAsync(ctx, x, y, img)
+	if err != nil {
+		return Ack{}, err
+	}
+	return p.Wait(ctx)
+}
+
+// SendPatchAsync is SendPatch without waiting for the answer (see
+// SendAsync).
+func (c *Client) SendPatchAsync(ctx context.Context, x, y int, img []byte) (*Pending, error) {
+	if x < 0 || y < 0 {
+		return nil, &RejectError{Code: "bad_request", Message: "a patch's x and y must not be negative", Local: true}
+	}
+	return c.sendAsync(ctx, fmt.Appendf(nil, `{"type":"patch","x":%d,"y":%d}`, x, y), img)
+}
+
+// sendAsync writes cmd (a text command, when not nil) and img.
+func (c *Client) sendAsync(ctx context.Context, cmd, img []byte) (*Pending, error) {
 	if max := c.Hello().MaxBytes; max > 0 && len(img) > max {
 		return nil, &RejectError{
 			Code:    "too_large",
@@ -94,7 +122,7 @@ func (c *Client) SendAsync(ctx context.Context, img []byte) (*Pending, error) {
 		release()
 		return nil, err
 	}
-	p, err := cn.sendBinary(ctx, img, release)
+	p, err := cn.sendBinary(ctx, cmd, img, release)
 	if err != nil {
 		release()
 		return nil, err
@@ -103,7 +131,7 @@ func (c *Client) SendAsync(ctx context.Context, img []byte) (*Pending, error) {
 	return p, nil
 }
 
-func (cn *conn) sendBinary(ctx context.Context, img []byte, release func()) (*Pending, error) {
+func (cn *conn) sendBinary(ctx context.Context, cmd, img []byte, release func()) (*Pending, error) {
 	cn.writeMu.Lock()
 	defer cn.writeMu.Unlock()
 	if cn.closing.Load() {
@@ -126,7 +154,14 @@ func (cn *conn) sendBinary(ctx context.Context, img []byte, release func()) (*Pe
 	}
 	_ = cn.ws.NetConn().SetWriteDeadline(deadline)
 	p.Sent = time.Now()
-	if err := cn.ws.WriteMessage(gws.OpcodeBinary, img); err != nil {
+	var err error
+	if cmd != nil {
+		err = cn.ws.WriteMessage(gws.OpcodeText, cmd)
+	}
+	if err == nil {
+		err = cn.ws.WriteMessage(gws.OpcodeBinary, img)
+	}
+	if err != nil {
 		// gws has closed the connection. If p is no longer pending, the read
 		// loop has resolved it (an answer, or OnClose): its result stands.
 		if cn.take(p.Seq) == nil {
