@@ -1,21 +1,44 @@
 package relay
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Held acks. A sender's ack is its receipt, and senders pace themselves on
-// acks. When a frame reaches local subscribers of whom most still have an
-// older frame of the same sender waiting (they are behind), acking at once
-// would only invite frames that replace each other unseen: work for the
-// relay, nothing for the viewers. So the relay then holds the ack until
-// half of those subscribers have taken the frame, or a later frame's ack is
-// released, or ackHoldMax passes. The sender is paced to its median viewer:
-// a minority of slow or stalled viewers never slows it (they get the newest
-// frame when they can). Every frame still gets exactly one answer; a held
-// ack may come after the answers to later frames: match answers by seq.
+// Acks paced to delivery. A sender's ack is its receipt ("accepted"), and
+// senders pace themselves on acks. Acking a frame as soon as it is queued
+// would let a sender with several frames in flight outrun its viewers: the
+// relay would accept frames that replace each other in the subscribers'
+// queues unseen, work for the relay and nothing for anyone. So when a frame
+// reaches local subscribers, its ack is held until the frame has been
+// written to a quorum of them: half of the subscribers that queued it.
+//
+// A frame that reaches its quorum releases its own ack (or, when that went
+// already, the oldest held one). A frame replaced before most subscribers
+// took it never reaches its quorum, and its ack goes out after ackHoldMax,
+// on its own. So a sender with several frames in flight gets one ack per
+// frame its median viewer took, and its frames never pile up in the
+// subscribers' queues (each holds one frame being written and one pending
+// per sender): a replaced frame's ack keeps its slot in the sender's window
+// for a while, which is what stops the next frames from replacing each
+// other. Releasing the acks of replaced frames together with later ones
+// would bring bursts of frames that replace each other unseen; releasing
+// delivered frames' acks behind older ones would shrink the sender's
+// window to one frame.
+//
+// Guarantees:
+//   - A stalled minority never slows the sender: the quorum is half, and
+//     the others' writes reach it.
+//   - No ack waits more than ackHoldMax (a stalled majority, a frame
+//     replaced everywhere), and at most maxHeldAcks are held.
+//   - Every frame gets exactly one answer (ackTicket.fire runs once). Acks
+//     may come out of order (a replaced frame's after later ones): match
+//     answers by seq.
+//   - A frame that no local subscriber took (none in the room, only
+//     renditions, or a broker that delivers asynchronously, a cluster) is
+//     acked at once.
 
 // ackHoldMax bounds how long an ack is held.
 const ackHoldMax = time.Second
@@ -30,39 +53,41 @@ type ackTicket struct {
 	once sync.Once
 	send func() // queues the ack on the sender's connection
 
-	queued atomic.Int32 // local subscribers that queued the frame
-	fresh  atomic.Int32 // of those, the ones with no older frame of the sender pending
-	writes atomic.Int32 // writes of the frame (or its renditions) to subscribers
-	need   atomic.Int32 // writes that release the held ack; 0 while not held
-	holder *conn        // the sender holding it; set before need
+	queued  atomic.Int32 // local subscribers that queued the frame
+	writes  atomic.Int32 // writes of the frame (or its renditions) to subscribers
+	need    atomic.Int32 // writes that make the quorum; 0 until the ack is held
+	reached atomic.Bool  // the quorum was reached (it releases one ack, once)
+	holder  *conn        // the sender holding it; set before need
+	timer   *time.Timer  // sends the ack after ackHoldMax; guarded by the holder's acks.mu
 }
 
 func (t *ackTicket) fire() { t.once.Do(t.send) }
 
-// noteQueued counts a local subscriber that queued e; fresh means it had no
-// older frame of e's sender pending.
-func (e *Envelope) noteQueued(fresh bool) {
-	if t := e.ack; t != nil {
-		t.queued.Add(1)
-		if fresh {
-			t.fresh.Add(1)
-		}
+// releaseLocked sends a held ack and stops its timer, so that only held
+// acks keep one. The caller holds the holder's acks.mu.
+func (t *ackTicket) releaseLocked() {
+	t.fire()
+	if t.timer != nil {
+		t.timer.Stop()
 	}
 }
 
-// written is called each time e is written to a subscriber; enough writes
-// release a held ack.
-func (e *Envelope) written() {
-	t := e.ack
-	if e.ackOf != nil {
-		t = e.ackOf.ack
+// queuedOne counts a local subscriber that queued the frame.
+func (t *ackTicket) queuedOne() {
+	if t != nil {
+		t.queued.Add(1)
 	}
+}
+
+// wroteOne counts a write of the frame to a subscriber; the write that makes
+// the quorum releases one of the holder's acks.
+func (t *ackTicket) wroteOne() {
 	if t == nil {
 		return
 	}
 	n := t.writes.Add(1)
-	if need := t.need.Load(); need > 0 && n >= need {
-		t.holder.releaseAcks(t.seq)
+	if need := t.need.Load(); need > 0 && n >= need && t.reached.CompareAndSwap(false, true) {
+		t.holder.releaseAck(t)
 	}
 }
 
@@ -72,12 +97,11 @@ type heldAcks struct {
 	tickets []*ackTicket
 }
 
-// answerFrame acks an accepted frame now, or holds the ack while most local
-// subscribers that took it are behind. Brokers that deliver asynchronously
-// (a cluster) have queued nothing yet when Publish returns: acks go at once.
+// answerFrame acks an accepted frame: at once when no local subscriber
+// queued it, else once it has been written to half of them (see above).
 func (c *conn) answerFrame(t *ackTicket, ack []byte) {
-	q, f := t.queued.Load(), t.fresh.Load()
-	if q == 0 || 2*f >= q {
+	q := t.queued.Load()
+	if q == 0 {
 		t.once.Do(func() { c.reply(ack) })
 		return
 	}
@@ -85,27 +109,46 @@ func (c *conn) answerFrame(t *ackTicket, ack []byte) {
 	t.holder = c
 	c.acks.mu.Lock()
 	if len(c.acks.tickets) >= maxHeldAcks {
-		c.acks.tickets[0].fire()
+		c.acks.tickets[0].releaseLocked()
+		c.acks.tickets[0] = nil
 		c.acks.tickets = c.acks.tickets[1:]
 	}
 	c.acks.tickets = append(c.acks.tickets, t)
+	t.timer = time.AfterFunc(ackHoldMax, func() { c.releaseAckTimedOut(t) })
 	c.acks.mu.Unlock()
 	need := (q + 1) / 2
 	t.need.Store(need)
-	if t.writes.Load() >= need { // the writes may have come first
-		c.releaseAcks(t.seq)
+	if t.writes.Load() >= need && t.reached.CompareAndSwap(false, true) { // the writes came first
+		c.releaseAck(t)
 	}
-	time.AfterFunc(ackHoldMax, func() { c.releaseAcks(t.seq) })
 }
 
-// releaseAcks sends the held acks of frames up to seq.
-func (c *conn) releaseAcks(seq uint64) {
+// releaseAck sends t's ack, t having reached its quorum; if it went
+// already (timed out, or pushed out by maxHeldAcks), the oldest held ack
+// goes instead: one release per delivered frame.
+func (c *conn) releaseAck(t *ackTicket) {
 	c.acks.mu.Lock()
 	defer c.acks.mu.Unlock()
-	i := 0
-	for ; i < len(c.acks.tickets) && c.acks.tickets[i].seq <= seq; i++ {
-		c.acks.tickets[i].fire()
-		c.acks.tickets[i] = nil
+	i := slices.Index(c.acks.tickets, t)
+	if i < 0 {
+		if len(c.acks.tickets) == 0 {
+			return
+		}
+		i = 0
 	}
-	c.acks.tickets = c.acks.tickets[i:]
+	c.acks.tickets[i].releaseLocked()
+	c.acks.tickets = slices.Delete(c.acks.tickets, i, i+1)
+}
+
+// releaseAckTimedOut sends t's ack if it is still held after ackHoldMax.
+func (c *conn) releaseAckTimedOut(t *ackTicket) {
+	c.acks.mu.Lock()
+	defer c.acks.mu.Unlock()
+	i := slices.Index(c.acks.tickets, t)
+	if i < 0 {
+		return
+	}
+	c.srv.metrics.acksTimedOut.Inc()
+	t.fire()
+	c.acks.tickets = slices.Delete(c.acks.tickets, i, i+1)
 }

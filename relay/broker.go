@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"sync"
 
 	"github.com/canvasrelay/canvasrelay/imageproc"
 )
@@ -22,7 +21,11 @@ const (
 )
 
 // Envelope is one message between a room's publish and its delivery. It is
-// immutable once published: brokers and subscribers share it.
+// immutable once published: brokers, subscribers and retained layers share
+// it, and no field of it changes after Publish (a layer log broker sets the
+// log fields inside Publish, before any delivery). What changes while a frame
+// is delivered on a node (the sender's ack ticket, the renditions computed
+// from it) lives in its delivery (delivery.go), a type of its own.
 type Envelope struct {
 	// ID is unique per message (node id + counter), so a broker can drop
 	// duplicates.
@@ -74,39 +77,9 @@ type Envelope struct {
 	logPrev []*Envelope    // the log before it (logBase, patches 1..logIdx-1); never appended to
 	info    imageproc.Info // a KindFrame's header, when it was accepted on this node (saves an Inspect)
 
-	wireOnce sync.Once
-	wire     []byte // the encoded frames, shared by every subscriber
-
-	privOnce sync.Once
-	privWire []byte // Private, encoded once
-
-	ack   *ackTicket // the sender's ack, when sent from this node (see ack.go)
-	ackOf *Envelope  // a rendition answers for the frame it was made from
-
-	rendMu sync.Mutex            // guards rends
-	rends  map[string]*rendEntry // renditions computed from this frame
-}
-
-// wireBytes returns e as it goes on the wire: its event frame and, for a
-// KindFrame, the image frame right after it. It is encoded once.
-func (e *Envelope) wireBytes() []byte {
-	e.wireOnce.Do(func() {
-		if e.wire != nil {
-			return
-		}
-		if e.Kind == KindFrame {
-			e.wire = encodeImage(e.Event, e.Image)
-		} else {
-			e.wire = encodeFrame(opText, e.Event)
-		}
-	})
-	return e.wire
-}
-
-// privateWire returns Private as a text frame, encoded once.
-func (e *Envelope) privateWire() []byte {
-	e.privOnce.Do(func() { e.privWire = encodeFrame(opText, e.Private) })
-	return e.privWire
+	// Set by NewFrameEnvelope, before publish; never changed after.
+	wire  []byte    // a KindFrame's event and image frames; Event and Image point into it
+	local *delivery // a KindFrame's delivery state on this node
 }
 
 // addressedTo reports whether a connection of client (that plays, or not)
@@ -138,6 +111,7 @@ func NewFrameEnvelope(event, image []byte) *Envelope {
 		Event: wire[evStart : evStart+len(event) : evStart+len(event)],
 		Image: wire[imgStart:],
 		wire:  wire,
+		local: &delivery{},
 	}
 }
 

@@ -53,7 +53,7 @@ func (r *room) deliverPatch(env *Envelope, v *roomView) {
 		}
 		out := c.composedOutput()
 		if out == nil {
-			c.deliver(env)
+			c.deliver(env, nil)
 			continue
 		}
 		seen := false
@@ -116,7 +116,7 @@ func (r *room) composeFor(env *Envelope, out *rendition) {
 				continue
 			}
 			if o := c.composedOutput(); o != nil && o.key == out.key {
-				c.deliver(frame)
+				c.deliver(frame, nil)
 			}
 		}
 	})
@@ -130,18 +130,7 @@ func (r *room) composeFor(env *Envelope, out *rendition) {
 // worker.
 func (s *Server) composedOf(env *Envelope, base imageproc.Info, patches []imageproc.PatchImage, out *rendition) (*Envelope, error) {
 	key := "compose\x00" + out.key
-	env.rendMu.Lock()
-	if env.rends == nil {
-		env.rends = make(map[string]*rendEntry)
-	}
-	ent, hit := env.rends[key]
-	if !hit {
-		ent = &rendEntry{}
-		if len(env.rends) < maxRendsPerEnvelope {
-			env.rends[key] = ent
-		}
-	}
-	env.rendMu.Unlock()
+	ent, _ := env.cachedRendition(key)
 	ent.once.Do(func() {
 		ctx, done := s.imageJob("compose")
 		res, err := imageproc.Compose(ctx, env.logOf().Image, base, patches, out.opt)
@@ -216,7 +205,7 @@ func (c *conn) addLayers(envs []*Envelope, maxBytes int64) {
 		c.closeWith(CloseQueueOverflow, reasonQueueOverflow, "outbound frame queue over its cap")
 	case full:
 		for _, env := range envs {
-			c.deliver(env)
+			c.deliver(env, nil)
 		}
 	case kick:
 		go c.writeLoop()

@@ -275,10 +275,14 @@ func (c *conn) reply(payload []byte) {
 }
 
 // deliver queues an envelope published by someone else, or a retained
-// layer for this late joiner.
-func (c *conn) deliver(env *Envelope) {
+// layer for this late joiner. wire is a non-frame's encoding, made once for
+// every member (nil: encoded here); a frame carries its own.
+func (c *conn) deliver(env *Envelope, wire []byte) {
 	if env.Kind != KindFrame {
-		c.push(outItem{wire: env.wireBytes(), env: env, size: len(env.Event) + itemOverhead}, false)
+		if wire == nil {
+			wire = env.wireBytes()
+		}
+		c.push(outItem{wire: wire, env: env, size: len(env.Event) + itemOverhead}, false)
 		return
 	}
 	r := c.q.pushFrame(env)
@@ -287,7 +291,7 @@ func (c *conn) deliver(env *Envelope) {
 		return
 	}
 	if r.queued {
-		env.noteQueued(r.fresh)
+		env.queuedTicket().queuedOne()
 	}
 	if r.superseded > 0 {
 		c.srv.metrics.dropped.WithLabelValues(dropSuperseded).Add(float64(r.superseded))

@@ -73,9 +73,11 @@
 // joiner in full whatever the frame cap.
 // Each outgoing message is encoded once, as the bytes of a whole WebSocket
 // frame (wire.go), and those bytes are written to every subscriber. A
-// publisher never waits for a subscriber; when most of them are behind on
-// its previous frame, its ack is held (ack.go), so that a sender pacing on
-// acks matches its median viewer.
+// publisher never waits for a subscriber; its acks are paced to delivery
+// (ack.go): a frame's ack is held until the frame was written to half the
+// local subscribers that took it (at most 1 s, the bound for a frame
+// replaced unseen), so that a sender pacing on acks matches its median
+// viewer.
 //
 // # Patch frames
 //

@@ -189,7 +189,7 @@ func (c *conn) frameEnvelope(event, data []byte, info imageproc.Info, seq uint64
 		Width: info.Width, Height: info.Height, Bytes: info.Bytes,
 	})
 	t := &ackTicket{seq: seq, send: func() { c.sendEvent(ack) }}
-	env.ack = t
+	env.local.ack = t // before publish: the envelope never changes after
 	return env, t, ack
 }
 

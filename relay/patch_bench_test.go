@@ -116,7 +116,7 @@ func BenchmarkCompose(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				last.rends = nil // no cache: compose each time
+				last.local.rends = nil // no cache: compose each time
 				if _, err := srv.composedOf(last, info, patches, plainOutput); err != nil {
 					b.Fatal(err)
 				}

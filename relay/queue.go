@@ -50,9 +50,12 @@ type outQueue struct {
 	popped   uint64      // events taken so far
 	layersAt uint64      // layers are written once this many events were taken
 	started  bool        // the writer may run (set after hello is queued)
-	running  bool        // a write is in flight
+	running  bool        // a writer holds the token (writing, or parked)
 	closed   bool        // nothing more is accepted or written
 	replaced uint64
+
+	parked bool          // the writer holds the token and waits for more (writer.go)
+	wake   chan struct{} // wakes a parked writer; made by its first park
 }
 
 func newOutQueue(maxEvBytes, maxFrameBytes int) *outQueue {
@@ -235,6 +238,10 @@ func (q *outQueue) start() (kick bool) {
 }
 
 func (q *outQueue) kickLocked() bool {
+	if q.running && q.parked && !q.idleLocked() {
+		q.unparkLocked()
+		return false
+	}
 	if !q.started || q.running || q.closed {
 		return false
 	}
@@ -254,6 +261,15 @@ func (q *outQueue) pop() (it outItem, ok bool) {
 		q.running = false
 		return outItem{}, false
 	}
+	if it, ok = q.popLocked(); !ok {
+		q.running = false
+	}
+	return it, ok
+}
+
+// popLocked takes the next item to write, if any; the caller holds the
+// writer token and keeps it.
+func (q *outQueue) popLocked() (it outItem, ok bool) {
 	if q.popped >= q.layersAt {
 		if env := q.nextLayerLocked(); env != nil {
 			return outItem{wire: env.wireBytes(), env: env, size: env.size()}, true
@@ -274,7 +290,6 @@ func (q *outQueue) pop() (it outItem, ok bool) {
 	if env := q.nextFrameLocked(); env != nil {
 		return outItem{wire: env.wireBytes(), env: env, size: env.size()}, true
 	}
-	q.running = false
 	return outItem{}, false
 }
 
@@ -312,6 +327,9 @@ func (q *outQueue) close() (droppedFrames int) {
 	defer q.mu.Unlock()
 	droppedFrames = q.frames + len(q.layers)
 	q.closed = true
+	if q.parked {
+		q.unparkLocked() // the writer sees closed and exits
+	}
 	q.events, q.evHead, q.evBytes = nil, 0, 0
 	q.layers, q.lyBytes = nil, 0
 	q.srcs, q.order, q.frames, q.frBytes = nil, nil, 0, 0

@@ -92,18 +92,7 @@ const maxRendsPerEnvelope = 8
 // renditionOf returns env rendered as rd, computing it at most once per
 // (envelope, rendition) however many members ask. It runs on a pool worker.
 func (s *Server) renditionOf(env *Envelope, info imageproc.Info, rd *rendition) (*Envelope, error) {
-	env.rendMu.Lock()
-	if env.rends == nil {
-		env.rends = make(map[string]*rendEntry)
-	}
-	ent, hit := env.rends[rd.key]
-	if !hit {
-		ent = &rendEntry{}
-		if len(env.rends) < maxRendsPerEnvelope {
-			env.rends[rd.key] = ent
-		}
-	}
-	env.rendMu.Unlock()
+	ent, hit := env.cachedRendition(rd.key)
 	if hit {
 		s.metrics.rendHits.Inc()
 	}
@@ -165,7 +154,7 @@ func (s *Server) reframe(env *Envelope, res imageproc.Result) (*Envelope, error)
 	ev.Patch, ev.X, ev.Y = false, nil, nil // a composed picture is a full frame
 	out := NewFrameEnvelope(mustJSON(ev), res.Bytes)
 	out.ID, out.Room, out.Origin, out.Client, out.TS, out.Seq = env.ID, env.Room, env.Origin, env.Client, env.TS, env.Seq
-	out.ackOf = env
+	out.local.ackFor = env.ticket() // before it is queued: the envelope never changes after
 	return out, nil
 }
 
@@ -184,7 +173,7 @@ func (r *room) renderFor(env *Envelope, info imageproc.Info, rd *rendition) {
 		}
 		for _, c := range r.view.Load().members {
 			if c.rend != nil && c.rend.key == rd.key && c.id != env.Origin && c.canSubscribe {
-				c.deliver(out)
+				c.deliver(out, nil)
 			}
 		}
 	})

@@ -66,12 +66,18 @@ func (r *room) deliver(env *Envelope) {
 		r.deliverPatch(env, v) // compose.go
 		return
 	}
+	// A text event is encoded once for every member (a frame carries its
+	// encoding); Private only if someone gets it.
+	var wire, privWire []byte
+	if env.Kind != KindFrame {
+		wire = env.wireBytes()
+	}
 	for _, c := range v.members {
 		if env.ToConn != "" {
 			// For one connection only: a game's answer to it, which
 			// reaches it whatever its rights (like any reply).
 			if env.ToConn == c.id {
-				c.deliver(env)
+				c.deliver(env, wire)
 			}
 			continue
 		}
@@ -79,10 +85,13 @@ func (r *room) deliver(env *Envelope) {
 			continue
 		}
 		if env.PrivateFor != "" && env.PrivateFor == c.client && c.plays() {
-			c.push(outItem{wire: env.privateWire(), size: len(env.Private) + itemOverhead}, false)
+			if privWire == nil {
+				privWire = encodeFrame(opText, env.Private)
+			}
+			c.push(outItem{wire: privWire, size: len(env.Private) + itemOverhead}, false)
 			continue
 		}
-		c.deliver(env)
+		c.deliver(env, wire)
 	}
 	if env.Kind == KindFrame {
 		r.stats.frame(env)

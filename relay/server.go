@@ -46,6 +46,8 @@ type Server struct {
 	stopPing chan struct{}
 	pingDone chan struct{}
 
+	writerStarts atomic.Int64 // writer goroutines started (writer.go), for tests
+
 	mu       sync.Mutex // guards everything below
 	rooms    map[string]*room
 	registry map[*conn]struct{}

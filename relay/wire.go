@@ -87,6 +87,15 @@ func (c *lockedConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// writeBuffers writes bufs with one vectored write where the socket has one
+// (writev on TCP), and consumes them.
+func (c *lockedConn) writeBuffers(bufs *net.Buffers) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, err := bufs.WriteTo(c.Conn)
+	return err
+}
+
 // Close shuts the sending side at once, then reads and drops what the peer
 // still sends, until it closes too or the linger time ends. Closing a TCP
 // socket that has unread data resets it, and a reset can destroy the close

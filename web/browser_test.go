@@ -243,7 +243,7 @@ func TestBrowser(t *testing.T) {
 		s.eval(`document.getElementById("shareFps").value = "5"`, nil)
 		s.do(chromedp.Click(chromedp.ID("share")))
 		s.waitTrue("window.canvasrelay.share.active", 5*time.Second)
-		v.waitTrue("window.canvasrelay.frames >= 1", 10*time.Second)
+		v.waitTrue("window.canvasrelay.frames >= 1", 30*time.Second)
 		var w, h int
 		v.eval(`document.getElementById("destination").width`, &w)
 		v.eval(`document.getElementById("destination").height`, &h)
@@ -252,7 +252,7 @@ func TestBrowser(t *testing.T) {
 		}
 		// The captured page does not change: after the first frame, ticks
 		// are skipped rather than sent.
-		s.waitTrue("window.canvasrelay.share.skipped >= 5", 5*time.Second)
+		s.waitTrue("window.canvasrelay.share.skipped >= 5", 20*time.Second)
 		var st struct{ Sent, Skipped int }
 		s.eval("window.canvasrelay.share", &st)
 		if st.Sent > 2 {

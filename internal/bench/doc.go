@@ -8,7 +8,9 @@
 //
 //	fanout      1 publisher, N subscribers, frames of S bytes at rate F (0: as fast
 //	            as acks allow, with a small window): published and delivered
-//	            frames/s, MB/s, delivery ratio, publish→receive latency p50/p95/p99/max
+//	            frames/s, MB/s, delivery ratio, publish→receive latency p50/p95/p99/max,
+//	            waste (acked frames that reached no subscriber), delivered MB per
+//	            server CPU-second, peak RSS; issue 17's targets at 100 and 500
 //	stalled     fanout plus K subscribers that never read: the fast ones' latency
 //	            against a run without stalls, RSS growth, when the server cut the
 //	            stalled ones off (close 4001, canvasrelay_disconnects_total)

@@ -43,13 +43,20 @@ type FanoutResult struct {
 	DeliveredMBps   float64 `json:"delivered_mb_per_s"` // 10^6 bytes per second
 	DeliveryRatio   float64 `json:"delivery_ratio"`     // Delivered / (Published × Subscribers)
 	GotLast         int     `json:"got_last"`           // fast subscribers that received the last frame published
-	DrainTimedOut   bool    `json:"drain_timed_out,omitempty"`
-	ClientDropped   uint64  `json:"client_dropped,omitempty"` // frames dropped inside the bench's own clients
-	Latency         Latency `json:"latency"`
-	CPUPerFrameMS   float64 `json:"cpu_ms_per_frame,omitempty"` // server CPU per published frame
+	// ReachedNobody counts acked frames that no fast subscriber received:
+	// work the server took and threw away. Waste is ReachedNobody / Published.
+	ReachedNobody int     `json:"reached_nobody"`
+	Waste         float64 `json:"waste"`
+	DrainTimedOut bool    `json:"drain_timed_out,omitempty"`
+	ClientDropped uint64  `json:"client_dropped,omitempty"` // frames dropped inside the bench's own clients
+	Latency       Latency `json:"latency"`
+	CPUPerFrameMS float64 `json:"cpu_ms_per_frame,omitempty"` // server CPU per published frame
 	// CPUPerGB is the server's CPU seconds per 10^9 bytes delivered: its
 	// cost per byte of fan-out, whatever limited the rate.
 	CPUPerGB float64 `json:"cpu_seconds_per_gb,omitempty"`
+	// MBPerCPUSecond is its inverse: delivered MB (10^6 bytes) per second of
+	// server CPU, the server's efficiency (higher is better).
+	MBPerCPUSecond float64 `json:"mb_per_cpu_second,omitempty"`
 	// QueuedPeak is the highest canvasrelay_queued_bytes seen (relay only,
 	// sampled every 100 ms): what waits in all subscriber queues.
 	QueuedPeak float64 `json:"queued_bytes_peak,omitempty"`
@@ -220,6 +227,7 @@ func runFanout(ctx context.Context, t *target, ld load, o *Options) (*FanoutResu
 	res.PublishedFPS = ratio(float64(res.Published), res.PublishSeconds)
 	var lat []time.Duration
 	var lastRecv time.Time
+	reached := make([]bool, sent+1) // by seq: some fast subscriber got it
 	res.Groups = newGroupStats(ld.groups)
 	for i, s := range subs {
 		res.Duplicates += s.dups
@@ -251,6 +259,7 @@ func runFanout(ctx context.Context, t *target, ld load, o *Options) (*FanoutResu
 			if seq < 1 || seq > int64(sent) {
 				continue
 			}
+			reached[seq] = true
 			d := s.at[i].Sub(sentAt[seq])
 			lat = append(lat, d)
 			if glat != nil {
@@ -260,6 +269,14 @@ func runFanout(ctx context.Context, t *target, ld load, o *Options) (*FanoutResu
 				lastRecv = s.at[i]
 			}
 		}
+	}
+	if ld.subs > 0 {
+		for _, seq := range acks.seqs {
+			if seq >= 1 && seq <= int64(sent) && !reached[seq] {
+				res.ReachedNobody++
+			}
+		}
+		res.Waste = ratio(float64(res.ReachedNobody), float64(res.Published))
 	}
 	res.Latency = summarize(lat)
 	for i := range res.Groups {
@@ -276,6 +293,9 @@ func runFanout(ctx context.Context, t *target, ld load, o *Options) (*FanoutResu
 	}
 	if proc != nil && res.DeliveredBytes > 0 {
 		res.CPUPerGB = proc.CPUSeconds / (float64(res.DeliveredBytes) / 1e9)
+	}
+	if proc != nil && proc.CPUSeconds > 0 {
+		res.MBPerCPUSecond = float64(res.DeliveredBytes) / 1e6 / proc.CPUSeconds
 	}
 	if pubErr == nil {
 		pubErr = perr

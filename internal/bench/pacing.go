@@ -83,6 +83,7 @@ type ackCollector struct {
 	acked, rejected, lost int
 	last                  time.Time // when the last ack came in
 	lastSeq               int64     // the seq of the last frame acked
+	seqs                  []int64   // the seqs acked
 }
 
 func newAckCollector(frames int) *ackCollector {
@@ -112,6 +113,7 @@ func (a *ackCollector) run() {
 			a.acked++
 			a.last = time.Now()
 			a.lastSeq = p.Seq
+			a.seqs = append(a.seqs, p.Seq)
 		case errors.Is(err, client.ErrRejected):
 			a.rejected++
 		default:

@@ -97,6 +97,8 @@ type Target struct {
 	// defined at: the check is then only indicative.
 	Applies bool   `json:"applies"`
 	Note    string `json:"note,omitempty"`
+	// Issue is the issue that set the target: 9 (the default, 0) or 17.
+	Issue int `json:"issue,omitempty"`
 }
 
 // check sets Met from Value, Cmp and Limit.
@@ -206,9 +208,16 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintln(bw)
 		}
 	}
-	if len(r.Targets) > 0 {
-		fmt.Fprintln(bw, "\ntargets (issue 9):")
+	for _, issue := range []int{9, 17} {
+		header := false
 		for _, t := range r.Targets {
+			if max(t.Issue, 9) != issue {
+				continue
+			}
+			if !header {
+				fmt.Fprintf(bw, "\ntargets (issue %d):\n", issue)
+				header = true
+			}
 			verdict := "MISSED"
 			if t.Met {
 				verdict = "met"

@@ -154,6 +154,7 @@ func runFanoutScenario(ctx context.Context, o *Options, rep *Report) error {
 			}
 			rep.Ratios = append(rep.Ratios, Ratio{Name: "CPU per delivered byte, relay/floor", Value: ratio(a.CPUPerGB, b.CPUPerGB), Note: note})
 		}
+		fanoutIssue17(rep, o, a, b, rel.Proc, flo.Proc)
 		got := ratio(a.DeliveredMBps, b.DeliveredMBps)
 		how := "ack-paced, as issue 9 defines rate 0"
 		if o.Pace == PaceDelivery {
@@ -169,7 +170,7 @@ func runFanoutScenario(ctx context.Context, o *Options, rep *Report) error {
 		if o.Pace == PaceDelivery {
 			rep.note("--pace delivery: the publisher stays at most %d frames ahead of the slowest subscriber, so neither server queues or drops much: this compares the fan-out path alone (like the relay's BenchmarkFanout), not the policy under overload", o.Window)
 		} else if o.Rate == 0 {
-			rep.note("rate 0: the publisher sends as fast as the server acks, %d frames in flight. The relay acks once a frame is queued for every subscriber and keeps only the newest frame per source for each subscriber (latest-wins), so its delivery ratio drops under overload; the floor queues everything (unbounded), so its latency grows with its backlog. Delivered MB/s compares the two servers' outbound throughput; use --rate for latency at a sustainable load.", o.Window)
+			rep.note("rate 0: the publisher sends as fast as the server acks, %d frames in flight. The relay acks a frame once it is written to half the subscribers that took it (a frame replaced before that after 1 s) and keeps only the newest frame per source for each subscriber (latest-wins); the floor queues everything (unbounded), so its latency grows with its backlog. Delivered MB/s compares the two servers' outbound throughput; use --rate for latency at a sustainable load.", o.Window)
 		}
 		if b.DrainTimedOut {
 			rep.note("the floor had not delivered its backlog within --drain; its rates count what it delivered by then")
@@ -306,6 +307,9 @@ func fanoutRows(rep *Report) []row {
 	add("delivered MB/s", func(f *FanoutResult, _ *ProcResult) string { return fmt.Sprintf("%.1f", f.DeliveredMBps) })
 	add("delivery ratio", func(f *FanoutResult, _ *ProcResult) string { return fmt.Sprintf("%.3f", f.DeliveryRatio) })
 	add("got the last frame", func(f *FanoutResult, _ *ProcResult) string { return fmt.Sprintf("%d/%d", f.GotLast, f.Subscribers) })
+	add("acked, reached nobody", func(f *FanoutResult, _ *ProcResult) string {
+		return fmt.Sprintf("%d (%.1f%%)", f.ReachedNobody, 100*f.Waste)
+	})
 	add("latency p50 ms", func(f *FanoutResult, _ *ProcResult) string { return fmt.Sprintf("%.2f", f.Latency.P50) })
 	add("latency p95 ms", func(f *FanoutResult, _ *ProcResult) string { return fmt.Sprintf("%.2f", f.Latency.P95) })
 	add("latency p99 ms", func(f *FanoutResult, _ *ProcResult) string { return fmt.Sprintf("%.2f", f.Latency.P99) })
@@ -327,6 +331,18 @@ func fanoutRows(rep *Report) []row {
 			return "-"
 		}
 		return fmt.Sprintf("%.3f", f.CPUPerGB)
+	})
+	add("delivered MB per CPU-s", func(f *FanoutResult, p *ProcResult) string {
+		if p == nil || f.MBPerCPUSecond == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f", f.MBPerCPUSecond)
+	})
+	add("server RSS peak", func(_ *FanoutResult, p *ProcResult) string {
+		if p == nil {
+			return "-"
+		}
+		return iec(float64(p.RSSMax))
 	})
 	add("server RSS start", func(_ *FanoutResult, p *ProcResult) string {
 		if p == nil {
