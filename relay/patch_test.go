@@ -71,8 +71,14 @@ func TestPatchValidation(t *testing.T) {
 		t.Fatalf("patch at (0, 0): got %s, want x and y present", ev.data)
 	}
 	// Two patches of 8x6 written, each instead of the 64x48 full frame.
+	// The writer counts a write once it returns, which may be just after the
+	// subscriber has read it.
 	m2 := srv.metrics
-	sent, full := testutil.ToFloat64(m2.patchBytesSent), testutil.ToFloat64(m2.patchFullBytes)
+	var sent, full float64
+	waitFor(t, 10*time.Second, func() bool {
+		sent, full = testutil.ToFloat64(m2.patchBytesSent), testutil.ToFloat64(m2.patchFullBytes)
+		return sent >= float64(2*len(patch))
+	}, "both patches counted as written")
 	if n := testutil.ToFloat64(m2.patchesIn); n != 2 || sent < float64(2*len(patch)) || full < 2*float64(len(full0)) || full <= sent {
 		t.Fatalf("metrics: %v patches accepted, %v bytes sent as patches, %v as full frames; want 2, at least %d, at least %d and more than sent",
 			n, sent, full, 2*len(patch), 2*len(full0))
