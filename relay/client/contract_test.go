@@ -61,9 +61,7 @@ func jsonNames(t reflect.Type) []string {
 
 // TestEventFieldsMatchWire holds the client's event types to the contract's
 // shapes in package wire: the same JSON field names, no more, no fewer.
-// (The Go types may differ: Seq is an int64 here.) A client that does not
-// take patches yet may lack the v1.1 patch fields of a frame event, and
-// nothing else.
+// (The Go types may differ: Seq is an int64 here.)
 func TestEventFieldsMatchWire(t *testing.T) {
 	for _, tt := range []struct {
 		client any
@@ -87,11 +85,7 @@ func TestEventFieldsMatchWire(t *testing.T) {
 		}
 		sort.Strings(want)
 		want = slices.Compact(want)
-		got := jsonNames(ct)
-		if ct == reflect.TypeOf(FrameInfo{}) && !slices.Contains(got, "patch") {
-			want = slices.DeleteFunc(want, func(n string) bool { return n == "patch" || n == "x" || n == "y" })
-		}
-		if !slices.Equal(got, want) {
+		if got := jsonNames(ct); !slices.Equal(got, want) {
 			t.Errorf("client.%s fields %v, want wire's %v", ct.Name(), got, want)
 		}
 	}
