@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/canvasrelay/canvasrelay/relay/client"
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // connOptions are the flags every client command takes.
@@ -123,10 +124,11 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 }
 
 // safeName makes a client id (chosen by any client) safe as a file name
-// part: only A-Z a-z 0-9 . _ - are kept, no leading dot, at most 64 bytes.
+// part: only A-Z a-z 0-9 . _ - are kept, no leading dot, at most
+// wire.MaxIDLen (64) bytes.
 func safeName(s string) string {
 	var b strings.Builder
-	for i := 0; i < len(s) && b.Len() < 64; i++ {
+	for i := 0; i < len(s) && b.Len() < wire.MaxIDLen; i++ {
 		c := s[i]
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
@@ -146,9 +148,9 @@ func safeName(s string) string {
 // fileExt is the file extension for a contract format word.
 func fileExt(format string) string {
 	switch format {
-	case "png", "gif", "webp":
+	case wire.FormatPNG, wire.FormatGIF, wire.FormatWebP:
 		return format
-	case "jpeg":
+	case wire.FormatJPEG:
 		return "jpg"
 	}
 	return "bin"

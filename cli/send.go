@@ -15,6 +15,7 @@ import (
 
 	"github.com/canvasrelay/canvasrelay/imageproc"
 	"github.com/canvasrelay/canvasrelay/relay/client"
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -342,7 +343,7 @@ const maxRateLimitedTries = 12
 
 func isRateLimited(err error) bool {
 	var re *client.RejectError
-	return errors.As(err, &re) && re.Code == "rate_limited"
+	return errors.As(err, &re) && re.Code == wire.CodeRateLimited
 }
 
 // sendFile sends one file and waits for its receipt (trying again after a

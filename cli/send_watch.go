@@ -17,6 +17,7 @@ import (
 
 	"github.com/canvasrelay/canvasrelay/relay"
 	"github.com/canvasrelay/canvasrelay/relay/client"
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // retryDelay is how soon a mirror tries again after a send got no receipt.
@@ -110,7 +111,7 @@ func (m *mirror) loop(ctx context.Context, changes <-chan fsnotify.Event, watchE
 					timer.Reset(0)
 				}
 			}
-			if u, ok := ev.(*client.Unknown); ok && u.Type == "keyframe" {
+			if u, ok := ev.(*client.Unknown); ok && u.Type == wire.TypeKeyframe {
 				// The relay's log of our patches is long: send a full frame.
 				m.haveLast, m.pt.needFull = false, true
 				timer.Reset(0)

@@ -100,7 +100,7 @@ func serveFlags(o *serveOptions, fs *pflag.FlagSet) {
 	fs.IntVar(&o.maxLayers, "max-layers", d.MaxLayers, "publishing clients a room keeps a newest frame for, for late joiners (`N`)")
 	o.retainedBytes = byteSize(d.MaxRetainedBytes)
 	fs.Var(&o.retainedBytes, "retained-bytes", "`size` of the retained layers of all rooms together (in-memory broker); the least recently updated go first")
-	fs.Var(&o.roomRetained, "room-retained-bytes", "`size` of one room's retained layers, and the most a late joiner is sent (0: 96MiB, at most half of --retained-bytes)")
+	fs.Var(&o.roomRetained, "room-retained-bytes", fmt.Sprintf("`size` of one room's retained layers, and the most a late joiner is sent (0: %s, at most half of --retained-bytes)", formatSize(d.RoomRetainedBytes)))
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format`: text or json")
 	fs.Var(&o.allowOrigins, "allow-origin", "browser `origin` allowed to connect (repeatable; https://*.example.com; * allows any page: dangerous). Default: the server's own host")

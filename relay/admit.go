@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // Admission: every check that can refuse a client at GET /ws/{room}
@@ -63,12 +65,12 @@ type refusal struct {
 }
 
 const (
-	msgBadRoom     = "bad room name: use 1 to 64 characters from A-Z a-z 0-9 . _ -"
+	msgBadRoom     = "bad room name: use " + wire.NameRule
 	msgBadMethod   = "use GET with a WebSocket upgrade"
 	msgClosing     = "server is shutting down"
 	msgBadOrigin   = "origin not allowed"
-	msgNoToken     = ": pass a room token as ?token= or Authorization: Bearer"
-	msgBadClientID = "bad client id: use 1 to 64 characters from A-Z a-z 0-9 . _ -"
+	msgNoToken     = ": pass a room token as ?" + wire.QueryToken + "= or Authorization: Bearer"
+	msgBadClientID = "bad client id: use " + wire.NameRule
 	msgBadSubject  = "the token's client id is not a valid client id"
 	msgBadRend     = "bad rendition: "
 	bearerRealm    = `Bearer realm="canvasrelay"`
@@ -90,7 +92,7 @@ func (g gate) admit(r *http.Request) (admission, *refusal) {
 		return admission{}, &refusal{status: http.StatusForbidden, msg: msgBadOrigin}
 	}
 	q := r.URL.Query()
-	a := admission{room: name, asked: q.Get("client"), resume: q.Get("resume"), claims: Claims{Publish: true, Subscribe: true}}
+	a := admission{room: name, asked: q.Get(wire.QueryClient), resume: q.Get(wire.QueryResume), claims: Claims{Publish: true, Subscribe: true}}
 	if g.auth != nil {
 		c, err := g.auth.Verify(tokenFrom(r))
 		if err == nil {
@@ -106,10 +108,10 @@ func (g gate) admit(r *http.Request) (admission, *refusal) {
 		}
 		a.claims = c
 	}
-	if a.asked != "" && !validToken(a.asked, 64) {
+	if a.asked != "" && !wire.ValidID(a.asked) {
 		return admission{}, &refusal{status: http.StatusBadRequest, msg: msgBadClientID}
 	}
-	if a.claims.Subject != "" && !validToken(a.claims.Subject, 64) {
+	if a.claims.Subject != "" && !wire.ValidID(a.claims.Subject) {
 		return admission{}, &refusal{status: http.StatusForbidden, msg: msgBadSubject, authReason: "malformed"}
 	}
 	rend, err := parseRendition(q)
@@ -120,7 +122,7 @@ func (g gate) admit(r *http.Request) (admission, *refusal) {
 	if a.patch, err = parsePatches(q); err != nil {
 		return admission{}, &refusal{status: http.StatusBadRequest, msg: err.Error()}
 	}
-	a.name = cleanName(q.Get("name"))
+	a.name = cleanName(q.Get(wire.QueryName))
 	if n := cleanName(a.claims.Name); n != "" {
 		a.name = n // the token's name wins over the query's
 	}

@@ -70,16 +70,16 @@ type memSub struct {
 // NewMemoryBroker returns an in-memory broker.
 func NewMemoryBroker(cfg MemoryBrokerConfig) *MemoryBroker {
 	if cfg.MaxLayers <= 0 {
-		cfg.MaxLayers = 32
+		cfg.MaxLayers = defaultMaxLayers
 	}
 	if cfg.MaxRetainedBytes <= 0 {
-		cfg.MaxRetainedBytes = 256 << 20
+		cfg.MaxRetainedBytes = defaultMaxRetainedBytes
 	}
 	if cfg.MaxRoomBytes <= 0 {
 		cfg.MaxRoomBytes = defaultRoomBytes(cfg.MaxRetainedBytes)
 	}
 	if cfg.RetainEmptyFor <= 0 {
-		cfg.RetainEmptyFor = time.Hour
+		cfg.RetainEmptyFor = defaultRetainEmptyFor
 	}
 	if cfg.MaxRetainedRooms <= 0 {
 		cfg.MaxRetainedRooms = 40000

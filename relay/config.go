@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/canvasrelay/canvasrelay/imageproc"
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // Config is the relay's configuration. Every field's zero value means the
@@ -225,27 +226,36 @@ func ParseVerifyMode(s string) (VerifyMode, error) {
 	return "", fmt.Errorf("relay: verify mode %q: want header, structure or full", s)
 }
 
+// The retention defaults, shared by Config and MemoryBrokerConfig.
+const (
+	defaultMaxLayers        = 32
+	defaultMaxRetainedBytes = 256 << 20
+	defaultRetainEmptyFor   = time.Hour
+)
+
 func (c Config) withDefaults() Config {
 	if c.MaxBytes <= 0 {
-		c.MaxBytes = 8 << 20
+		c.MaxBytes = wire.DefaultMaxBytes
 	}
 	if c.MaxPixels <= 0 {
-		c.MaxPixels = 4096 * 4096
+		c.MaxPixels = wire.DefaultMaxPixels
 	}
 	if len(c.Formats) == 0 {
-		c.Formats = []imageproc.Format{imageproc.PNG, imageproc.JPEG, imageproc.GIF, imageproc.WebP}
+		for _, f := range wire.DefaultFormats() {
+			c.Formats = append(c.Formats, imageproc.Format(f))
+		}
 	}
 	if c.MaxLayers <= 0 {
-		c.MaxLayers = 32
+		c.MaxLayers = defaultMaxLayers
 	}
 	if c.MaxRetainedBytes <= 0 {
-		c.MaxRetainedBytes = 256 << 20
+		c.MaxRetainedBytes = defaultMaxRetainedBytes
 	}
 	if c.RoomRetainedBytes <= 0 {
 		c.RoomRetainedBytes = defaultRoomBytes(c.MaxRetainedBytes)
 	}
 	if c.RetainEmptyFor <= 0 {
-		c.RetainEmptyFor = time.Hour
+		c.RetainEmptyFor = defaultRetainEmptyFor
 	}
 	if c.QueueMaxBytes <= 0 {
 		c.QueueMaxBytes = 64 << 20

@@ -32,6 +32,16 @@
 //	  |<---- {"type":"presence",count,event,client,name}  (others join/leave)
 //	  |<----------- ping ----------------------|  every PingInterval; answer pong
 //
+// The names and numbers of this flow (event types and their JSON fields,
+// error and close codes, the room-name and client-id rule, the query
+// parameters, hello's default limits) are written once, in package
+// relay/wire, which imports only the standard library; relay/client,
+// relay/game, the CLI and the web pages (web/static/js/contract.js, made
+// from it by go generate) take them from there. The relay's own exported
+// names for them (TypeHello, HelloEvent, CodeTooLarge, CloseTooBig,
+// ValidRoom, …) are aliases of wire's. Not to be confused with wire.go in
+// this package: the pre-encoded WebSocket frame bytes.
+//
 // # Identity
 //
 // A client id owns things in a room: its layer, its game seat, the word

@@ -1,40 +1,44 @@
 package relay
 
-import "errors"
+import (
+	"errors"
 
-// Error codes carried by the "code" field of an error event. They are part of
-// the wire contract: never rename one.
-const (
-	CodeInvalidImage      = "invalid_image"
-	CodeTooLarge          = "too_large"
-	CodeTooManyPixels     = "too_many_pixels"
-	CodeUnsupportedFormat = "unsupported_format"
-	CodeRateLimited       = "rate_limited"
-	CodeForbidden         = "forbidden"
-	CodeBadRequest        = "bad_request"
-	CodeInternal          = "internal"
-	// CodeKeyframeNeeded refuses a patch while the sender's layer log is
-	// over twice its bound: send a full frame (patch.go).
-	CodeKeyframeNeeded = "keyframe_needed"
-	// CodePatchesUnsupported refuses a patch on a relay whose broker keeps
-	// no layer log (the NATS broker, for now): send full frames.
-	CodePatchesUnsupported = "patches_unsupported"
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
-// Close codes sent by the relay. The 4000–4999 range is the relay's own; see
-// doc.go and the README for the full table.
+// Error codes carried by the "code" field of an error event (package wire).
+// They are part of the wire contract: never rename one.
 const (
-	CloseGoingAway     = 1001 // server shutting down
-	CloseInvalidData   = 1007 // invalid UTF-8 in a text frame
-	ClosePolicy        = 1008 // origin, token or abuse
-	CloseTooBig        = 1009 // frame larger than max_bytes
-	CloseSlowConsumer  = 4001 // a write did not complete within Config.WriteTimeout
-	CloseQueueOverflow = 4002 // the subscriber's outbound queue went over its byte cap
-	ClosePingTimeout   = 4003 // nothing read from the peer within Config.ReadTimeout
+	CodeInvalidImage      = wire.CodeInvalidImage
+	CodeTooLarge          = wire.CodeTooLarge
+	CodeTooManyPixels     = wire.CodeTooManyPixels
+	CodeUnsupportedFormat = wire.CodeUnsupportedFormat
+	CodeRateLimited       = wire.CodeRateLimited
+	CodeForbidden         = wire.CodeForbidden
+	CodeBadRequest        = wire.CodeBadRequest
+	CodeInternal          = wire.CodeInternal
+	// CodeKeyframeNeeded refuses a patch while the sender's layer log is
+	// over twice its bound: send a full frame (patch.go).
+	CodeKeyframeNeeded = wire.CodeKeyframeNeeded
+	// CodePatchesUnsupported refuses a patch on a relay whose broker keeps
+	// no layer log (the NATS broker, for now): send full frames.
+	CodePatchesUnsupported = wire.CodePatchesUnsupported
+)
+
+// Close codes sent by the relay (package wire). The 4000–4999 range is the
+// relay's own; see doc.go and the README for the full table.
+const (
+	CloseGoingAway     = wire.CloseGoingAway     // server shutting down
+	CloseInvalidData   = wire.CloseInvalidData   // invalid UTF-8 in a text frame
+	ClosePolicy        = wire.ClosePolicy        // origin, token or abuse
+	CloseTooBig        = wire.CloseTooBig        // frame larger than max_bytes
+	CloseSlowConsumer  = wire.CloseSlowConsumer  // a write did not complete within Config.WriteTimeout
+	CloseQueueOverflow = wire.CloseQueueOverflow // the subscriber's outbound queue went over its byte cap
+	ClosePingTimeout   = wire.ClosePingTimeout   // nothing read from the peer within Config.ReadTimeout
 
 	// closeAbnormal (1006) is never sent: it records a peer that went away
 	// without a close frame.
-	closeAbnormal = 1006
+	closeAbnormal = wire.CloseAbnormal
 )
 
 // Sentinel errors. Callers match them with errors.Is.

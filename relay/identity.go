@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // Identity: a client id owns things (a layer, a game seat, the word while
@@ -41,7 +43,7 @@ import (
 
 // ResumeMaxLen is the longest resume the relay reads; longer ones never
 // match.
-const ResumeMaxLen = 64
+const ResumeMaxLen = wire.MaxResumeLen
 
 const (
 	resumeLabel      = "canvasrelay/resume/v1\x00"

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // The layer log. Per sender (client id) a room keeps the newest full frame
@@ -17,7 +19,7 @@ import (
 
 // minLogBound is the least bound of a log's patches: a small full frame
 // still allows 64 KiB of patches before a keyframe is asked for.
-const minLogBound = 64 << 10
+const minLogBound = wire.KeyframeMinBytes
 
 // logBound is the patch bytes at which a log whose full frame has
 // baseBytes image bytes asks for a keyframe; patches are refused from

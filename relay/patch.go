@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/canvasrelay/canvasrelay/imageproc"
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // Patch frames (DESIGN.md, v1.1 "Patch frames"). The text command
@@ -196,7 +197,7 @@ func (c *conn) frameEnvelope(event, data []byte, info imageproc.Info, seq uint64
 // for patches as they are, "0" (or "false") or none for composed full
 // frames; anything else is refused (HTTP 400).
 func parsePatches(q url.Values) (bool, error) {
-	switch q.Get("patches") {
+	switch q.Get(wire.QueryPatches) {
 	case "1", "true":
 		return true, nil
 	case "", "0", "false":

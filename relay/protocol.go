@@ -8,105 +8,41 @@ import (
 	"unicode/utf8"
 
 	"github.com/canvasrelay/canvasrelay/imageproc"
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
+
+// The contract's names and event shapes live in package relay/wire; these
+// aliases keep the relay's exported names.
 
 // Subprotocol is echoed to clients that offer it. Clients that offer none
 // are accepted too.
-const Subprotocol = "canvasrelay.v1"
+const Subprotocol = wire.Subprotocol
 
 // Event types (the "type" field of every text frame).
 const (
-	TypeHello    = "hello"
-	TypePresence = "presence"
-	TypeChat     = "chat"
-	TypeFrame    = "frame"
-	TypeAck      = "ack"
-	TypeError    = "error"
-	TypeGame     = "game"
-	TypePatch    = "patch"    // client → server: the next binary frame is a patch (patch.go)
-	TypeKeyframe = "keyframe" // server → client: send a full frame, the layer log is long
+	TypeHello    = wire.TypeHello
+	TypePresence = wire.TypePresence
+	TypeChat     = wire.TypeChat
+	TypeFrame    = wire.TypeFrame
+	TypeAck      = wire.TypeAck
+	TypeError    = wire.TypeError
+	TypeGame     = wire.TypeGame
+	TypePatch    = wire.TypePatch    // client → server: the next binary frame is a patch
+	TypeKeyframe = wire.TypeKeyframe // server → client: send a full frame, the layer log is long
 )
 
-// HelloEvent is the first message on every connection.
-type HelloEvent struct {
-	Type     string   `json:"type"`
-	ID       string   `json:"id"`
-	Client   string   `json:"client"`
-	Resume   string   `json:"resume"` // proves Client on a reconnect (identity.go)
-	Room     string   `json:"room"`
-	Count    int      `json:"count"`
-	MaxBytes int      `json:"max_bytes"`
-	MaxPix   int64    `json:"max_pixels"`
-	Formats  []string `json:"formats"`
-}
-
-// PresenceEvent tells the other members that someone joined or left.
-type PresenceEvent struct {
-	Type   string `json:"type"`
-	Count  int    `json:"count"`
-	Event  string `json:"event"` // "join" or "leave"
-	Client string `json:"client"`
-	Name   string `json:"name"`
-}
-
-// ChatEvent is one chat line.
-type ChatEvent struct {
-	Type   string `json:"type"`
-	Client string `json:"client"`
-	Name   string `json:"name"`
-	Text   string `json:"text"`
-	TS     int64  `json:"ts"`
-}
-
-// FrameEvent describes the binary frame that follows it.
-type FrameEvent struct {
-	Type   string `json:"type"`
-	Client string `json:"client"`
-	Name   string `json:"name"`
-	Seq    uint64 `json:"seq"`
-	Format string `json:"format"`
-	Width  int    `json:"width"`
-	Height int    `json:"height"`
-	Bytes  int    `json:"bytes"`
-	TS     int64  `json:"ts"`
-	// A patch has Patch, X and Y (and Width, Height are the patch's);
-	// a full frame has none of them.
-	Patch bool `json:"patch,omitempty"`
-	X     *int `json:"x,omitempty"`
-	Y     *int `json:"y,omitempty"`
-}
-
-// AckEvent acknowledges one accepted binary frame.
-type AckEvent struct {
-	Type   string `json:"type"`
-	Seq    uint64 `json:"seq"`
-	Format string `json:"format"`
-	Width  int    `json:"width"`
-	Height int    `json:"height"`
-	Bytes  int    `json:"bytes"`
-}
-
-// ErrorEvent reports a refused frame or command. Seq is set when it concerns
-// a binary frame.
-type ErrorEvent struct {
-	Type    string `json:"type"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Seq     uint64 `json:"seq,omitempty"`
-}
+// The events the relay sends (see package wire for their fields).
+type (
+	HelloEvent    = wire.HelloEvent
+	PresenceEvent = wire.PresenceEvent
+	ChatEvent     = wire.ChatEvent
+	FrameEvent    = wire.FrameEvent
+	AckEvent      = wire.AckEvent
+	ErrorEvent    = wire.ErrorEvent
+)
 
 // command is a client → server JSON text frame.
-type command struct {
-	Type string `json:"type"`
-	Text string `json:"text"`
-	// Game commands.
-	Action  string `json:"action"`
-	Rounds  *int   `json:"rounds"`
-	Seconds *int   `json:"seconds"`
-	// Patch command: kept raw, checked by parsePatch.
-	X *json.RawMessage `json:"x"`
-	Y *json.RawMessage `json:"y"`
-}
+type command = wire.Command
 
 func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/canvasrelay/canvasrelay/imageproc"
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // Renditions: a subscriber may ask for frames re-encoded to its needs with
@@ -34,7 +35,7 @@ const maxRenditionSide = 16384
 // parseRendition reads the rendition query parameters. It returns nil when
 // none is given (the original frames).
 func parseRendition(q url.Values) (*rendition, error) {
-	if !q.Has("max_width") && !q.Has("max_height") && !q.Has("format") && !q.Has("quality") {
+	if !q.Has(wire.QueryMaxWidth) && !q.Has(wire.QueryMaxHeight) && !q.Has(wire.QueryFormat) && !q.Has(wire.QueryQuality) {
 		return nil, nil
 	}
 	side := func(name string) (int, error) {
@@ -50,19 +51,19 @@ func parseRendition(q url.Values) (*rendition, error) {
 	}
 	var o imageproc.Options
 	var err error
-	if o.MaxWidth, err = side("max_width"); err != nil {
+	if o.MaxWidth, err = side(wire.QueryMaxWidth); err != nil {
 		return nil, err
 	}
-	if o.MaxHeight, err = side("max_height"); err != nil {
+	if o.MaxHeight, err = side(wire.QueryMaxHeight); err != nil {
 		return nil, err
 	}
 	o.Format = imageproc.OutputOriginal
-	if v := q.Get("format"); v != "" {
+	if v := q.Get(wire.QueryFormat); v != "" {
 		if o.Format, err = imageproc.ParseOutputFormat(v); err != nil {
 			return nil, fmt.Errorf("format must be auto, png, jpeg or original")
 		}
 	}
-	if v := q.Get("quality"); v != "" {
+	if v := q.Get(wire.QueryQuality); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 100 {
 			return nil, fmt.Errorf("quality must be a whole number from 1 to 100")

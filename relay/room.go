@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/canvasrelay/canvasrelay/imageproc"
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // room is a room with local members on this server.
@@ -204,7 +205,7 @@ func (r *room) join(c *conn) error {
 	if c.q.start() {
 		go c.writeLoop()
 	}
-	return r.publishPresence(c, "join", count)
+	return r.publishPresence(c, wire.PresenceJoin, count)
 }
 
 // newestWithin keeps the newest layers (the end of the list) whose sizes
@@ -241,7 +242,7 @@ func (r *room) leave(c *conn) {
 		c.log.Warn("presence leave", "err", err)
 		return
 	}
-	if err := r.publishPresence(c, "leave", count); err != nil {
+	if err := r.publishPresence(c, wire.PresenceLeave, count); err != nil {
 		c.log.Warn("publish leave", "err", err)
 	}
 }

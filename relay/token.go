@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // Room tokens are standard JWTs (RFC 7519), checked by
@@ -138,7 +140,7 @@ func (c *Claims) Validate() error {
 	case !validRoomPattern(c.Room):
 		return fmt.Errorf("room %q: want a room name, or a prefix ending in *", c.Room)
 	case c.Subject != "" && !validToken(c.Subject, 64):
-		return fmt.Errorf("sub %q: want a client id of 1 to 64 characters from A-Z a-z 0-9 . _ -", c.Subject)
+		return fmt.Errorf("sub %q: want a client id of %s", c.Subject, wire.NameRule)
 	case len(c.Name) > 256:
 		return errors.New("name longer than 256 bytes")
 	}
@@ -209,7 +211,7 @@ func signingMethod(key any) (jwt.SigningMethod, error) {
 // tokenFrom reads the token of a request: the query parameter, else the
 // bearer header.
 func tokenFrom(r *http.Request) string {
-	if t := r.URL.Query().Get("token"); t != "" {
+	if t := r.URL.Query().Get(wire.QueryToken); t != "" {
 		return t
 	}
 	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {

@@ -5,6 +5,8 @@ import (
 	"encoding/base32"
 	"sort"
 	"strings"
+
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
@@ -20,25 +22,13 @@ func sortSlice[T any](s []T, less func(a, b T) bool) {
 	sort.Slice(s, func(i, j int) bool { return less(s[i], s[j]) })
 }
 
-// ValidRoom reports whether name is 1 to 64 characters of A-Z a-z 0-9 . _ -.
-func ValidRoom(name string) bool {
-	return validToken(name, 64)
-}
+// ValidRoom reports whether name is 1 to 64 characters of A-Z a-z 0-9 . _ -
+// (wire.ValidRoom).
+func ValidRoom(name string) bool { return wire.ValidRoom(name) }
 
-func validToken(s string, max int) bool {
-	if len(s) == 0 || len(s) > max {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// validToken reports whether s is 1 to max characters of the room and
+// client id alphabet (wire.ValidName).
+func validToken(s string, max int) bool { return wire.ValidName(s, max) }
 
 // CleanText removes from s what a terminal or a bidi renderer obeys rather
 // than shows: C0 controls (but newline and tab when multiline; the line and

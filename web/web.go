@@ -15,16 +15,16 @@
 // and the main binary mounts both on one mux.
 package web
 
+//go:generate go test . -run TestContractJS -update
+
 import (
 	"net/http"
-	"regexp"
+
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
-// roomPattern is the contract's room name: 1 to 64 of A-Z a-z 0-9 . _ -
-var roomPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-
-// ValidRoom reports whether name is a valid room name.
-func ValidRoom(name string) bool { return roomPattern.MatchString(name) }
+// ValidRoom reports whether name is a valid room name (wire.ValidRoom).
+func ValidRoom(name string) bool { return wire.ValidRoom(name) }
 
 // Handler returns the handler for the pages and assets. It is safe for
 // concurrent use and holds no state besides the embedded files.
@@ -46,7 +46,7 @@ func roomPage(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !ValidRoom(r.PathValue("room")) {
 			w.Header().Set("Cache-Control", "no-store")
-			http.Error(w, "invalid room name: use 1 to 64 characters from A-Z a-z 0-9 . _ -", http.StatusBadRequest)
+			http.Error(w, "invalid room name: use "+wire.NameRule, http.StatusBadRequest)
 			return
 		}
 		next.ServeHTTP(w, r)

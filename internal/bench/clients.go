@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/canvasrelay/canvasrelay/relay/client"
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // closeWait bounds how long closing the bench's clients may take.
@@ -144,7 +145,7 @@ const stalledRcvBuf = 4 << 10
 func dialStalled(ctx context.Context, host, path string, k, conc int) ([]*stalledConn, error) {
 	out := make([]*stalledConn, k)
 	err := forEach(k, conc, func(i int) error {
-		nc, left, err := dialRaw(ctx, host, path+"?client="+url.QueryEscape(fmt.Sprintf("bench-stalled-%d", i)), stalledRcvBuf)
+		nc, left, err := dialRaw(ctx, host, path+"?"+wire.QueryClient+"="+url.QueryEscape(fmt.Sprintf("bench-stalled-%d", i)), stalledRcvBuf)
 		if err != nil {
 			return fmt.Errorf("%w: dial stalled subscriber %d: %w", ErrScenarioFailed, i, err)
 		}

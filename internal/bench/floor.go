@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/canvasrelay/canvasrelay/relay/client"
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 	"github.com/lxzan/gws"
 )
 
@@ -75,7 +75,7 @@ func NewFloor(maxBytes int, logger *slog.Logger) *Floor {
 		}
 	}
 	f.upPlain = gws.NewUpgrader(f, opt(nil))
-	f.upProto = gws.NewUpgrader(f, opt([]string{client.Subprotocol}))
+	f.upProto = gws.NewUpgrader(f, opt([]string{wire.Subprotocol}))
 	return f
 }
 
@@ -87,7 +87,7 @@ func (f *Floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	up := f.upPlain
-	if strings.Contains(r.Header.Get("Sec-WebSocket-Protocol"), client.Subprotocol) {
+	if strings.Contains(r.Header.Get("Sec-WebSocket-Protocol"), wire.Subprotocol) {
 		up = f.upProto
 	}
 	socket, err := up.Upgrade(w, r)
@@ -185,7 +185,7 @@ func (f *Floor) OnOpen(c *gws.Conn) {
 	m[c] = struct{}{}
 	f.conns++
 	f.mu.Unlock()
-	_ = c.WriteString(`{"type":"hello","room":` + strconv.Quote(s.room) + `}`)
+	_ = c.WriteString(`{"type":"` + wire.TypeHello + `","room":` + strconv.Quote(s.room) + `}`)
 }
 
 // OnClose removes the connection.
@@ -228,6 +228,6 @@ func (f *Floor) OnMessage(c *gws.Conn, m *gws.Message) {
 	}
 	f.mu.Unlock()
 	_ = bc.Close()
-	ack := strconv.AppendUint([]byte(`{"type":"ack","seq":`), s.seq, 10)
+	ack := strconv.AppendUint([]byte(`{"type":"`+wire.TypeAck+`","seq":`), s.seq, 10)
 	_ = c.WriteMessage(gws.OpcodeText, append(ack, '}'))
 }

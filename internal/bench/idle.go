@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"sync/atomic"
 	"time"
+
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // IdleResult is what one idle run measured.
@@ -85,7 +87,7 @@ func runIdle(ctx context.Context, t *target, o *Options, room string) (*IdleResu
 	var opened atomic.Int64
 	start := time.Now()
 	err = forEach(o.Conns, o.Concurrency, func(i int) error {
-		path := fmt.Sprintf("/ws/%s-%d?client=%s", room, i/o.PerRoom, url.QueryEscape(fmt.Sprintf("idle-%d", i)))
+		path := fmt.Sprintf("/ws/%s-%d?%s=%s", room, i/o.PerRoom, wire.QueryClient, url.QueryEscape(fmt.Sprintf("idle-%d", i)))
 		nc, _, err := dialRaw(ctx, t.host, path, 0)
 		if err != nil {
 			return fmt.Errorf("%w: connection %d: %w", ErrScenarioFailed, i, err)

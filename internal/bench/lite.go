@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/canvasrelay/canvasrelay/relay/client"
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 	"github.com/lxzan/gws"
 )
 
@@ -58,7 +59,7 @@ func dialLite(ctx context.Context, roomURL, clientID string, s *subscriber) (*li
 	u.RawQuery = q.Encode()
 	lc := &liteConn{s: s, ended: make(chan struct{}), hello: make(chan struct{})}
 	hdr := http.Header{}
-	hdr.Set("Sec-WebSocket-Protocol", client.Subprotocol)
+	hdr.Set("Sec-WebSocket-Protocol", wire.Subprotocol)
 	ctx, cancel := context.WithTimeout(ctx, rawHandshakeTimeout)
 	defer cancel()
 	var d net.Dialer
@@ -119,8 +120,8 @@ func (lc *liteConn) OnClose(*gws.Conn, error) { close(lc.ended) }
 func (lc *liteConn) OnPing(c *gws.Conn, p []byte) { _ = c.WritePong(p) }
 
 var (
-	frameEventPrefix = []byte(`{"type":"frame"`)
-	helloEventPrefix = []byte(`{"type":"hello"`)
+	frameEventPrefix = []byte(`{"type":"` + wire.TypeFrame + `"`)
+	helloEventPrefix = []byte(`{"type":"` + wire.TypeHello + `"`)
 )
 
 func (lc *liteConn) OnMessage(_ *gws.Conn, m *gws.Message) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/canvasrelay/canvasrelay/relay"
 )
 
 // Scenarios lists the scenario names, in the order of issue 9.
@@ -273,7 +275,7 @@ func stalledRatios(rep *Report, o *Options) {
 }
 
 // relayEventCap is the relay's default Config.EventQueueMaxBytes.
-const relayEventCap = 256 << 10
+var relayEventCap = relay.DefaultConfig().EventQueueMaxBytes
 
 func addCommonNotes(rep *Report) {
 	rep.note("the floor is raw gws: one Broadcaster per frame to every other connection of the room, a hello and an ack per frame, no validation, no queue policy; it runs in this process unless --floor-url is given")

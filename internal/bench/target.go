@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/canvasrelay/canvasrelay/relay"
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // Implementations under test.
@@ -238,6 +239,6 @@ func sumMetric(m map[string]float64, name string, want ...string) float64 {
 	return sum
 }
 
-// relayMaxBytes is the in-process servers' largest frame: the relay's
-// default 8 MiB, or more for bigger bench frames.
-func relayMaxBytes(o *Options) int { return max(o.Size+1<<10, 8<<20) }
+// relayMaxBytes is the in-process servers' largest frame: the contract's
+// default max_bytes (8 MiB), or more for bigger bench frames.
+func relayMaxBytes(o *Options) int { return max(o.Size+1<<10, wire.DefaultMaxBytes) }

@@ -11,10 +11,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // Subprotocol is the WebSocket subprotocol this client offers.
-const Subprotocol = "canvasrelay.v1"
+const Subprotocol = wire.Subprotocol
 
 // eventBufferBytes caps the bytes of events waiting for a slow reader
 // (a single bigger event is still kept, alone).

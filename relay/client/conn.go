@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/canvasrelay/canvasrelay/relay/wire"
+
 	"github.com/lxzan/gws"
 )
 
@@ -105,7 +107,7 @@ func (cn *conn) closeNormal() {
 	cn.writeMu.Lock()
 	defer cn.writeMu.Unlock()
 	_ = nc.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
-	_ = cn.ws.WriteClose(1000, nil)
+	_ = cn.ws.WriteClose(wire.CloseNormal, nil)
 }
 
 // touch pushes the read deadline forward: something arrived.

@@ -9,6 +9,8 @@ import (
 	"net/url"
 
 	"github.com/lxzan/gws"
+
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // dialURL is the room URL with name, client, resume and patches added to
@@ -17,18 +19,18 @@ func (c *Client) dialURL() *url.URL {
 	u := *c.base
 	q := u.Query()
 	if c.cfg.Name != "" {
-		q.Set("name", c.cfg.Name)
+		q.Set(wire.QueryName, c.cfg.Name)
 	}
 	c.mu.Lock()
 	if c.clientID != "" {
-		q.Set("client", c.clientID)
+		q.Set(wire.QueryClient, c.clientID)
 	}
 	if c.resume != "" {
-		q.Set("resume", c.resume)
+		q.Set(wire.QueryResume, c.resume)
 	}
 	c.mu.Unlock()
-	if !c.cfg.FullFrames && !q.Has("patches") {
-		q.Set("patches", "1") // applied by the read loop (patch.go)
+	if !c.cfg.FullFrames && !q.Has(wire.QueryPatches) {
+		q.Set(wire.QueryPatches, "1") // applied by the read loop (patch.go)
 	}
 	u.RawQuery = q.Encode()
 	return &u

@@ -1,7 +1,9 @@
 // Package client is a Go client for the canvasrelay wire contract (v1).
 //
-// It speaks only the contract described in the project README and DESIGN.md and
-// does not import the server packages, so it is what any other program would use:
+// It speaks only the contract described in the project README and DESIGN.md,
+// whose names and codes it takes from package relay/wire, and it does not
+// import the server packages (a test holds it to that), so it is what any
+// other program would use:
 // the CLI (`canvasrelay send`, `canvasrelay watch`), the tests and the benchmark
 // tool are all built on it.
 //

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // Event is one text event from the server. The concrete types are *Hello,
@@ -137,13 +139,13 @@ type Unknown struct {
 	Type string
 }
 
-func (*Hello) EventType() string      { return "hello" }
-func (*Presence) EventType() string   { return "presence" }
-func (*Chat) EventType() string       { return "chat" }
-func (*FrameInfo) EventType() string  { return "frame" }
-func (*Ack) EventType() string        { return "ack" }
-func (*ErrorEvent) EventType() string { return "error" }
-func (*Game) EventType() string       { return "game" }
+func (*Hello) EventType() string      { return wire.TypeHello }
+func (*Presence) EventType() string   { return wire.TypePresence }
+func (*Chat) EventType() string       { return wire.TypeChat }
+func (*FrameInfo) EventType() string  { return wire.TypeFrame }
+func (*Ack) EventType() string        { return wire.TypeAck }
+func (*ErrorEvent) EventType() string { return wire.TypeError }
+func (*Game) EventType() string       { return wire.TypeGame }
 func (u *Unknown) EventType() string  { return u.Type }
 
 // Frame is a `frame` event paired with the binary frame that followed it.
@@ -171,19 +173,19 @@ func ParseEvent(b []byte) (Event, error) {
 	}
 	var ev Event
 	switch head.Type {
-	case "hello":
+	case wire.TypeHello:
 		ev = &Hello{raw: raw{b}}
-	case "presence":
+	case wire.TypePresence:
 		ev = &Presence{raw: raw{b}}
-	case "chat":
+	case wire.TypeChat:
 		ev = &Chat{raw: raw{b}}
-	case "frame":
+	case wire.TypeFrame:
 		ev = &FrameInfo{raw: raw{b}}
-	case "ack":
+	case wire.TypeAck:
 		ev = &Ack{raw: raw{b}}
-	case "error":
+	case wire.TypeError:
 		ev = &ErrorEvent{raw: raw{b}}
-	case "game":
+	case wire.TypeGame:
 		ev = &Game{raw: raw{b}}
 	case "":
 		return nil, fmt.Errorf("parse event: no type in %.80q", b)

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/canvasrelay/canvasrelay/relay/wire"
+
 	"github.com/lxzan/gws"
 )
 
@@ -97,14 +99,14 @@ func (c *Client) SendPatchAsync(ctx context.Context, x, y int, img []byte) (*Pen
 	if x < 0 || y < 0 {
 		return nil, &RejectError{Code: "bad_request", Message: "a patch's x and y must not be negative", Local: true}
 	}
-	return c.sendAsync(ctx, fmt.Appendf(nil, `{"type":"patch","x":%d,"y":%d}`, x, y), img)
+	return c.sendAsync(ctx, fmt.Appendf(nil, `{"type":"`+wire.TypePatch+`","x":%d,"y":%d}`, x, y), img)
 }
 
 // sendAsync writes cmd (a text command, when not nil) and img.
 func (c *Client) sendAsync(ctx context.Context, cmd, img []byte) (*Pending, error) {
 	if max := c.Hello().MaxBytes; max > 0 && len(img) > max {
 		return nil, &RejectError{
-			Code:    "too_large",
+			Code:    wire.CodeTooLarge,
 			Message: fmt.Sprintf("%d bytes is over the server's max_bytes %d", len(img), max),
 			Local:   true,
 		}
@@ -178,7 +180,7 @@ func (c *Client) Chat(ctx context.Context, text string) error {
 	return c.SendJSON(ctx, struct {
 		Type string `json:"type"`
 		Text string `json:"text"`
-	}{"chat", text})
+	}{wire.TypeChat, text})
 }
 
 // SendJSON sends v as one JSON text message (for example a game command).

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // NormalizeURL turns a room URL into the WebSocket URL of the room endpoint.
@@ -50,7 +52,7 @@ func NormalizeURL(raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("%w: %q: path must end in /ws/ROOM or /r/ROOM", ErrBadURL, raw)
 	}
 	if !ValidRoom(room) {
-		return nil, fmt.Errorf("%w: room %q: want 1 to 64 characters from A-Z a-z 0-9 . _ -", ErrBadURL, room)
+		return nil, fmt.Errorf("%w: room %q: want %s", ErrBadURL, room, wire.NameRule)
 	}
 	u.Path = prefix + "/ws/" + room
 	u.RawPath = ""
@@ -64,18 +66,5 @@ func RoomOf(u *url.URL) string {
 	return u.Path[strings.LastIndex(u.Path, "/")+1:]
 }
 
-// ValidRoom reports whether name is a valid room name.
-func ValidRoom(name string) bool {
-	if len(name) < 1 || len(name) > 64 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// ValidRoom reports whether name is a valid room name (wire.ValidRoom).
+func ValidRoom(name string) bool { return wire.ValidRoom(name) }

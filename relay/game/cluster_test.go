@@ -295,7 +295,7 @@ func TestCoordinatorWatchdog(t *testing.T) {
 	if err := json.Unmarshal(m.data, &over); err != nil {
 		t.Fatal(err)
 	}
-	if over.Winner != "alice" || len(over.Scores) != 2 || over.Scores[0] != (Score{"alice", "Alice", 90}) || over.Scores[1] != (Score{"bob", "Bob", DrawerPoints}) {
+	if over.Winner != "alice" || len(over.Scores) != 2 || over.Scores[0] != (Score{Client: "alice", Name: "Alice", Score: 90}) || over.Scores[1] != (Score{Client: "bob", Name: "Bob", Score: DrawerPoints}) {
 		t.Errorf("got %s, want alice 90 then bob %d, alice winning", m.data, DrawerPoints)
 	}
 	if !c.AllowFrame(alice) {
@@ -311,7 +311,7 @@ func TestCoordinatorWatchdog(t *testing.T) {
 // scored.
 func TestViewTies(t *testing.T) {
 	var v view
-	v.observe(&seenEvent{Event: EventStart, Players: []PlayerInfo{{"a", "A"}, {"b", "B"}, {"c", "C"}}})
+	v.observe(&seenEvent{Event: EventStart, Players: []PlayerInfo{{Client: "a", Name: "A"}, {Client: "b", Name: "B"}, {Client: "c", Name: "C"}}})
 	var over OverEvent
 	_ = json.Unmarshal(v.over(), &over)
 	if over.Winner != "" || len(over.Scores) != 3 || over.Scores[0].Client != "a" {
@@ -319,7 +319,7 @@ func TestViewTies(t *testing.T) {
 	}
 	v.observe(&seenEvent{Event: EventTurn, Drawer: "a", Name: "A"})
 	v.observe(&seenEvent{Event: EventGuessed, Client: "b", Name: "B", Points: 75}) // b 75, a 25
-	v.observe(&seenEvent{Event: EventReveal, Scores: []Score{{"b", "B", 75}, {"a", "A", 25}, {"c", "C", 0}}})
+	v.observe(&seenEvent{Event: EventReveal, Scores: []Score{{Client: "b", Name: "B", Score: 75}, {Client: "a", Name: "A", Score: 25}, {Client: "c", Name: "C", Score: 0}}})
 	v.observe(&seenEvent{Event: EventTurn, Drawer: "b", Name: "B"})
 	v.observe(&seenEvent{Event: EventGuessed, Client: "c", Name: "C", Points: 50}) // c 50, b 100
 	v.observe(&seenEvent{Event: EventGuessed, Client: "a", Name: "A", Points: 75}) // a 100 (reached after b), b 125
@@ -329,7 +329,7 @@ func TestViewTies(t *testing.T) {
 		t.Errorf("got %s winner %q, want %s winner b", got, over.Winner, want)
 	}
 	v = view{}
-	v.observe(&seenEvent{Event: EventStart, Players: []PlayerInfo{{"a", "A"}, {"b", "B"}}})
+	v.observe(&seenEvent{Event: EventStart, Players: []PlayerInfo{{Client: "a", Name: "A"}, {Client: "b", Name: "B"}}})
 	v.observe(&seenEvent{Event: EventTurn, Drawer: "a"})
 	v.observe(&seenEvent{Event: EventGuessed, Client: "b", Name: "B", Points: 25}) // b 25 first, then a 25
 	_ = json.Unmarshal(v.over(), &over)
@@ -379,7 +379,7 @@ func TestHandoverBetweenNodes(t *testing.T) {
 	o := roomB.waitSent(t, "all", `"event":"over"`, wait)
 	var over OverEvent
 	_ = json.Unmarshal(o.data, &over)
-	if over.Winner != "bob" || over.Scores[0].Client != "bob" || over.Scores[1] != (Score{"alice", "Alice", DrawerPoints}) {
+	if over.Winner != "bob" || over.Scores[0].Client != "bob" || over.Scores[1] != (Score{Client: "alice", Name: "Alice", Score: DrawerPoints}) {
 		t.Errorf("got %s, want bob first, alice with %d", o.data, DrawerPoints)
 	}
 	waitFor(t, "b releases the claim", func() bool {

@@ -8,19 +8,20 @@ import (
 	"time"
 
 	"github.com/canvasrelay/canvasrelay/relay"
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // The contract's limits on a start command.
 const (
-	MinRounds      = 1
-	MaxRounds      = 10
-	DefaultRounds  = 1
-	MinSeconds     = 15
-	MaxSeconds     = 180
-	DefaultSeconds = 60
+	MinRounds      = wire.MinRounds
+	MaxRounds      = wire.MaxRounds
+	DefaultRounds  = wire.DefaultRounds
+	MinSeconds     = wire.MinSeconds
+	MaxSeconds     = wire.MaxSeconds
+	DefaultSeconds = wire.DefaultSeconds
 	// MaxPause is the longest pause the contract allows between a reveal and
 	// the next turn.
-	MaxPause = 5 * time.Second
+	MaxPause = wire.MaxGamePause
 )
 
 // Scoring (see docs/game.md). A guesser who guesses with a fraction f of the

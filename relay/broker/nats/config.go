@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/canvasrelay/canvasrelay/relay"
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // Config configures New. Every field's zero value means the default named in
@@ -98,10 +101,10 @@ func (c Config) withDefaults() Config {
 		c.Name = "canvasrelay " + c.NodeID
 	}
 	if c.MaxBytes <= 0 {
-		c.MaxBytes = 8 << 20
+		c.MaxBytes = wire.DefaultMaxBytes
 	}
 	if c.MaxLayers <= 0 {
-		c.MaxLayers = 32
+		c.MaxLayers = relay.DefaultConfig().MaxLayers
 	}
 	if c.PresenceTTL <= 0 {
 		c.PresenceTTL = 15 * time.Second

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/canvasrelay/canvasrelay/relay"
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // Presence: each node writes one key per room it has members in,
@@ -219,11 +220,11 @@ func (b *Broker) setRemoteLocked(room, node string, members []relay.Member, pres
 	p := presenceBatch{subs: *rs.subs.Load()}
 	for _, m := range gone {
 		count--
-		p.envs = append(p.envs, b.presenceEnvelope(room, "leave", count, m, skip))
+		p.envs = append(p.envs, b.presenceEnvelope(room, wire.PresenceLeave, count, m, skip))
 	}
 	for _, m := range added {
 		count++
-		p.envs = append(p.envs, b.presenceEnvelope(room, "join", count, m, skip))
+		p.envs = append(p.envs, b.presenceEnvelope(room, wire.PresenceJoin, count, m, skip))
 	}
 	return p
 }

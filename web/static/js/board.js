@@ -8,6 +8,7 @@ import { Sketch, wireBrushControls } from "./draw.js";
 import { Publisher } from "./publisher.js";
 import { ScreenShare } from "./screen.js";
 import { showStatus, showPresence, showError, renderInfo } from "./status.js";
+import { Type, Code, Presence } from "./contract.js";
 
 const MAX_CHAT_LINES = 200;
 
@@ -63,7 +64,7 @@ const share = new ScreenShare({
 function tooLarge(size, what) {
   if (size <= state.limits.maxBytes) return null;
   return {
-    code: "too_large",
+    code: Code.TOO_LARGE,
     message: `${what} is ${formatBytes(size)}; this room accepts images up to ${formatBytes(state.limits.maxBytes)}. Nothing was sent.`,
   };
 }
@@ -96,7 +97,7 @@ function addLine(kind, who, text, ts) {
 
 function onMessage(msg) {
   switch (msg.type) {
-    case "hello":
+    case Type.HELLO:
       state.hellos++;
       state.client = keepIdentity(state.client, msg);
       state.limits = {
@@ -112,22 +113,22 @@ function onMessage(msg) {
       // send it again. A fresh page gets its layer back from the relay.
       if (!sketch.blank && !share.active) publisher.changed(true);
       break;
-    case "presence":
+    case Type.PRESENCE:
       showPresence(msg.count);
-      addLine("line-notice", "", `${msg.name || "Someone"} ${msg.event === "join" ? "joined" : "left"} (${msg.count} connected).`, Date.now());
+      addLine("line-notice", "", `${msg.name || "Someone"} ${msg.event === Presence.JOIN ? "joined" : "left"} (${msg.count} connected).`, Date.now());
       break;
-    case "chat":
+    case Type.CHAT:
       addLine("line-chat", msg.name || "Anonymous", msg.text, msg.ts);
       setResponse(`${msg.name || "Anonymous"}: ${msg.text}`);
       break;
-    case "ack":
+    case Type.ACK:
       state.lastAck = msg;
       break;
-    case "error":
+    case Type.ERROR:
       showError(msg.code, msg.message || "");
       setResponse(`error ${msg.code}: ${msg.message || ""}`);
       break;
-    case "game":
+    case Type.GAME:
       break; // the game page handles these
     default:
       setResponse(JSON.stringify(msg));
@@ -166,7 +167,7 @@ function onEvent(ev) {
       onFrame(ev);
       break;
     case "frameError":
-      showError("invalid_image", `A picture from ${ev.meta.name || "someone"} could not be decoded: ${ev.message}`);
+      showError(Code.INVALID_IMAGE, `A picture from ${ev.meta.name || "someone"} could not be decoded: ${ev.message}`);
       break;
     case "refused":
       showError(ev.code, `A picture of ${formatBytes(ev.bytes)} was not sent: this room accepts images up to ${formatBytes(ev.max)}.`);
@@ -208,7 +209,7 @@ function limitFormats() {
 // the relay's error words, before anything is sent.
 async function publishFile(file) {
   if (!file.type.startsWith("image/")) {
-    showError("unsupported_format", `${file.name || "That file"} is not an image.`);
+    showError(Code.UNSUPPORTED_FORMAT, `${file.name || "That file"} is not an image.`);
     return;
   }
   const refused = tooLarge(file.size, "The image");
@@ -220,12 +221,12 @@ async function publishFile(file) {
   try {
     bmp = await createImageBitmap(file);
   } catch {
-    showError("invalid_image", `${file.name || "That image"} could not be read.`);
+    showError(Code.INVALID_IMAGE, `${file.name || "That image"} could not be read.`);
     return;
   }
   if (bmp.width * bmp.height > state.limits.maxPixels) {
     bmp.close();
-    showError("too_many_pixels", `The image has ${bmp.width}x${bmp.height} pixels, more than this room accepts.`);
+    showError(Code.TOO_MANY_PIXELS, `The image has ${bmp.width}x${bmp.height} pixels, more than this room accepts.`);
     return;
   }
   sketch.drawImage(bmp, { silent: true });
@@ -276,7 +277,7 @@ function wireControls() {
     const input = $("textmessage");
     const text = input.value.trim();
     if (!text || !sock) return;
-    if (await sock.sendText(JSON.stringify({ type: "chat", text }))) {
+    if (await sock.sendText(JSON.stringify({ type: Type.CHAT, text }))) {
       addLine("line-chat mine", (state.name || "Anonymous") + " (you)", text, Date.now());
       input.value = "";
     } else {

@@ -1,10 +1,12 @@
 // Shared helpers for the pages: room names, the stable client id and its
 // resume, the display name, recent rooms and small DOM utilities.
 
-export const ROOM_RE = /^[A-Za-z0-9._-]{1,64}$/;
+import { ROOM_RE, Query, Close, Limits } from "./contract.js";
+
+export { ROOM_RE };
 const KEY_CLIENTS = "canvasrelay.clients";
 const KEY_RESUME = "canvasrelay.resume"; // client id -> its resume (proof of ownership)
-const ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
+const ID_RE = ROOM_RE; // client ids follow the room-name rule
 const MAX_IDS = 16;
 const KEY_NAME = "canvasrelay.name";
 const KEY_RECENT = "canvasrelay.recent";
@@ -101,7 +103,7 @@ function resumes() {
 // resumeOf is the stored proof that client is ours ("" when none).
 export function resumeOf(client) {
   const r = resumes()[client];
-  return typeof r === "string" && r.length <= 64 ? r : "";
+  return typeof r === "string" && r.length <= Limits.MAX_RESUME_LEN ? r : "";
 }
 
 // keepIdentity takes in a hello: the relay's client id is the one in
@@ -114,7 +116,7 @@ export function keepIdentity(asked, hello) {
   const client = typeof hello.client === "string" && ID_RE.test(hello.client) ? hello.client : asked;
   if (!client) return asked;
   const m = resumes();
-  if (typeof hello.resume === "string" && hello.resume && hello.resume.length <= 64) m[client] = hello.resume;
+  if (typeof hello.resume === "string" && hello.resume && hello.resume.length <= Limits.MAX_RESUME_LEN) m[client] = hello.resume;
   let ids = [];
   try {
     ids = JSON.parse(storageGet(KEY_CLIENTS) || "[]").filter((x) => typeof x === "string" && ID_RE.test(x));
@@ -170,11 +172,11 @@ export function forgetRoom(room) {
 export function wsURL(room, name, client) {
   const u = new URL("/ws/" + encodeURIComponent(room), location.href);
   u.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  if (name) u.searchParams.set("name", name);
+  if (name) u.searchParams.set(Query.NAME, name);
   if (client) {
-    u.searchParams.set("client", client);
+    u.searchParams.set(Query.CLIENT, client);
     const resume = resumeOf(client);
-    if (resume) u.searchParams.set("resume", resume);
+    if (resume) u.searchParams.set(Query.RESUME, resume);
   }
   return u.href;
 }
@@ -189,16 +191,16 @@ export function formatBytes(n) {
 // describeClose turns a close event into words for people.
 export function describeClose(code, reason) {
   const words = {
-    1000: "closed normally",
-    1001: "server going away",
-    1006: "connection lost",
-    1007: "invalid data",
-    1008: "refused by policy",
-    1009: "message too big",
+    [Close.NORMAL]: "closed normally",
+    [Close.GOING_AWAY]: "server going away",
+    [Close.ABNORMAL]: "connection lost",
+    [Close.INVALID_DATA]: "invalid data",
+    [Close.POLICY]: "refused by policy",
+    [Close.TOO_BIG]: "message too big",
     1011: "server error",
     1012: "server restarting",
   };
-  let s = words[code] || (code >= 4000 && code <= 4999 ? "closed by the relay" : "closed");
+  let s = words[code] || (code >= Close.RELAY_MIN && code <= Close.RELAY_MAX ? "closed by the relay" : "closed");
   s += " (" + code + ")";
   if (reason) s += ": " + reason;
   return s;

@@ -11,6 +11,7 @@ import { Sketch, wireBrushControls } from "./draw.js";
 import { Publisher } from "./publisher.js";
 import { showStatus, showPresence, showError } from "./status.js";
 import { Scoreboard, Countdown, addLine, spaced } from "./game-view.js";
+import { Type, Code, Presence, GameEvent, GameAction } from "./contract.js";
 
 // DRAWER_POINTS mirrors the relay's scoring (relay/game: DrawerPoints) so
 // that the drawer's score moves with each guess; reveal brings the
@@ -107,7 +108,7 @@ function render() {
         phase = `${of}: you guessed it! ${drawerName} is drawing.`;
         label = `${t.length} letters`;
         break;
-      case "reveal":
+      case GameEvent.REVEAL:
         phase = `${of} is over. Next turn soon…`;
         label = "The word was";
         break;
@@ -155,7 +156,7 @@ function updateSendLabel() {
 
 function onGame(m) {
   switch (m.event) {
-    case "start": {
+    case GameEvent.START: {
       const again = game.running && game.by === m.by; // a reconnect or a reload
       game.running = true;
       game.by = m.by;
@@ -168,7 +169,7 @@ function onGame(m) {
       game.phase = "idle";
       break;
     }
-    case "turn": {
+    case GameEvent.TURN: {
       const fresh = !game.turn || game.turn.turn !== m.turn || !game.running;
       game.running = true;
       game.turn = m;
@@ -186,7 +187,7 @@ function onGame(m) {
       countdown.start(m.ends_at);
       break;
     }
-    case "guessed": {
+    case GameEvent.GUESSED: {
       scores.addPoints(m.client, m.points, m.name);
       if (game.turn) scores.addPoints(game.turn.drawer, DRAWER_POINTS);
       scores.guessed.add(m.client);
@@ -195,7 +196,7 @@ function onGame(m) {
       addLine("line-game", "", me ? `You guessed it! +${m.points}` : `${m.name || "Someone"} guessed the word! +${m.points}`);
       break;
     }
-    case "reveal":
+    case GameEvent.REVEAL:
       game.reveals++;
       game.word = m.word;
       game.phase = "reveal";
@@ -203,7 +204,7 @@ function onGame(m) {
       countdown.stop();
       addLine("line-game", "", `The word was "${m.word}".`);
       break;
-    case "over": {
+    case GameEvent.OVER: {
       game.overs++;
       game.running = false;
       game.phase = "idle";
@@ -228,7 +229,7 @@ function onGame(m) {
 
 function onMessage(m) {
   switch (m.type) {
-    case "hello":
+    case Type.HELLO:
       state.hellos++;
       state.helloAt = performance.now();
       state.client = keepIdentity(state.client, m);
@@ -239,21 +240,21 @@ function onMessage(m) {
       else addLine("line-notice", "", "Reconnected.");
       render();
       break;
-    case "presence":
+    case Type.PRESENCE:
       showPresence(m.count);
-      addLine("line-notice", "", `${m.name || "Someone"} ${m.event === "join" ? "joined" : "left"} (${m.count} here).`);
-      if (m.event === "join" && game.running) {
+      addLine("line-notice", "", `${m.name || "Someone"} ${m.event === Presence.JOIN ? "joined" : "left"} (${m.count} here).`);
+      if (m.event === Presence.JOIN && game.running) {
         scores.add(m.client, m.name);
         scores.render();
       }
       break;
-    case "chat":
+    case Type.CHAT:
       addLine("line-chat", m.name || "Anonymous", m.text, m.ts);
       break;
-    case "game":
+    case Type.GAME:
       onGame(m);
       break;
-    case "error":
+    case Type.ERROR:
       showError(m.code, m.message || "");
       break;
   }
@@ -284,7 +285,7 @@ function onEvent(ev) {
       compositor.set(ev.meta, ev.bitmap, ev.arrival);
       break;
     case "frameError":
-      showError("invalid_image", `A picture from ${ev.meta.name || "someone"} could not be decoded: ${ev.message}`);
+      showError(Code.INVALID_IMAGE, `A picture from ${ev.meta.name || "someone"} could not be decoded: ${ev.message}`);
       break;
     case "busy":
       publisher.setBusy(ev.busy);
@@ -301,7 +302,7 @@ async function send(obj) {
 }
 
 function startGame() {
-  return send({ type: "game", action: "start", rounds: Number($("rounds").value), seconds: Number($("seconds").value) });
+  return send({ type: Type.GAME, action: GameAction.START, rounds: Number($("rounds").value), seconds: Number($("seconds").value) });
 }
 
 function wireControls() {
@@ -313,7 +314,7 @@ function wireControls() {
       if (!game.running) await startGame();
       return;
     }
-    if (await send({ type: "chat", text })) {
+    if (await send({ type: Type.CHAT, text })) {
       // The relay does not echo our own lines; a right guess comes back as
       // "guessed" for everyone instead of this line. A drawer's line with
       // the word is refused (an error says so): it is not shown as sent.
@@ -334,7 +335,7 @@ function wireControls() {
     $("guess").focus();
     $("guessForm").requestSubmit();
   });
-  $("stop").addEventListener("click", () => send({ type: "game", action: "stop" }));
+  $("stop").addEventListener("click", () => send({ type: Type.GAME, action: GameAction.STOP }));
 
   wireBrushControls(sketch);
   $("clear").addEventListener("click", () => {

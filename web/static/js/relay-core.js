@@ -18,10 +18,12 @@
 //   {ev:"refused", code, bytes, max}  a snapshot over the relay's limit was not sent
 //   {ev:"info", info}                 the connection panel's fields
 
-export const SUBPROTOCOL = "canvasrelay.v1";
+import { Type, Code, Close, Query, SUBPROTOCOL } from "./contract.js";
+
+export { SUBPROTOCOL };
 
 // Close codes after which retrying cannot help: show the reason instead.
-const FINAL_CODES = new Set([1008, 1009]);
+const FINAL_CODES = new Set([Close.POLICY, Close.TOO_BIG]);
 const READY = ["CONNECTING", "OPEN", "CLOSING", "CLOSED"];
 
 export class RelayConnection {
@@ -63,7 +65,7 @@ export class RelayConnection {
     if (this.ws) {
       const old = this.ws;
       this.ws = null;
-      old.close(1000, "reconnecting");
+      old.close(Close.NORMAL, "reconnecting");
     }
     this.open();
   }
@@ -75,9 +77,9 @@ export class RelayConnection {
     if (typeof hello.client !== "string" || !hello.client) return;
     try {
       const u = new URL(this.url);
-      u.searchParams.set("client", hello.client);
-      if (typeof hello.resume === "string" && hello.resume) u.searchParams.set("resume", hello.resume);
-      else u.searchParams.delete("resume");
+      u.searchParams.set(Query.CLIENT, hello.client);
+      if (typeof hello.resume === "string" && hello.resume) u.searchParams.set(Query.RESUME, hello.resume);
+      else u.searchParams.delete(Query.RESUME);
       this.url = u.href;
     } catch {
       // keep the URL as it is
@@ -99,7 +101,7 @@ export class RelayConnection {
     clearTimeout(this.retryTimer);
     clearTimeout(this.pumpTimer);
     clearInterval(this.infoTimer);
-    if (this.ws) this.ws.close(1000, "bye");
+    if (this.ws) this.ws.close(Close.NORMAL, "bye");
   }
 
   open() {
@@ -186,20 +188,20 @@ export class RelayConnection {
         this.post({ ev: "text", text: data });
         return;
       }
-      if (msg.type === "frame") {
+      if (msg.type === Type.FRAME) {
         this.frameMeta = msg; // describes the binary frame that comes next
         return;
       }
-      if (msg.type === "hello" && msg.max_bytes > 0) this.maxBytes = msg.max_bytes;
-      if (msg.type === "hello") this.adoptIdentity(msg);
-      if ((msg.type === "ack" || msg.type === "error") && msg.seq) {
+      if (msg.type === Type.HELLO && msg.max_bytes > 0) this.maxBytes = msg.max_bytes;
+      if (msg.type === Type.HELLO) this.adoptIdentity(msg);
+      if ((msg.type === Type.ACK || msg.type === Type.ERROR) && msg.seq) {
         this.unacked = Math.max(0, this.unacked - 1);
         queueMicrotask(() => this.pump());
       }
       this.post({ ev: "message", msg });
       return;
     }
-    const meta = this.frameMeta || { type: "frame", client: "", name: "" };
+    const meta = this.frameMeta || { type: Type.FRAME, client: "", name: "" };
     this.frameMeta = null;
     const arrival = ++this.arrivals;
     this.newest.set(meta.client, arrival);
@@ -245,7 +247,7 @@ export class RelayConnection {
       if (blob.size > this.maxBytes) {
         // The relay would close the socket (1009) on a frame over its
         // limit; refuse it here and keep the connection.
-        this.post({ ev: "refused", code: "too_large", bytes: blob.size, max: this.maxBytes });
+        this.post({ ev: "refused", code: Code.TOO_LARGE, bytes: blob.size, max: this.maxBytes });
         this.pumpTimer = setTimeout(() => this.pump(), 0);
         return;
       }

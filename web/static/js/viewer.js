@@ -4,6 +4,7 @@ import { $, roomFromPath, clientId, keepIdentity, wsURL } from "./common.js";
 import { openSocket } from "./socket.js";
 import { Compositor } from "./layers.js";
 import { showStatus, showPresence, showError } from "./status.js";
+import { Type, Code } from "./contract.js";
 
 const room = roomFromPath();
 const canvas = $("destination");
@@ -40,13 +41,13 @@ function onEvent(ev) {
       break;
     case "message": {
       const m = ev.msg;
-      if (m.type === "hello") {
+      if (m.type === Type.HELLO) {
         state.hellos++;
         state.client = keepIdentity(state.client, m);
         showPresence(m.count);
-      } else if (m.type === "presence") {
+      } else if (m.type === Type.PRESENCE) {
         showPresence(m.count);
-      } else if (m.type === "error") {
+      } else if (m.type === Type.ERROR) {
         showError(m.code, m.message || "");
       }
       break;
@@ -57,7 +58,7 @@ function onEvent(ev) {
       resizeFor(ev.bitmap);
       break;
     case "frameError":
-      showError("invalid_image", ev.message);
+      showError(Code.INVALID_IMAGE, ev.message);
       break;
   }
 }
