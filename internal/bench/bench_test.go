@@ -120,9 +120,13 @@ func TestQuickScenarios(t *testing.T) {
 	t.Run("renditions", func(t *testing.T) {
 		rep := runQuick(t, "renditions")
 		f := mustRun(t, rep, implRelay).Fanout
-		want := float64(f.Published * len(benchRenditions))
-		if f.Published == 0 || f.Reencodes != want {
-			t.Errorf("re-encodes: got %.0f for %d frames, want %.0f (one per rendition per frame)", f.Reencodes, f.Published, want)
+		// Each rendition of a frame is computed once and shared by its
+		// subscribers: never more than one per rendition per frame. A frame
+		// replaced on the worker pool before its turn (latest-wins) is not
+		// re-encoded at all, so a loaded machine may see fewer.
+		most := float64(f.Published * len(benchRenditions))
+		if f.Published == 0 || f.Reencodes > most || f.Reencodes < float64(len(benchRenditions)) {
+			t.Errorf("re-encodes: got %.0f for %d frames, want %d to %.0f (at most one per rendition per frame)", f.Reencodes, f.Published, len(benchRenditions), most)
 		}
 		if len(f.Groups) != len(benchRenditions) {
 			t.Fatalf("rendition stats: got %d, want %d", len(f.Groups), len(benchRenditions))
