@@ -255,8 +255,10 @@ func TestBrowser(t *testing.T) {
 		s.waitTrue("window.canvasrelay.share.skipped >= 5", 20*time.Second)
 		var st struct{ Sent, Skipped int }
 		s.eval("window.canvasrelay.share", &st)
-		if st.Sent > 2 {
-			t.Errorf("frames sent of an unchanged tab: got %d, want at most 2 (skipped %d)", st.Sent, st.Skipped)
+		// The first frame, and up to two more while a loaded machine still
+		// paints the captured tab; every later tick is skipped.
+		if st.Sent > 3 {
+			t.Errorf("frames sent of an unchanged tab: got %d, want at most 3 (skipped %d)", st.Sent, st.Skipped)
 		}
 		v.screenshot(e.shots, "viewer-screen-share.png")
 		s.screenshot(e.shots, "whiteboard-sharing.png")
