@@ -20,7 +20,13 @@ func TestLateJoinerAcrossNodesGetsNineBigLayers(t *testing.T) {
 	}
 	const n, maxBytes = 9, 8 << 20
 	ns := startNATS(t, 0)
-	big := func(c *Config) { c.MaxBytes = maxBytes }
+	big := func(c *Config) {
+		c.MaxBytes = maxBytes
+		// 8 MiB JetStream publishes and reads on a loaded CI machine under
+		// -race may take seconds; this test is about getting every layer,
+		// not about the default timeout.
+		c.RequestTimeout = 20 * time.Second
+	}
 	a := startNode(t, ns, "a", big)
 	b := startNode(t, ns, "b", big)
 
