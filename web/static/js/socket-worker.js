@@ -1,6 +1,6 @@
 // The socket worker: owns the WebSocket and decodes received images off the
 // main thread, then transfers ImageBitmaps to the page. Messages from the
-// page: {op:"connect", url}, {op:"text", text}, {op:"publish", blob},
+// page: {op:"connect", url}, {op:"text", text}, {op:"publish", blob, at},
 // {op:"retry"}, {op:"close"}. Messages to the page: see relay-core.js, plus
 // {ev:"ready", ok} once at start and {ev:"textResult", id, ok}.
 import { RelayConnection } from "./relay-core.js";
@@ -27,7 +27,7 @@ self.onmessage = (e) => {
       self.postMessage({ ev: "textResult", id: m.id, ok: conn.sendText(m.text) });
       break;
     case "publish":
-      conn.publish(m.blob);
+      conn.publish(m.blob, m.at || null);
       break;
     case "retry":
       conn.retryNow();

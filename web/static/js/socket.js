@@ -4,7 +4,8 @@
 //
 //   const sock = await openSocket({ url, onEvent });
 //   sock.sendText(json)  -> Promise<boolean>
-//   sock.publish(blob)   queue the newest snapshot (latest wins)
+//   sock.publish(blob, at)  queue the newest snapshot (latest wins), or a
+//                        patch to draw at at = {x, y} (queued in order)
 //   sock.retry(), sock.close(), sock.mode ("worker" | "main thread")
 //
 // onEvent receives the events listed in relay-core.js.
@@ -68,7 +69,7 @@ function tryWorker(onEvent) {
               waiting.set(id, res);
               worker.postMessage({ op: "text", id, text });
             }),
-          publish: (blob) => worker.postMessage({ op: "publish", blob }),
+          publish: (blob, at) => worker.postMessage({ op: "publish", blob, at: at || null }),
           retry: () => worker.postMessage({ op: "retry" }),
           close: () => worker.postMessage({ op: "close" }),
         });
@@ -95,7 +96,7 @@ function mainThread(onEvent) {
     mode: "main thread",
     connect: (url) => conn.connect(url),
     sendText: async (text) => conn.sendText(text),
-    publish: (blob) => conn.publish(blob),
+    publish: (blob, at) => conn.publish(blob, at || null),
     retry: () => conn.retryNow(),
     close: () => conn.close(),
   };
