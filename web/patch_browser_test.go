@@ -74,8 +74,38 @@ func TestBrowserPatches(t *testing.T) {
 	samePicture(t, a, v)
 	c.screenshot(e.shots, "patches-C-late-joiner.png")
 
-	// Clearing the layer sends it whole (the change covers the board).
+	// Many strokes: the patches since A's full frame reach its size, the
+	// relay asks for a keyframe, and A sends its layer whole, before the
+	// relay would refuse a patch.
 	var fullBefore int
+	a.eval("window.canvasrelay.fullSent", &fullBefore)
+	strokes := 0
+	for ; strokes < 200; strokes++ {
+		var kf int
+		a.eval("window.canvasrelay.keyframes", &kf)
+		if kf > 0 {
+			break
+		}
+		setColor(a, fmt.Sprintf("#%02x1414", 120+strokes%120))
+		y := 0.05 + 0.01*float64(strokes%35)
+		a.strokeMouse(0.05+0.002*float64(strokes%50), y, 0.6, 0.45-y/2)
+		a.waitTrue("!window.canvasrelay.info.unacked", 10*time.Second)
+	}
+	a.waitTrue(fmt.Sprintf("window.canvasrelay.keyframes >= 1 && window.canvasrelay.fullSent > %d", fullBefore), 10*time.Second)
+	var sent struct{ PatchesSent, PatchBytes, FullSent int }
+	a.eval("({PatchesSent: window.canvasrelay.patchesSent, PatchBytes: window.canvasrelay.patchBytes, FullSent: window.canvasrelay.fullSent})", &sent)
+	t.Logf("keyframe request after %d more strokes; A sent %+v", strokes, sent)
+	var refused int
+	a.eval("window.canvasrelay.patchesRefused", &refused)
+	if refused != 0 {
+		t.Errorf("A: %d patches refused, want 0 (the page answers keyframe before keyframe_needed)", refused)
+	}
+	samePicture(t, a, c)
+	samePicture(t, a, v)
+	d := e.open(t, "D-late", "/r/patches", pageOpts{})
+	samePicture(t, a, d)
+
+	// Clearing the layer sends it whole (the change covers the board).
 	a.eval("window.canvasrelay.fullSent", &fullBefore)
 	a.do(chromedp.Click(chromedp.ID("clear")))
 	a.waitTrue(fmt.Sprintf("window.canvasrelay.fullSent > %d", fullBefore), 10*time.Second)

@@ -25,6 +25,8 @@ const state = {
   statuses: [],
   restoring: false, // our layer came back from the relay; its patches follow
   ownPatches: 0, // patches of our own layer applied while restoring
+  keyframes: 0, // keyframe requests from the relay
+  patchesRefused: 0,
   patchErrors: new Set(), // seqs of our patches the relay refused (handled, not shown)
 };
 let sock = null;
@@ -124,6 +126,7 @@ function onMessage(msg) {
       break;
     case Type.KEYFRAME:
       // Our layer log is long: the relay asks for a full frame.
+      state.keyframes++;
       if (!share.active) publisher.changed(true);
       break;
     case Type.PRESENCE:
@@ -203,6 +206,7 @@ function onEvent(ev) {
       // The relay did not take a patch (keyframe_needed, our layer gone,
       // rate_limited, a relay without layer log): its picture of our layer
       // misses it, so the whole layer goes next.
+      state.patchesRefused++;
       state.patchErrors.add(ev.seq);
       if (state.patchErrors.size > 64) state.patchErrors.delete(state.patchErrors.values().next().value);
       if (ev.code === Code.PATCHES_UNSUPPORTED) publisher.patches = false;
@@ -410,6 +414,15 @@ async function main() {
     },
     get patchesReceived() {
       return compositor.patches + state.ownPatches;
+    },
+    get patchBytes() {
+      return publisher.patchBytes;
+    },
+    get keyframes() {
+      return state.keyframes;
+    },
+    get patchesRefused() {
+      return state.patchesRefused;
     },
   };
 }
