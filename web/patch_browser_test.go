@@ -42,8 +42,14 @@ func TestBrowserPatches(t *testing.T) {
 	b.waitTrue("window.canvasrelay.patchesSent >= 3", 10*time.Second)
 
 	for _, p := range []*page{a, b} {
-		var st struct{ PatchesSent, FullSent int }
-		p.eval("({PatchesSent: window.canvasrelay.patchesSent, FullSent: window.canvasrelay.fullSent})", &st)
+		var st struct {
+			PatchesSent, FullSent int
+			InWorker              bool
+		}
+		p.eval("({PatchesSent: window.canvasrelay.patchesSent, FullSent: window.canvasrelay.fullSent, InWorker: window.canvasrelay.encodesInWorker})", &st)
+		if !st.InWorker {
+			t.Errorf("%s: snapshots are not encoded in the socket worker (OffscreenCanvas)", p.name)
+		}
 		// The first snapshot after connecting is a full frame; strokes far
 		// under half the board go as patches.
 		if st.FullSent < 1 || st.FullSent > 2 {

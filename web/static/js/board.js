@@ -36,6 +36,7 @@ const compositor = new Compositor($("destination"), { own: source });
 const publisher = new Publisher({
   canvas: source,
   send: (blob, at) => sock && sock.publish(blob, at),
+  encoder: () => (sock && sock.encodes ? sock.encode : null),
   check: (blob) => tooLarge(blob.size, "Your layer"),
 });
 publisher.onRefused = (e) => showError(e.code, e.message);
@@ -211,6 +212,9 @@ function onEvent(ev) {
       if (state.patchErrors.size > 64) state.patchErrors.delete(state.patchErrors.values().next().value);
       if (ev.code === Code.PATCHES_UNSUPPORTED) publisher.patches = false;
       if (!share.active) publisher.changed(true);
+      break;
+    case "encoded":
+      publisher.encoded(ev);
       break;
     case "needFull":
       if (!share.active) publisher.changed(true);
@@ -411,6 +415,9 @@ async function main() {
     },
     get fullSent() {
       return publisher.fullSent;
+    },
+    get encodesInWorker() {
+      return !!(sock && sock.encodes);
     },
     get patchesReceived() {
       return compositor.patches + state.ownPatches;

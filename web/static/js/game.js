@@ -49,7 +49,11 @@ const source = $("source");
 const compositor = new Compositor($("destination"), { own: source });
 const scores = new Scoreboard($("scores"));
 const countdown = new Countdown($("countdown"));
-const publisher = new Publisher({ canvas: source, send: (blob, at) => sock && sock.publish(blob, at) });
+const publisher = new Publisher({
+  canvas: source,
+  send: (blob, at) => sock && sock.publish(blob, at),
+  encoder: () => (sock && sock.encodes ? sock.encode : null),
+});
 publisher.onSent = () => (state.restoring = false);
 const sketch = new Sketch(source, {
   cursor: $("kbdCursor"),
@@ -309,6 +313,9 @@ function onEvent(ev) {
       if (state.patchErrors.size > 64) state.patchErrors.delete(state.patchErrors.values().next().value);
       if (ev.code === Code.PATCHES_UNSUPPORTED) publisher.patches = false;
       if (mayDraw()) publisher.changed(true);
+      break;
+    case "encoded":
+      publisher.encoded(ev);
       break;
     case "needFull":
       if (mayDraw()) publisher.changed(true);

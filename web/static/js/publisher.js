@@ -10,11 +10,20 @@
 // refused patch), when the relay keeps no layer log, and when the last
 // full frame is older than keyframeMs. PNG keeps transparency, so a patch
 // clears what it covers where the layer was erased.
+//
+// Encoding: with an encoder (the socket worker's, see socket.js) the
+// snapshot is an ImageBitmap handed to the worker, which encodes it as PNG
+// on an OffscreenCanvas and sends it; the next snapshot waits for its
+// "encoded" answer (encoded()). Without one, canvas.toBlob on the page.
 export const KEYFRAME_MS = 30000;
+// ENCODE_TIMEOUT_MS: an encode the worker never answers stops blocking.
+const ENCODE_TIMEOUT_MS = 10000;
 
 export class Publisher {
-  constructor({ canvas, send, check = () => null, throttleMs = 200, keyframeMs = KEYFRAME_MS }) {
+  constructor({ canvas, send, encoder = null, check = () => null, throttleMs = 200, keyframeMs = KEYFRAME_MS }) {
     this.canvas = canvas;
+    this.encoder = encoder; // () => null | (bitmap, at) => void: encode in the worker
+    this.encodeTimer = 0;
     this.send = send; // (blob, at) => void; at = {x, y} for a patch, null for a full frame
     this.check = check; // (blob) => null | {code, message}: refuse before sending
     this.throttleMs = throttleMs;
@@ -124,6 +133,21 @@ export class Publisher {
       src.height = r.y1 - r.y0;
       src.getContext("2d").drawImage(this.canvas, r.x0, r.y0, src.width, src.height, 0, 0, src.width, src.height);
     }
+    this.onSent(at);
+    const encoder = this.encoder();
+    if (encoder) {
+      // toBlob would encode on this thread; the worker does it instead.
+      // createImageBitmap copies the canvas now.
+      createImageBitmap(src).then(
+        (bitmap) => {
+          encoder(bitmap, at);
+          clearTimeout(this.encodeTimer);
+          this.encodeTimer = setTimeout(() => this.encoded({ bytes: 0, patch: !!at, error: "no answer" }), ENCODE_TIMEOUT_MS);
+        },
+        (err) => this.encoded({ bytes: 0, patch: !!at, error: String(err) }),
+      );
+      return;
+    }
     src.toBlob((blob) => {
       this.encoding = false;
       if (!blob) {
@@ -141,10 +165,25 @@ export class Publisher {
             this.fullSent++;
           }
           this.send(blob, at);
-          this.onSent(at);
         }
       }
       if (this.dirty) this.schedule(false);
     }, "image/png");
+  }
+
+  // encoded takes the worker's answer for the snapshot it encoded.
+  encoded({ bytes, patch, error }) {
+    if (!this.encoding) return;
+    clearTimeout(this.encodeTimer);
+    this.encoding = false;
+    if (error) {
+      this.full = true; // the relay's layer misses this change
+    } else if (patch) {
+      this.patchesSent++;
+      this.patchBytes += bytes;
+    } else {
+      this.fullSent++;
+    }
+    if (this.dirty) this.schedule(false);
   }
 }

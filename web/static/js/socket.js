@@ -6,6 +6,10 @@
 //   sock.sendText(json)  -> Promise<boolean>
 //   sock.publish(blob, at)  queue the newest snapshot (latest wins), or a
 //                        patch to draw at at = {x, y} (queued in order)
+//   sock.encode(bitmap, at)  encode a snapshot (ImageBitmap, transferred) as
+//                        PNG in the worker and publish it; only when
+//                        sock.encodes (the worker has OffscreenCanvas);
+//                        {ev:"encoded", bytes, patch, error} follows
 //   sock.retry(), sock.close(), sock.mode ("worker" | "main thread")
 //
 // onEvent receives the events listed in relay-core.js.
@@ -70,6 +74,8 @@ function tryWorker(onEvent) {
               worker.postMessage({ op: "text", id, text });
             }),
           publish: (blob, at) => worker.postMessage({ op: "publish", blob, at: at || null }),
+          encodes: !!m.encodes,
+          encode: (bitmap, at) => worker.postMessage({ op: "encode", bitmap, at: at || null }, [bitmap]),
           retry: () => worker.postMessage({ op: "retry" }),
           close: () => worker.postMessage({ op: "close" }),
         });
@@ -97,6 +103,7 @@ function mainThread(onEvent) {
     connect: (url) => conn.connect(url),
     sendText: async (text) => conn.sendText(text),
     publish: (blob, at) => conn.publish(blob, at || null),
+    encodes: false,
     retry: () => conn.retryNow(),
     close: () => conn.close(),
   };
