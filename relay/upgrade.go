@@ -94,11 +94,27 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, a admission, rm
 	c.prog.messageDone(time.Now())
 	socket.Session().Store("conn", c)
 	s.mu.Lock()
+	if s.closing.Load() {
+		// Shutdown began while this upgrade ran: it may have taken its
+		// snapshot and begun to wait on s.conns, so this connection is not
+		// started (an Add after that Wait began would be a race), only
+		// told to go away.
+		s.mu.Unlock()
+		_ = nc.SetWriteDeadline(time.Now().Add(s.cfg.ShutdownGrace))
+		_ = socket.WriteClose(CloseGoingAway, []byte("server shutting down"))
+		_ = nc.Close()
+		s.releaseClient(rm, client)
+		s.release(rm, nil, ip)
+		return
+	}
+	// Registered and counted under s.mu: Shutdown sets closing, then takes
+	// s.mu for its snapshot before it waits, so every Add here happens
+	// before that Wait, or sees closing above.
 	s.pending--
 	s.registry[c] = struct{}{}
+	s.conns.Add(1)
 	s.mu.Unlock()
 	s.metrics.connections.Inc()
-	s.conns.Add(1)
 	go socket.ReadLoop()
 }
 
