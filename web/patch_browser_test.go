@@ -198,3 +198,67 @@ func opaqueCount(px []byte) int {
 	}
 	return n
 }
+
+// TestBrowserSharePatches: a screen share stand-in (a canvas's
+// captureStream, where text is typed a character at a time) is shared
+// from the whiteboard; after the first frame, the socket worker sends only
+// the changed tiles as patches. A viewer gets them live, and a viewer that
+// joins late shows the same picture, pixel for pixel.
+func TestBrowserSharePatches(t *testing.T) {
+	e := newEnv(t, relay.Config{MaxBytes: maxBytes})
+	s := e.open(t, "Sharer", "/r/sharepatch", pageOpts{})
+	v1 := e.open(t, "Viewer1", "/v/sharepatch", pageOpts{})
+	s.eval(`(async () => {
+  const c = document.createElement("canvas");
+  c.width = 640;
+  c.height = 360;
+  const ctx = c.getContext("2d");
+  ctx.fillStyle = "#ffffff";
+  ctx.fillRect(0, 0, 640, 360);
+  ctx.fillStyle = "#102030";
+  ctx.font = "28px sans-serif";
+  ctx.fillText("typing:", 20, 60);
+  window.standIn = { c, ctx };
+  await window.canvasrelay.shareStream(c.captureStream(10), 5);
+  return true;
+})()`, nil)
+	s.waitTrue("window.canvasrelay.share.active && window.canvasrelay.share.sent >= 1", 10*time.Second)
+	v1.waitTrue("window.canvasrelay.frames >= 1", 10*time.Second)
+	for i, ch := range "patches!" {
+		var sent int
+		s.eval("window.canvasrelay.share.sent", &sent)
+		s.eval(fmt.Sprintf(`(() => { window.standIn.ctx.fillText(%q, %d, 60); return true; })()`, string(ch), 130+i*18), nil)
+		t0 := time.Now()
+		s.waitTrue(fmt.Sprintf("window.canvasrelay.share.sent > %d", sent), 15*time.Second)
+		t.Logf("char %d sent after %s", i, time.Since(t0))
+	}
+	var st struct{ Sent, Skipped, Patches int }
+	s.eval("window.canvasrelay.share", &st)
+	t.Logf("sharer: %+v", st)
+	if st.Patches < 4 {
+		t.Errorf("sharer sent %d patches of %d frames, want most of the typed characters as patches (>= 4)", st.Patches, st.Sent)
+	}
+	v1.waitTrue("window.canvasrelay.patchesReceived >= 4", 10*time.Second)
+	var w, h, dark int
+	v1.eval(`document.getElementById("destination").width`, &w)
+	v1.eval(`document.getElementById("destination").height`, &h)
+	if w != 640 || h != 360 {
+		t.Errorf("viewer canvas %dx%d, want the shared 640x360", w, h)
+	}
+	// The typed text is there (lossy, so not compared with the source).
+	v1.eval(colorCount("destination", [3]int{16, 32, 48}, 0.19, 0.08, 0.45, 0.2), &dark)
+	if dark < 50 {
+		t.Errorf("viewer: %d dark pixels where the characters were typed, want the text (> 50)", dark)
+	}
+	// The late viewer gets the sharer's log: its full frame and the patches
+	// since (none when the share's 10 s keyframe came in between).
+	v2 := e.open(t, "Viewer2-late", "/v/sharepatch", pageOpts{})
+	v2.waitTrue("window.canvasrelay.frames >= 1", 10*time.Second)
+	samePicture(t, v1, v2)
+	var late int
+	v2.eval("window.canvasrelay.patchesReceived", &late)
+	t.Logf("the late viewer applied %d patches", late)
+	v2.screenshot(e.shots, "share-patches-late-viewer.png")
+	s.do(chromedp.Click(chromedp.ID("share")))
+	s.waitTrue("!window.canvasrelay.share.active", 5*time.Second)
+}

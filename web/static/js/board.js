@@ -56,6 +56,7 @@ const share = new ScreenShare({
   video: $("sharePreview"),
   overlay: source,
   isBusy: () => state.busy,
+  encoder: () => (sock && sock.encodes ? sock.shareFrame : null),
   send: (blob) => {
     const refused = tooLarge(blob.size, "The shared screen frame");
     if (refused) showError(refused.code, refused.message);
@@ -129,6 +130,7 @@ function onMessage(msg) {
       // Our layer log is long: the relay asks for a full frame.
       state.keyframes++;
       if (!share.active) publisher.changed(true);
+      else share.needFull = true;
       break;
     case Type.PRESENCE:
       showPresence(msg.count);
@@ -210,14 +212,23 @@ function onEvent(ev) {
       state.patchesRefused++;
       state.patchErrors.add(ev.seq);
       if (state.patchErrors.size > 64) state.patchErrors.delete(state.patchErrors.values().next().value);
-      if (ev.code === Code.PATCHES_UNSUPPORTED) publisher.patches = false;
+      if (ev.code === Code.PATCHES_UNSUPPORTED) {
+        publisher.patches = false;
+        share.usePatches = false;
+      }
       if (!share.active) publisher.changed(true);
+      else share.needFull = true;
       break;
     case "encoded":
       publisher.encoded(ev);
       break;
+    case "shareEncoded":
+      share.encoded(ev);
+      if (!ev.skipped) publisher.requireFull(); // the screen replaced the layer the relay holds
+      break;
     case "needFull":
       if (!share.active) publisher.changed(true);
+      else share.needFull = true;
       break;
     case "busy":
       state.busy = ev.busy;
@@ -405,8 +416,10 @@ async function main() {
       return state.statuses.slice();
     },
     publishRaw: (blob) => sock.publish(blob),
+    // shareStream shares stream (a stand-in for a screen, in tests).
+    shareStream: (stream, fps = 5) => share.start({ stream, fps, type: $("shareFormat").value }),
     get share() {
-      return { active: share.active, sent: share.sent, skipped: share.skipped };
+      return { active: share.active, sent: share.sent, skipped: share.skipped, patches: share.patches };
     },
     // Patch frames: sent by this page, and received (applied to others'
     // layers, and to our own while it is restored).

@@ -10,6 +10,8 @@
 //                        PNG in the worker and publish it; only when
 //                        sock.encodes (the worker has OffscreenCanvas);
 //                        {ev:"encoded", bytes, patch, error} follows
+//   sock.shareFrame(bitmap, {type, quality, full})  a captured screen frame:
+//                        the worker sends its changed tiles (share-tiles.js)
 //   sock.retry(), sock.close(), sock.mode ("worker" | "main thread")
 //
 // onEvent receives the events listed in relay-core.js.
@@ -76,6 +78,7 @@ function tryWorker(onEvent) {
           publish: (blob, at) => worker.postMessage({ op: "publish", blob, at: at || null }),
           encodes: !!m.encodes,
           encode: (bitmap, at) => worker.postMessage({ op: "encode", bitmap, at: at || null }, [bitmap]),
+          shareFrame: (bitmap, opts) => worker.postMessage({ op: "shareFrame", bitmap, opts }, [bitmap]),
           retry: () => worker.postMessage({ op: "retry" }),
           close: () => worker.postMessage({ op: "close" }),
         });
