@@ -98,8 +98,8 @@ func TestBrowserPatches(t *testing.T) {
 		a.waitTrue("!window.canvasrelay.info.unacked", 10*time.Second)
 	}
 	a.waitTrue(fmt.Sprintf("window.canvasrelay.keyframes >= 1 && window.canvasrelay.fullSent > %d", fullBefore), 10*time.Second)
-	var sent struct{ PatchesSent, PatchBytes, FullSent int }
-	a.eval("({PatchesSent: window.canvasrelay.patchesSent, PatchBytes: window.canvasrelay.patchBytes, FullSent: window.canvasrelay.fullSent})", &sent)
+	var sent struct{ PatchesSent, PatchBytes, FullSent, FullBytes int }
+	a.eval("({PatchesSent: window.canvasrelay.patchesSent, PatchBytes: window.canvasrelay.patchBytes, FullSent: window.canvasrelay.fullSent, FullBytes: window.canvasrelay.fullBytes})", &sent)
 	t.Logf("keyframe request after %d more strokes; A sent %+v", strokes, sent)
 	var refused int
 	a.eval("window.canvasrelay.patchesRefused", &refused)

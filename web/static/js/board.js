@@ -438,6 +438,9 @@ async function main() {
     get patchBytes() {
       return publisher.patchBytes;
     },
+    get fullBytes() {
+      return publisher.fullBytes;
+    },
     get keyframes() {
       return state.keyframes;
     },

@@ -41,6 +41,7 @@ export class Publisher {
     this.patchesSent = 0;
     this.fullSent = 0;
     this.patchBytes = 0;
+    this.fullBytes = 0;
     this.onRefused = () => {};
     this.onSent = () => {};
   }
@@ -163,6 +164,7 @@ export class Publisher {
             this.patchBytes += blob.size;
           } else {
             this.fullSent++;
+            this.fullBytes += blob.size;
           }
           this.send(blob, at);
         }
@@ -183,6 +185,7 @@ export class Publisher {
       this.patchBytes += bytes;
     } else {
       this.fullSent++;
+      this.fullBytes += bytes;
     }
     if (this.dirty) this.schedule(false);
   }
