@@ -1,6 +1,7 @@
 package natsbroker
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -76,13 +77,21 @@ func (b *Broker) fetchLast(ctx context.Context, room string, headersOnly bool, l
 	if pending == 0 || (limit > 0 && pending > limit) {
 		return nil, pending, nil
 	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(b.cfg.RequestTimeout)
-	}
 	out := make([]jetstream.Msg, 0, pending)
 	for len(out) < pending {
-		batch, err := cons.Fetch(min(pending-len(out), b.layerBatch(headersOnly)), jetstream.FetchMaxWait(time.Until(deadline)))
+		// Each batch may take RequestTimeout to start arriving (less if ctx
+		// ends sooner): a bound on waiting, not on the whole read, so a
+		// big room's layers on a busy node are read in full as long as
+		// they keep coming. The loop ends: each batch brings at least one
+		// of the pending layers, or ends it.
+		wait := b.cfg.RequestTimeout
+		if d, ok := ctx.Deadline(); ok {
+			wait = min(wait, time.Until(d))
+		}
+		if err := ctx.Err(); err != nil || wait <= 0 {
+			return out, pending, fmt.Errorf("fetch: %w", cmp.Or(err, context.DeadlineExceeded))
+		}
+		batch, err := cons.Fetch(min(pending-len(out), b.layerBatch(headersOnly)), jetstream.FetchMaxWait(wait))
 		if err != nil {
 			return out, pending, fmt.Errorf("fetch: %w", err)
 		}
