@@ -103,6 +103,12 @@ func TestGameBrowser(t *testing.T) {
 		for _, p := range []*page{b.in(t), c.in(t)} {
 			p.waitTrue(colorCount("destination", [3]int{20, 20, 230}, 0.49, 0.49, 0.57, 0.56)+" > 100", 10*time.Second)
 		}
+		// The turn's first snapshot was whole; this small stroke went as a
+		// patch, and the guessers applied it.
+		a.waitTrue("window.canvasrelay.patchesSent >= 1", 5*time.Second)
+		for _, p := range []*page{b.in(t), c.in(t)} {
+			p.waitTrue("window.canvasrelay.patchesReceived >= 1", 5*time.Second)
+		}
 	})
 
 	t.Run("a guess typed on the phone updates every scoreboard", func(t *testing.T) {

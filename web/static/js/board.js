@@ -23,6 +23,11 @@ const state = {
   info: {},
   lastAck: null,
   statuses: [],
+  restoring: false, // our layer came back from the relay; its patches follow
+  ownPatches: 0, // patches of our own layer applied while restoring
+  keyframes: 0, // keyframe requests from the relay
+  patchesRefused: 0,
+  patchErrors: new Set(), // seqs of our patches the relay refused (handled, not shown)
 };
 let sock = null;
 
@@ -30,28 +35,33 @@ const source = $("source");
 const compositor = new Compositor($("destination"), { own: source });
 const publisher = new Publisher({
   canvas: source,
-  send: (blob) => sock && sock.publish(blob),
+  send: (blob, at) => sock && sock.publish(blob, at),
+  encoder: () => (sock && sock.encodes ? sock.encode : null),
   check: (blob) => tooLarge(blob.size, "Your layer"),
 });
 publisher.onRefused = (e) => showError(e.code, e.message);
+publisher.onSent = () => (state.restoring = false);
 const sketch = new Sketch(source, {
   cursor: $("kbdCursor"),
-  onDraw: () => {
+  onDraw: (rect) => {
+    state.restoring = false;
     compositor.schedule();
-    if (!share.active) publisher.changed(false);
+    if (!share.active) publisher.changed(false, rect);
   },
   onStrokeEnd: () => {
-    if (!share.active) publisher.changed(true);
+    if (!share.active) publisher.flush();
   },
 });
 const share = new ScreenShare({
   video: $("sharePreview"),
   overlay: source,
   isBusy: () => state.busy,
+  encoder: () => (sock && sock.encodes ? sock.shareFrame : null),
   send: (blob) => {
     const refused = tooLarge(blob.size, "The shared screen frame");
     if (refused) showError(refused.code, refused.message);
     else if (sock) sock.publish(blob);
+    publisher.requireFull(); // the shared screen replaced the layer the relay holds
   },
   onState: (active) => {
     $("share").textContent = active ? "Stop sharing" : "Share screen";
@@ -111,7 +121,16 @@ function onMessage(msg) {
       state.renaming = false;
       // After a reconnect the relay may have lost our layer (a restart):
       // send it again. A fresh page gets its layer back from the relay.
+      // Either way the next snapshot is a full frame: a patch needs the
+      // relay to hold what it builds on.
       if (!sketch.blank && !share.active) publisher.changed(true);
+      else publisher.requireFull();
+      break;
+    case Type.KEYFRAME:
+      // Our layer log is long: the relay asks for a full frame.
+      state.keyframes++;
+      if (!share.active) publisher.changed(true);
+      else share.needFull = true;
       break;
     case Type.PRESENCE:
       showPresence(msg.count);
@@ -125,6 +144,10 @@ function onMessage(msg) {
       state.lastAck = msg;
       break;
     case Type.ERROR:
+      if (state.patchErrors.delete(msg.seq)) {
+        setResponse(`patch refused (${msg.code}): sending the whole layer`);
+        break;
+      }
       showError(msg.code, msg.message || "");
       setResponse(`error ${msg.code}: ${msg.message || ""}`);
       break;
@@ -137,12 +160,22 @@ function onMessage(msg) {
 
 function onFrame(ev) {
   if (ev.meta.client && ev.meta.client === state.client) {
-    // Our own layer, kept by the relay: restore it once into a fresh page.
-    if (sketch.blank && !state.restored) {
-      sketch.drawImage(ev.bitmap, { silent: true });
-      compositor.schedule();
+    // Our own layer, kept by the relay: restore it once into a fresh page,
+    // its full frame and then the patches since.
+    if (ev.meta.patch === true) {
+      if (state.restoring) {
+        sketch.drawPatch(ev.bitmap, ev.meta.x, ev.meta.y);
+        state.ownPatches++;
+        compositor.schedule();
+      }
+    } else {
+      if (sketch.blank && !state.restored) {
+        sketch.drawImage(ev.bitmap, { silent: true });
+        state.restoring = true;
+        compositor.schedule();
+      }
+      state.restored = true;
     }
-    state.restored = true;
     ev.bitmap.close();
     return;
   }
@@ -171,6 +204,31 @@ function onEvent(ev) {
       break;
     case "refused":
       showError(ev.code, `A picture of ${formatBytes(ev.bytes)} was not sent: this room accepts images up to ${formatBytes(ev.max)}.`);
+      break;
+    case "patchRefused":
+      // The relay did not take a patch (keyframe_needed, our layer gone,
+      // rate_limited, a relay without layer log): its picture of our layer
+      // misses it, so the whole layer goes next.
+      state.patchesRefused++;
+      state.patchErrors.add(ev.seq);
+      if (state.patchErrors.size > 64) state.patchErrors.delete(state.patchErrors.values().next().value);
+      if (ev.code === Code.PATCHES_UNSUPPORTED) {
+        publisher.patches = false;
+        share.usePatches = false;
+      }
+      if (!share.active) publisher.changed(true);
+      else share.needFull = true;
+      break;
+    case "encoded":
+      publisher.encoded(ev);
+      break;
+    case "shareEncoded":
+      share.encoded(ev);
+      if (!ev.skipped) publisher.requireFull(); // the screen replaced the layer the relay holds
+      break;
+    case "needFull":
+      if (!share.active) publisher.changed(true);
+      else share.needFull = true;
       break;
     case "busy":
       state.busy = ev.busy;
@@ -358,8 +416,36 @@ async function main() {
       return state.statuses.slice();
     },
     publishRaw: (blob) => sock.publish(blob),
+    // shareStream shares stream (a stand-in for a screen, in tests).
+    shareStream: (stream, fps = 5) => share.start({ stream, fps, type: $("shareFormat").value }),
     get share() {
-      return { active: share.active, sent: share.sent, skipped: share.skipped };
+      return { active: share.active, sent: share.sent, skipped: share.skipped, patches: share.patches };
+    },
+    // Patch frames: sent by this page, and received (applied to others'
+    // layers, and to our own while it is restored).
+    get patchesSent() {
+      return publisher.patchesSent;
+    },
+    get fullSent() {
+      return publisher.fullSent;
+    },
+    get encodesInWorker() {
+      return !!(sock && sock.encodes);
+    },
+    get patchesReceived() {
+      return compositor.patches + state.ownPatches;
+    },
+    get patchBytes() {
+      return publisher.patchBytes;
+    },
+    get fullBytes() {
+      return publisher.fullBytes;
+    },
+    get keyframes() {
+      return state.keyframes;
+    },
+    get patchesRefused() {
+      return state.patchesRefused;
     },
   };
 }

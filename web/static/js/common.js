@@ -168,10 +168,12 @@ export function forgetRoom(room) {
 }
 
 // wsURL is the relay endpoint for room on this page's host, with the
-// client id and the stored resume that proves it.
+// client id and the stored resume that proves it. Every page applies patch
+// frames to the sender's layer, so each asks for them (patches=1).
 export function wsURL(room, name, client) {
   const u = new URL("/ws/" + encodeURIComponent(room), location.href);
   u.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  u.searchParams.set(Query.PATCHES, "1");
   if (name) u.searchParams.set(Query.NAME, name);
   if (client) {
     u.searchParams.set(Query.CLIENT, client);

@@ -1,7 +1,8 @@
 // Sketch draws with pointer events (mouse, touch and pen) on the page's own
 // layer, the #source canvas, which has a transparent background. It also
 // has a keyboard brush: arrow keys move it, Space puts it down or lifts it,
-// Escape lifts it.
+// Escape lifts it. onDraw(rect) gets the rectangle each change touched
+// ({x0, y0, x1, y1} in canvas pixels; null for the whole layer).
 export class Sketch {
   constructor(canvas, { cursor = null, onDraw = () => {}, onStrokeEnd = () => {} } = {}) {
     this.canvas = canvas;
@@ -74,20 +75,22 @@ export class Sketch {
     ctx.strokeStyle = this.color;
     ctx.lineCap = "round";
     ctx.lineJoin = "round";
-    ctx.lineWidth = Math.max(1, this.width * (this.eraser ? 2 : 1) * b.p * 2);
+    const lw = Math.max(1, this.width * (this.eraser ? 2 : 1) * b.p * 2);
+    ctx.lineWidth = lw;
     ctx.beginPath();
     ctx.moveTo(a.x, a.y);
     ctx.lineTo(b.x + (a.x === b.x && a.y === b.y ? 0.01 : 0), b.y);
     ctx.stroke();
     ctx.restore();
     if (!this.eraser) this.blank = false;
-    this.onDraw();
+    const m = lw / 2 + 2; // half the line, and its antialiased edge
+    this.onDraw({ x0: Math.min(a.x, b.x) - m, y0: Math.min(a.y, b.y) - m, x1: Math.max(a.x, b.x) + m, y1: Math.max(a.y, b.y) + m });
   }
 
   clear() {
     this.ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
     this.blank = true;
-    this.onDraw();
+    this.onDraw(null);
   }
 
   // drawImage puts img onto the layer, fitted and centred (never enlarged).
@@ -97,9 +100,19 @@ export class Sketch {
     const s = Math.min(w / img.width, h / img.height, 1);
     const dw = img.width * s;
     const dh = img.height * s;
-    this.ctx.drawImage(img, (w - dw) / 2, (h - dh) / 2, dw, dh);
+    const x = (w - dw) / 2;
+    const y = (h - dh) / 2;
+    this.ctx.drawImage(img, x, y, dw, dh);
     this.blank = false;
-    if (!silent) this.onDraw();
+    if (!silent) this.onDraw({ x0: x - 1, y0: y - 1, x1: x + dw + 1, y1: y + dh + 1 });
+  }
+
+  // drawPatch puts a patch of this layer, as the relay kept it, at (x, y):
+  // its pixels replace what they cover, transparent ones included.
+  drawPatch(img, x, y) {
+    this.ctx.clearRect(x, y, img.width, img.height);
+    this.ctx.drawImage(img, x, y);
+    this.blank = false;
   }
 
   key(e) {

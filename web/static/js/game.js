@@ -29,6 +29,8 @@ const state = {
   helloAt: 0,
   connected: false,
   statuses: [],
+  restoring: false, // our layer came back from the relay; its patches follow
+  patchErrors: new Set(), // seqs of our patches the relay refused (handled, not shown)
 };
 // game is what the relay told us about the game in this room.
 const game = {
@@ -47,15 +49,21 @@ const source = $("source");
 const compositor = new Compositor($("destination"), { own: source });
 const scores = new Scoreboard($("scores"));
 const countdown = new Countdown($("countdown"));
-const publisher = new Publisher({ canvas: source, send: (blob) => sock && sock.publish(blob) });
+const publisher = new Publisher({
+  canvas: source,
+  send: (blob, at) => sock && sock.publish(blob, at),
+  encoder: () => (sock && sock.encodes ? sock.encode : null),
+});
+publisher.onSent = () => (state.restoring = false);
 const sketch = new Sketch(source, {
   cursor: $("kbdCursor"),
-  onDraw: () => {
+  onDraw: (rect) => {
+    state.restoring = false;
     compositor.schedule();
-    if (mayDraw()) publisher.changed(false);
+    if (mayDraw()) publisher.changed(false, rect);
   },
   onStrokeEnd: () => {
-    if (mayDraw()) publisher.changed(true);
+    if (mayDraw()) publisher.flush();
   },
 });
 
@@ -78,8 +86,7 @@ function mayDraw() {
 }
 
 function clearBoard() {
-  clearTimeout(publisher.timer);
-  publisher.dirty = false;
+  publisher.reset(); // the relay cleared our layer: the next snapshot is a full frame
   sketch.ctx.clearRect(0, 0, source.width, source.height);
   sketch.blank = true;
   for (const client of [...compositor.layers.keys()]) compositor.delete(client);
@@ -233,7 +240,9 @@ function onMessage(m) {
       state.hellos++;
       state.helloAt = performance.now();
       state.client = keepIdentity(state.client, m);
-      // The relay sends the room's layers again after each hello.
+      // The relay sends the room's layers again after each hello. Our next
+      // snapshot is a full frame (the relay may have lost our layer).
+      publisher.requireFull();
       for (const client of [...compositor.layers.keys()]) compositor.delete(client);
       showPresence(m.count);
       if (state.hellos === 1) addLine("line-notice", "", `You joined ${m.room}. Press Enter to start a game when everyone is here.`);
@@ -254,7 +263,11 @@ function onMessage(m) {
     case Type.GAME:
       onGame(m);
       break;
+    case Type.KEYFRAME:
+      if (mayDraw()) publisher.changed(true);
+      break;
     case Type.ERROR:
+      if (state.patchErrors.delete(m.seq)) break; // handled: the whole layer goes next
       showError(m.code, m.message || "");
       break;
   }
@@ -274,9 +287,16 @@ function onEvent(ev) {
       break;
     case "frame":
       if (ev.meta.client === state.client) {
-        // our own layer, kept by the relay: ours is on #source already
-        if (sketch.blank && mayDraw()) {
+        // our own layer, kept by the relay: ours is on #source already,
+        // unless this page is fresh (its full frame, then the patches since)
+        if (ev.meta.patch === true) {
+          if (state.restoring) {
+            sketch.drawPatch(ev.bitmap, ev.meta.x, ev.meta.y);
+            compositor.schedule();
+          }
+        } else if (sketch.blank && mayDraw()) {
           sketch.drawImage(ev.bitmap, { silent: true });
+          state.restoring = true;
           compositor.schedule();
         }
         ev.bitmap.close();
@@ -286,6 +306,19 @@ function onEvent(ev) {
       break;
     case "frameError":
       showError(Code.INVALID_IMAGE, `A picture from ${ev.meta.name || "someone"} could not be decoded: ${ev.message}`);
+      break;
+    case "patchRefused":
+      // The relay did not take a patch: send the whole layer.
+      state.patchErrors.add(ev.seq);
+      if (state.patchErrors.size > 64) state.patchErrors.delete(state.patchErrors.values().next().value);
+      if (ev.code === Code.PATCHES_UNSUPPORTED) publisher.patches = false;
+      if (mayDraw()) publisher.changed(true);
+      break;
+    case "encoded":
+      publisher.encoded(ev);
+      break;
+    case "needFull":
+      if (mayDraw()) publisher.changed(true);
       break;
     case "busy":
       publisher.setBusy(ev.busy);
@@ -385,6 +418,12 @@ async function main() {
     },
     get statuses() {
       return state.statuses.slice();
+    },
+    get patchesSent() {
+      return publisher.patchesSent;
+    },
+    get patchesReceived() {
+      return compositor.patches;
     },
     get game() {
       return {

@@ -12,16 +12,47 @@ export class Compositor {
     this.layers = new Map(); // client -> {bitmap, name, arrival, first}
     this.order = 0;
     this.raf = 0;
+    this.patches = 0; // patches applied, for tests
   }
 
-  // set replaces client's layer if frame is newer than the one held.
+  // canvasOf turns layer l into a canvas (the first patch on it) and
+  // returns its context.
+  canvasOf(l) {
+    if (!l.ctx) {
+      const c = document.createElement("canvas");
+      c.width = l.width;
+      c.height = l.height;
+      l.ctx = c.getContext("2d");
+      l.ctx.drawImage(l.bitmap, 0, 0);
+      release(l.bitmap);
+      l.bitmap = c;
+    }
+    return l.ctx;
+  }
+
+  // set replaces client's layer if frame is newer than the one held. A
+  // patch (meta.patch) is drawn onto the layer at (meta.x, meta.y) instead,
+  // replacing the pixels it covers (transparent ones clear them); a patch
+  // for a layer not held (yet) is dropped.
   set(meta, bitmap, arrival) {
     const cur = this.layers.get(meta.client);
     if (cur && cur.arrival > arrival) {
       bitmap.close();
       return;
     }
-    if (cur) cur.bitmap.close();
+    if (meta.patch === true) {
+      if (cur) {
+        const ctx = this.canvasOf(cur);
+        ctx.clearRect(meta.x, meta.y, bitmap.width, bitmap.height);
+        ctx.drawImage(bitmap, meta.x, meta.y);
+        cur.arrival = arrival;
+        this.patches++;
+        this.schedule();
+      }
+      bitmap.close();
+      return;
+    }
+    if (cur) release(cur.bitmap);
     this.layers.set(meta.client, {
       bitmap,
       name: meta.name || "",
@@ -36,7 +67,7 @@ export class Compositor {
   delete(client) {
     const cur = this.layers.get(client);
     if (!cur) return;
-    cur.bitmap.close();
+    release(cur.bitmap);
     this.layers.delete(client);
     this.schedule();
   }
@@ -70,6 +101,11 @@ export class Compositor {
     if (this.own) drawFitted(ctx, this.own, canvas.width, canvas.height);
     this.onChange();
   }
+}
+
+// release frees an ImageBitmap; a canvas needs nothing.
+function release(img) {
+  if (typeof img.close === "function") img.close();
 }
 
 export function drawFitted(ctx, img, w, h) {

@@ -2,6 +2,11 @@
 // with exponential backoff and jitter, pairs each binary frame with the
 // "frame" event sent right before it, decodes images, and sends snapshots
 // with back-pressure (latest wins; never a pile of stale snapshots).
+// Patch frames (docs/patches.md): a snapshot may be a patch, sent as the
+// {"type":"patch","x","y"} command and its image back to back; a full
+// snapshot replaces every one not yet sent, patches queue behind it.
+// Received images are decoded in order per sender, so a sender's patches
+// are applied after the full frame they belong to.
 //
 // It runs in the socket worker (socket-worker.js) or, where a worker cannot
 // do the job, on the page itself. It talks to its owner only through
@@ -11,9 +16,12 @@
 //        state: "connecting" | "open" | "retrying" | "stopped" | "closed"
 //   {ev:"message", msg}               one JSON text event from the relay
 //   {ev:"text", text}                 a text frame that is not JSON
-//   {ev:"frame", meta, bitmap, arrival}  a decoded image (bitmap is transferred)
+//   {ev:"frame", meta, bitmap, arrival}  a decoded image (bitmap is transferred);
+//                                     meta.patch: draw it at meta.x, meta.y of the sender's layer
 //   {ev:"frameError", meta, message}  an image that could not be decoded
-//   {ev:"sent", seq, bytes}           a binary frame went out with this seq
+//   {ev:"sent", seq, bytes, patch}    a binary frame went out with this seq
+//   {ev:"patchRefused", seq, code}    the relay answered a patch with an error: send a full frame
+//   {ev:"needFull"}                   queued patches were dropped: send a full frame
 //   {ev:"busy", busy}                 back-pressure started or ended
 //   {ev:"refused", code, bytes, max}  a snapshot over the relay's limit was not sent
 //   {ev:"info", info}                 the connection panel's fields
@@ -25,6 +33,14 @@ export { SUBPROTOCOL };
 // Close codes after which retrying cannot help: show the reason instead.
 const FINAL_CODES = new Set([Close.POLICY, Close.TOO_BIG]);
 const READY = ["CONNECTING", "OPEN", "CLOSING", "CLOSED"];
+// MAX_PENDING bounds the snapshots waiting to be sent (a full frame and the
+// patches after it); past it the patches are dropped and the owner is asked
+// for a full frame. MAX_DECODES bounds one sender's images waiting to be
+// decoded (the relay's layer log bounds them too).
+const MAX_PENDING = 32;
+const MAX_DECODES = 256;
+// MAX_PATCH_SEQS bounds the seqs of patches awaiting their answer.
+const MAX_PATCH_SEQS = 64;
 
 export class RelayConnection {
   constructor({ post, decode, busyBytes = 256 * 1024, maxUnacked = 2, backoffBase = 500, backoffMax = 15000 }) {
@@ -46,13 +62,15 @@ export class RelayConnection {
     this.seq = 0; // binary frames sent on this socket (the relay's seq)
     this.unacked = 0; // sent frames not yet answered by ack or error
     this.lastSendAt = 0;
-    this.pending = null; // newest snapshot not yet sent (latest wins)
+    this.pending = []; // snapshots not yet sent: {blob, at}; at = {x, y} for a patch
+    this.patchSeqs = new Set(); // seqs of patches sent on this socket, not yet answered
     this.maxBytes = Infinity; // the relay's image limit, from hello
     this.pumpTimer = 0;
     this.busy = false;
     this.frameMeta = null; // the "frame" event waiting for its binary frame
     this.arrivals = 0;
-    this.newest = new Map(); // client -> arrival of its newest binary frame
+    this.newestFull = new Map(); // client -> arrival of its newest full frame
+    this.decodes = new Map(); // client -> {items, running}: images decoded in order
     this.infoTimer = 0;
   }
 
@@ -119,6 +137,11 @@ export class RelayConnection {
     this.seq = 0;
     this.unacked = 0;
     this.frameMeta = null;
+    this.patchSeqs.clear();
+    // A patch applies to what the relay held before: on a new socket (the
+    // relay may have restarted) only full frames go; the owner sends a full
+    // frame after hello.
+    this.pending = this.pending.filter((p) => !p.at);
     this.status("connecting");
     ws.onopen = () => {
       if (ws !== this.ws) return;
@@ -196,6 +219,9 @@ export class RelayConnection {
       if (msg.type === Type.HELLO) this.adoptIdentity(msg);
       if ((msg.type === Type.ACK || msg.type === Type.ERROR) && msg.seq) {
         this.unacked = Math.max(0, this.unacked - 1);
+        if (this.patchSeqs.delete(msg.seq) && msg.type === Type.ERROR) {
+          this.post({ ev: "patchRefused", seq: msg.seq, code: msg.code });
+        }
         queueMicrotask(() => this.pump());
       }
       this.post({ ev: "message", msg });
@@ -204,17 +230,49 @@ export class RelayConnection {
     const meta = this.frameMeta || { type: Type.FRAME, client: "", name: "" };
     this.frameMeta = null;
     const arrival = ++this.arrivals;
-    this.newest.set(meta.client, arrival);
-    this.decode(data).then(
-      (bitmap) => {
-        if (this.newest.get(meta.client) !== arrival) {
-          bitmap.close(); // a newer frame of this client arrived meanwhile
-          return;
-        }
-        this.post({ ev: "frame", meta, bitmap, arrival }, [bitmap]);
-      },
-      (err) => this.post({ ev: "frameError", meta, message: String(err && err.message || err) }),
-    );
+    let q = this.decodes.get(meta.client);
+    if (!q) {
+      q = { items: [], running: false };
+      this.decodes.set(meta.client, q);
+    }
+    if (meta.patch !== true) {
+      // A full frame replaces whatever of this sender waits to be decoded.
+      this.newestFull.set(meta.client, arrival);
+      q.items = [];
+    } else if (q.items.length >= MAX_DECODES) {
+      this.post({ ev: "frameError", meta, message: "too many patches waiting to be decoded" });
+      return;
+    }
+    q.items.push({ meta, data, arrival });
+    this.drain(meta.client, q);
+  }
+
+  // drain decodes one sender's images one after the other, so a patch is
+  // posted after the full frame (and the patches) it follows. An image
+  // older than the sender's newest full frame is not posted.
+  drain(client, q) {
+    if (q.running) return;
+    const it = q.items.shift();
+    if (!it) {
+      if (this.decodes.get(client) === q) this.decodes.delete(client);
+      return;
+    }
+    q.running = true;
+    this.decode(it.data)
+      .then(
+        (bitmap) => {
+          if ((this.newestFull.get(client) || 0) > it.arrival) {
+            bitmap.close(); // a newer full frame of this sender arrived meanwhile
+            return;
+          }
+          this.post({ ev: "frame", meta: it.meta, bitmap, arrival: it.arrival }, [bitmap]);
+        },
+        (err) => this.post({ ev: "frameError", meta: it.meta, message: String(err && err.message || err) }),
+      )
+      .finally(() => {
+        q.running = false;
+        this.drain(client, q);
+      });
   }
 
   sendText(text) {
@@ -223,10 +281,20 @@ export class RelayConnection {
     return true;
   }
 
-  // publish queues blob as the newest snapshot. An older one not yet sent is
-  // dropped: only the newest picture matters.
-  publish(blob) {
-    this.pending = blob;
+  // publish queues blob as the newest snapshot. A full frame (at null)
+  // drops every older snapshot not yet sent: only the newest picture
+  // matters. A patch (at = {x, y}) queues behind them, since each patch
+  // builds on the ones before it.
+  publish(blob, at = null) {
+    if (!at) {
+      this.pending = [{ blob, at: null }];
+    } else {
+      this.pending.push({ blob, at });
+      if (this.pending.length > MAX_PENDING) {
+        this.pending = this.pending.filter((p) => !p.at);
+        this.post({ ev: "needFull" });
+      }
+    }
     this.pump();
   }
 
@@ -241,21 +309,28 @@ export class RelayConnection {
       this.pumpTimer = setTimeout(() => this.pump(), 50);
       return;
     }
-    if (this.pending) {
-      const blob = this.pending;
-      this.pending = null;
+    if (this.pending.length) {
+      const { blob, at } = this.pending.shift();
       if (blob.size > this.maxBytes) {
         // The relay would close the socket (1009) on a frame over its
         // limit; refuse it here and keep the connection.
         this.post({ ev: "refused", code: Code.TOO_LARGE, bytes: blob.size, max: this.maxBytes });
+        if (at) this.post({ ev: "needFull" });
         this.pumpTimer = setTimeout(() => this.pump(), 0);
         return;
       }
+      // The patch command and its image go back to back: nothing may come
+      // between them (docs/patches.md).
+      if (at) ws.send(JSON.stringify({ type: Type.PATCH, x: at.x, y: at.y }));
       ws.send(blob);
       this.seq++;
       this.unacked++;
+      if (at) {
+        this.patchSeqs.add(this.seq);
+        if (this.patchSeqs.size > MAX_PATCH_SEQS) this.patchSeqs.delete(this.patchSeqs.values().next().value);
+      }
       this.lastSendAt = Date.now();
-      this.post({ ev: "sent", seq: this.seq, bytes: blob.size });
+      this.post({ ev: "sent", seq: this.seq, bytes: blob.size, patch: !!at });
       this.postInfo();
       this.pumpTimer = setTimeout(() => this.pump(), 50);
       return;

@@ -1,16 +1,27 @@
 // ScreenShare captures a screen, window or tab with getDisplayMedia, draws
 // the video onto a canvas at a chosen rate (2 fps by default), and sends
-// JPEG or WebP Blobs. Frames that look the same as the last one sent (a
-// cheap hash of a small downscaled copy) are skipped, and nothing is
+// JPEG or WebP Blobs. Frames that look the same as the last one sent (the
+// worker's tile comparison, or without the worker a cheap hash of a small
+// downscaled copy) are skipped, and nothing is
 // encoded while the socket is busy. The page's own layer is drawn on top,
 // so you can annotate what you share.
+//
+// With the socket worker's encoder (encoder() returns sock.shareFrame), a
+// changed frame goes to the worker as an ImageBitmap, which sends only its
+// changed tiles as a patch (share-tiles.js) and answers with encoded();
+// the first frame, and one every KEYFRAME_MS, goes whole. Without it, each
+// changed frame is encoded whole on the page with toBlob.
 const SAMPLE_W = 64;
 const SAMPLE_H = 36;
 const MAX_WIDTH = 1920;
 const KEYFRAME_MS = 10000; // send an unchanged picture now and then for late joiners
 
 export class ScreenShare {
-  constructor({ video, overlay, send, isBusy, onState = () => {} }) {
+  constructor({ video, overlay, send, isBusy, encoder = () => null, onState = () => {} }) {
+    this.encoder = encoder;
+    this.needFull = true;
+    this.usePatches = true; // false once the relay keeps no layer log
+    this.patches = 0;
     this.video = video;
     this.overlay = overlay; // canvas drawn over the video, or null
     this.send = send;
@@ -38,9 +49,12 @@ export class ScreenShare {
     return !!(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
   }
 
-  async start({ fps = 2, type = "image/webp", quality = 0.8 } = {}) {
+  // start shares a screen (picked by the browser), or stream when given (a
+  // canvas's captureStream, say).
+  async start({ fps = 2, type = "image/webp", quality = 0.8, stream = null } = {}) {
     if (this.stream) this.stop();
-    const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: fps, max: 30 } }, audio: false });
+    stream = stream || (await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: fps, max: 30 } }, audio: false }));
+    this.needFull = true;
     this.stream = stream;
     this.type = type;
     this.quality = quality;
@@ -78,15 +92,29 @@ export class ScreenShare {
     const ctx = c.getContext("2d");
     ctx.drawImage(v, 0, 0, w, h);
     if (this.overlay) ctx.drawImage(this.overlay, 0, 0, w, h);
-    const hash = this.hash(c);
     const now = performance.now();
+    const encoder = this.encoder();
+    if (encoder) {
+      // The worker compares every pixel, tile by tile, and skips the frame
+      // when nothing changed (a thin character can hide from the hash).
+      const full = this.needFull || !this.usePatches || now - this.lastSentAt >= KEYFRAME_MS;
+      if (full) this.lastSentAt = now;
+      this.needFull = false;
+      this.encoding = true;
+      createImageBitmap(c).then(
+        (bitmap) => encoder(bitmap, { type: this.type, quality: this.quality, full }),
+        () => this.encoded({ error: "snapshot failed" }),
+      );
+      return;
+    }
+    const hash = this.hash(c);
     if (hash === this.lastHash && now - this.lastSentAt < KEYFRAME_MS) {
       this.skipped++;
       return;
     }
     this.lastHash = hash;
-    this.lastSentAt = now;
     this.encoding = true;
+    this.lastSentAt = now;
     c.toBlob(
       (blob) => {
         this.encoding = false;
@@ -97,6 +125,20 @@ export class ScreenShare {
       this.type,
       this.quality,
     );
+  }
+
+  // encoded takes the worker's answer for the last frame handed to it.
+  encoded({ skipped, patch, error }) {
+    this.encoding = false;
+    if (error) {
+      this.needFull = true;
+      this.lastHash = 0;
+    } else if (skipped) {
+      this.skipped++;
+    } else {
+      this.sent++;
+      if (patch) this.patches++;
+    }
   }
 
   // hash is FNV-1a over a 64x36 copy, with the low bits of each channel

@@ -1,12 +1,68 @@
 // The socket worker: owns the WebSocket and decodes received images off the
 // main thread, then transfers ImageBitmaps to the page. Messages from the
-// page: {op:"connect", url}, {op:"text", text}, {op:"publish", blob},
-// {op:"retry"}, {op:"close"}. Messages to the page: see relay-core.js, plus
-// {ev:"ready", ok} once at start and {ev:"textResult", id, ok}.
+// page: {op:"connect", url}, {op:"text", text}, {op:"publish", blob, at},
+// {op:"encode", bitmap, at}, {op:"retry"}, {op:"close"}. Messages to the
+// page: see relay-core.js, plus {ev:"ready", ok, encodes} once at start,
+// {ev:"textResult", id, ok} and {ev:"encoded", bytes, patch}. And
+// {op:"shareFrame", bitmap, opts: {type, quality, full}}, answered by
+// {ev:"shareEncoded", skipped, patch, bytes, error}.
+//
+// encode takes a snapshot of the page's layer (an ImageBitmap: the whole
+// layer, or the patch rectangle at at = {x, y}) and encodes it as PNG on an
+// OffscreenCanvas here, off the page's thread, then publishes it. Encodes
+// run one at a time, in order; a full snapshot drops the ones not started.
 import { RelayConnection } from "./relay-core.js";
+import { ShareEncoder } from "./share-tiles.js";
 
 const ok = typeof WebSocket === "function" && typeof createImageBitmap === "function";
+const encodes = typeof OffscreenCanvas === "function";
 let conn = null;
+let encQueue = []; // {bitmap, at} waiting to be encoded
+let encoding = false;
+let shareEnc = null;
+
+// shareFrame encodes one captured screen frame: only its changed tiles, as
+// a patch, or the whole frame (share-tiles.js).
+async function shareFrame(m) {
+  if (!shareEnc) shareEnc = new ShareEncoder((blob, at) => conn.publish(blob, at));
+  try {
+    const r = await shareEnc.encode(m.bitmap, m.opts || {});
+    self.postMessage({ ev: "shareEncoded", ...r });
+  } catch (err) {
+    m.bitmap.close();
+    shareEnc.reset();
+    self.postMessage({ ev: "shareEncoded", skipped: false, patch: false, bytes: 0, error: String(err && err.message || err) });
+  }
+}
+
+function encode(bitmap, at) {
+  if (!at) {
+    for (const it of encQueue) it.bitmap.close();
+    encQueue = [];
+  }
+  encQueue.push({ bitmap, at });
+  runEncodes();
+}
+
+async function runEncodes() {
+  if (encoding) return;
+  const it = encQueue.shift();
+  if (!it) return;
+  encoding = true;
+  try {
+    const c = new OffscreenCanvas(it.bitmap.width, it.bitmap.height);
+    c.getContext("2d").drawImage(it.bitmap, 0, 0);
+    const blob = await c.convertToBlob({ type: "image/png" });
+    conn.publish(blob, it.at);
+    self.postMessage({ ev: "encoded", bytes: blob.size, patch: !!it.at });
+  } catch (err) {
+    self.postMessage({ ev: "encoded", bytes: 0, patch: !!it.at, error: String(err && err.message || err) });
+  } finally {
+    it.bitmap.close();
+    encoding = false;
+    runEncodes();
+  }
+}
 
 if (ok) {
   conn = new RelayConnection({
@@ -27,7 +83,15 @@ self.onmessage = (e) => {
       self.postMessage({ ev: "textResult", id: m.id, ok: conn.sendText(m.text) });
       break;
     case "publish":
-      conn.publish(m.blob);
+      conn.publish(m.blob, m.at || null);
+      break;
+    case "shareFrame":
+      if (encodes) shareFrame(m);
+      else m.bitmap.close();
+      break;
+    case "encode":
+      if (encodes) encode(m.bitmap, m.at || null);
+      else m.bitmap.close();
       break;
     case "retry":
       conn.retryNow();
@@ -38,4 +102,4 @@ self.onmessage = (e) => {
   }
 };
 
-self.postMessage({ ev: "ready", ok });
+self.postMessage({ ev: "ready", ok, encodes });

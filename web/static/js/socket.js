@@ -4,7 +4,14 @@
 //
 //   const sock = await openSocket({ url, onEvent });
 //   sock.sendText(json)  -> Promise<boolean>
-//   sock.publish(blob)   queue the newest snapshot (latest wins)
+//   sock.publish(blob, at)  queue the newest snapshot (latest wins), or a
+//                        patch to draw at at = {x, y} (queued in order)
+//   sock.encode(bitmap, at)  encode a snapshot (ImageBitmap, transferred) as
+//                        PNG in the worker and publish it; only when
+//                        sock.encodes (the worker has OffscreenCanvas);
+//                        {ev:"encoded", bytes, patch, error} follows
+//   sock.shareFrame(bitmap, {type, quality, full})  a captured screen frame:
+//                        the worker sends its changed tiles (share-tiles.js)
 //   sock.retry(), sock.close(), sock.mode ("worker" | "main thread")
 //
 // onEvent receives the events listed in relay-core.js.
@@ -68,7 +75,10 @@ function tryWorker(onEvent) {
               waiting.set(id, res);
               worker.postMessage({ op: "text", id, text });
             }),
-          publish: (blob) => worker.postMessage({ op: "publish", blob }),
+          publish: (blob, at) => worker.postMessage({ op: "publish", blob, at: at || null }),
+          encodes: !!m.encodes,
+          encode: (bitmap, at) => worker.postMessage({ op: "encode", bitmap, at: at || null }, [bitmap]),
+          shareFrame: (bitmap, opts) => worker.postMessage({ op: "shareFrame", bitmap, opts }, [bitmap]),
           retry: () => worker.postMessage({ op: "retry" }),
           close: () => worker.postMessage({ op: "close" }),
         });
@@ -95,7 +105,8 @@ function mainThread(onEvent) {
     mode: "main thread",
     connect: (url) => conn.connect(url),
     sendText: async (text) => conn.sendText(text),
-    publish: (blob) => conn.publish(blob),
+    publish: (blob, at) => conn.publish(blob, at || null),
+    encodes: false,
     retry: () => conn.retryNow(),
     close: () => conn.close(),
   };

@@ -52,11 +52,13 @@ function onEvent(ev) {
       }
       break;
     }
-    case "frame":
+    case "frame": {
       state.frames++;
+      const patch = ev.meta.patch === true; // drawn onto the sender's layer
       compositor.set(ev.meta, ev.bitmap, ev.arrival);
-      resizeFor(ev.bitmap);
+      if (!patch) resizeFor(ev.bitmap);
       break;
+    }
     case "frameError":
       showError(Code.INVALID_IMAGE, ev.message);
       break;
@@ -109,6 +111,9 @@ async function main() {
     },
     get frames() {
       return state.frames;
+    },
+    get patchesReceived() {
+      return compositor.patches;
     },
     get mode() {
       return sock.mode;
