@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -63,21 +61,7 @@ func TestBenchFanoutQuickText(t *testing.T) {
 // and returns it with its ws:// URL.
 func startFloorBinary(t *testing.T) (*exec.Cmd, string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "bench", "floor-server", "--addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "CANVASRELAY_TEST_MAIN=1")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading the floor's listen line: %v", err)
-	}
+	cmd, line := startProcess(t, "bench", "floor-server", "--addr", "127.0.0.1:0")
 	rest, ok := strings.CutPrefix(line, "floor listening on ")
 	if !ok {
 		t.Fatalf("got %q, want the floor's listen line", line)

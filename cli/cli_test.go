@@ -62,6 +62,21 @@ func (c *closeRecorder) OnClose(_ *gws.Conn, err error) {
 // its address.
 func startBinary(t *testing.T, args ...string) (*exec.Cmd, string) {
 	t.Helper()
+	cmd, line := startProcess(t, args...)
+	addr, ok := strings.CutPrefix(line, "canvasrelay listening on http://")
+	if !ok {
+		addr, ok = strings.CutPrefix(line, "canvasrelay listening on https://")
+	}
+	if !ok {
+		t.Fatalf("got %q, want the listen line", line)
+	}
+	return cmd, addr
+}
+
+// startProcess runs this test binary as main with args, killed at the
+// test's end, and returns it with the first line it prints (trimmed).
+func startProcess(t *testing.T, args ...string) (*exec.Cmd, string) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "CANVASRELAY_TEST_MAIN=1")
 	stdout, err := cmd.StdoutPipe()
@@ -75,16 +90,9 @@ func startBinary(t *testing.T, args ...string) (*exec.Cmd, string) {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
-		t.Fatalf("reading the listen line: %v", err)
+		t.Fatalf("%v: reading the first line: %v", args, err)
 	}
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "canvasrelay listening on http://")
-	if !ok {
-		addr, ok = strings.CutPrefix(strings.TrimSpace(line), "canvasrelay listening on https://")
-	}
-	if !ok {
-		t.Fatalf("got %q, want the listen line", line)
-	}
-	return cmd, addr
+	return cmd, strings.TrimSpace(line)
 }
 
 func TestSIGTERMSends1001AndExits(t *testing.T) {
