@@ -13,6 +13,10 @@ import { Type, Code, Presence } from "./contract.js";
 const MAX_CHAT_LINES = 200;
 
 const room = roomFromPath();
+// ?patches=0 makes this page send full frames only, as before patch frames
+// (for comparisons such as `canvasrelay bench patches`); it still receives
+// and applies others' patches.
+const sendPatches = new URLSearchParams(location.search).get("patches") !== "0";
 const state = {
   client: "",
   name: savedName(),
@@ -39,6 +43,7 @@ const publisher = new Publisher({
   encoder: () => (sock && sock.encodes ? sock.encode : null),
   check: (blob) => tooLarge(blob.size, "Your layer"),
 });
+publisher.patches = sendPatches;
 publisher.onRefused = (e) => showError(e.code, e.message);
 publisher.onSent = () => (state.restoring = false);
 const sketch = new Sketch(source, {
@@ -70,6 +75,7 @@ const share = new ScreenShare({
     if (!active) publisher.changed(true); // your layer is your drawing again
   },
 });
+share.usePatches = sendPatches;
 
 function tooLarge(size, what) {
   if (size <= state.limits.maxBytes) return null;
@@ -416,10 +422,19 @@ async function main() {
       return state.statuses.slice();
     },
     publishRaw: (blob) => sock.publish(blob),
-    // shareStream shares stream (a stand-in for a screen, in tests).
-    shareStream: (stream, fps = 5) => share.start({ stream, fps, type: $("shareFormat").value }),
+    // shareStream shares stream (a stand-in for a screen, in tests and
+    // the bench), in the chosen format; quality 1 makes Chromium's WebP
+    // lossless.
+    shareStream: (stream, fps = 5, quality = 0.8) => share.start({ stream, fps, type: $("shareFormat").value, quality }),
     get share() {
-      return { active: share.active, sent: share.sent, skipped: share.skipped, patches: share.patches };
+      return { active: share.active, sent: share.sent, skipped: share.skipped, patches: share.patches, bytes: share.bytes, patchBytes: share.patchBytes };
+    },
+    get sendsPatches() {
+      return sendPatches;
+    },
+    // publishing: a change of the layer is not yet handed to the socket.
+    get publishing() {
+      return publisher.dirty || publisher.encoding;
     },
     // Patch frames: sent by this page, and received (applied to others'
     // layers, and to our own while it is restored).

@@ -4,15 +4,16 @@
 // {op:"encode", bitmap, at}, {op:"retry"}, {op:"close"}. Messages to the
 // page: see relay-core.js, plus {ev:"ready", ok, encodes} once at start,
 // {ev:"textResult", id, ok} and {ev:"encoded", bytes, patch}. And
-// {op:"shareFrame", bitmap, opts: {type, quality, full}}, answered by
-// {ev:"shareEncoded", skipped, patch, bytes, error}.
+// {op:"shareFrame", bitmap, opts: {type, quality, full, whole}}, answered by
+// {ev:"shareEncoded", skipped, patch, bytes, error}. With whole (the page
+// sends full frames only) a changed frame goes whole, never as a patch.
 //
 // encode takes a snapshot of the page's layer (an ImageBitmap: the whole
 // layer, or the patch rectangle at at = {x, y}) and encodes it as PNG on an
 // OffscreenCanvas here, off the page's thread, then publishes it. Encodes
 // run one at a time, in order; a full snapshot drops the ones not started.
 import { RelayConnection } from "./relay-core.js";
-import { ShareEncoder } from "./share-tiles.js";
+import { ShareEncoder, changedBox } from "./share-tiles.js";
 
 const ok = typeof WebSocket === "function" && typeof createImageBitmap === "function";
 const encodes = typeof OffscreenCanvas === "function";
@@ -26,13 +27,34 @@ let shareEnc = null;
 async function shareFrame(m) {
   if (!shareEnc) shareEnc = new ShareEncoder((blob, at) => conn.publish(blob, at));
   try {
-    const r = await shareEnc.encode(m.bitmap, m.opts || {});
+    const r = m.opts && m.opts.whole ? await shareWhole(m.bitmap, m.opts) : await shareEnc.encode(m.bitmap, m.opts || {});
     self.postMessage({ ev: "shareEncoded", ...r });
   } catch (err) {
     m.bitmap.close();
     shareEnc.reset();
+    if (whole) whole.prev = null;
     self.postMessage({ ev: "shareEncoded", skipped: false, patch: false, bytes: 0, error: String(err && err.message || err) });
   }
+}
+
+// shareWhole sends a captured frame whole when any tile changed since the
+// last one sent (the same comparison as for patches), or when full.
+let whole = null; // {canvas, ctx, prev}
+async function shareWhole(bitmap, { type, quality, full }) {
+  const w = bitmap.width;
+  const h = bitmap.height;
+  if (!whole || whole.canvas.width !== w || whole.canvas.height !== h) {
+    const canvas = new OffscreenCanvas(w, h);
+    whole = { canvas, ctx: canvas.getContext("2d", { willReadFrequently: true }), prev: null };
+  }
+  whole.ctx.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  const data = whole.ctx.getImageData(0, 0, w, h).data;
+  if (!full && whole.prev && !changedBox(whole.prev, data, w, h)) return { skipped: true, patch: false, bytes: 0 };
+  const blob = await whole.canvas.convertToBlob({ type, quality });
+  whole.prev = data;
+  conn.publish(blob, null);
+  return { skipped: false, patch: false, bytes: blob.size };
 }
 
 function encode(bitmap, at) {
