@@ -91,6 +91,7 @@ func benchFlags(b *benchOptions, fs *pflag.FlagSet) {
 	fs.Var((*optDuration)(&o.WriteTimeout), "write-timeout", "the relay's write timeout (`duration`): in-process, set it; with --url, say what the server uses (default 10s)")
 	fs.Var((*optDuration)(&o.CloseGrace), "close-grace", "in-process relay's close grace after a cut-off (`duration`, default 2s)")
 	fs.StringVar(&o.Chromium, "chromium", "", "patches: the Chromium (or Chrome) binary to drive, a `path` or a name on PATH (default: $"+bench.ChromiumEnv+", else chromium, chromium-browser or google-chrome on PATH)")
+	fs.StringVar(&o.Workload, "workload", "", "patches: run only this `workload`, whiteboard or typing (default both)")
 	fs.IntVar(&o.Strokes, "strokes", 0, "patches: whiteboard strokes `N` (default 200)")
 	fs.Var((*optDuration)(&o.Typing), "typing", "patches: how long the typing workload types (`duration`, default 30s)")
 	fs.Float64Var(&o.ShareQuality, "share-quality", 0, "patches: the typing share's WebP `quality`, 0 to 1 (default 1, which Chromium encodes losslessly; the page's own default is 0.8, lossy)")

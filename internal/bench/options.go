@@ -78,6 +78,9 @@ type Options struct {
 	// name on PATH). Empty: $CHROMIUM, else chromium, chromium-browser or
 	// google-chrome on PATH.
 	Chromium string
+	// Workload limits the patches scenario to one workload:
+	// WorkloadWhiteboard or WorkloadTyping (empty: both).
+	Workload string
 	// Strokes is the whiteboard workload's number of strokes (patches
 	// default 200, quick 10).
 	Strokes int
@@ -254,6 +257,8 @@ func (o *Options) validate() error {
 		return bad("repeat %d: at most 50", o.Repeat)
 	case o.Strokes > 5000:
 		return bad("%d strokes: at most 5000", o.Strokes)
+	case o.Workload != "" && o.Workload != WorkloadWhiteboard && o.Workload != WorkloadTyping:
+		return bad("workload %q: want whiteboard or typing (empty: both)", o.Workload)
 	case o.ShareQuality < 0 || o.ShareQuality > 1:
 		return bad("share quality %g: want 0 to 1", o.ShareQuality)
 	case o.Typing > 10*time.Minute:

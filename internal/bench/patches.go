@@ -308,7 +308,7 @@ func runPatchesScenario(ctx context.Context, o *Options, rep *Report) error {
 
 	var errs []error
 	for _, w := range []string{WorkloadWhiteboard, WorkloadTyping} {
-		if w == WorkloadTyping && o.Typing <= 0 || w == WorkloadWhiteboard && o.Strokes <= 0 {
+		if o.Workload != "" && o.Workload != w {
 			continue
 		}
 		for _, mode := range []string{modePatches, modeFull} {

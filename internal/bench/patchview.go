@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ type ViewerBytes struct {
 	EventBytes   int64   `json:"event_bytes"` // frame events
 	Bytes        int64   `json:"bytes"`       // BinaryBytes + EventBytes
 	LastSeq      int64   `json:"last_seq"`
+	Formats      string  `json:"formats"`  // the formats of the frames received, in order of first use
 	GotLast      bool    `json:"got_last"` // received the sender's last frame (seq) before the run ended
 	ReceiveSecs  float64 `json:"receive_seconds"`
 	Disconnected bool    `json:"disconnected,omitempty"`
@@ -120,6 +122,9 @@ func (v *countingViewer) OnMessage(_ *gws.Conn, m *gws.Message) {
 		if bytes.Contains(b, []byte(`"patch":true`)) {
 			v.res.PatchFrames++
 		}
+		if f := formatOf(b); f != "" && len(v.res.Formats) < 64 && !strings.Contains(" "+v.res.Formats+" ", " "+f+" ") {
+			v.res.Formats = strings.TrimSpace(v.res.Formats + " " + f)
+		}
 		if s := seqOf(b); s > v.res.LastSeq {
 			v.res.LastSeq = s
 		}
@@ -189,4 +194,19 @@ func (v *countingViewer) close() {
 			<-v.ended
 		}
 	})
+}
+
+// formatOf finds the string after "format": in a frame event without
+// decoding it.
+func formatOf(b []byte) string {
+	i := bytes.Index(b, []byte(`"format":"`))
+	if i < 0 {
+		return ""
+	}
+	b = b[i+10:]
+	j := bytes.IndexByte(b, '"')
+	if j < 0 || j > 16 {
+		return ""
+	}
+	return string(b[:j])
 }

@@ -87,7 +87,9 @@ func patchRows(rep *Report) []row {
 	})
 	add("workload seconds", func(p *PatchesResult) string { return fmt.Sprintf("%.1f", p.Seconds) })
 	add("sent frames (patches)", func(p *PatchesResult) string { return fmt.Sprintf("%d (%d)", p.Sent.Frames, p.Sent.Patches) })
-	add("sent bytes", func(p *PatchesResult) string { return iec(float64(p.Sent.Bytes)) })
+	add("sent bytes (in patches)", func(p *PatchesResult) string {
+		return fmt.Sprintf("%s (%s)", iec(float64(p.Sent.Bytes)), iec(float64(p.Sent.PatchBytes)))
+	})
 	add("viewer frames (patches)", func(p *PatchesResult) string {
 		return fmt.Sprintf("%d (%d)", p.Viewer.Frames, p.Viewer.PatchFrames)
 	})
@@ -95,6 +97,7 @@ func patchRows(rep *Report) []row {
 	add("viewer got last frame", func(p *PatchesResult) string { return fmt.Sprint(p.Viewer.GotLast) })
 	add("plain viewer frames", func(p *PatchesResult) string { return fmt.Sprint(p.Plain.Frames) })
 	add("plain viewer bytes", func(p *PatchesResult) string { return iec(float64(p.Plain.Bytes)) })
+	add("formats: viewer / plain", func(p *PatchesResult) string { return p.Viewer.Formats + " / " + p.Plain.Formats })
 	add("viewer page vs sender, px differ", func(p *PatchesResult) string {
 		return fmt.Sprintf("%d (max %d)", p.Pixels.Mismatch, p.Pixels.MaxDelta)
 	})
