@@ -31,7 +31,7 @@ func FindChromium(path string) (string, error) {
 	if path != "" {
 		full, err := exec.LookPath(path)
 		if err != nil {
-			return "", fmt.Errorf("%w: --chromium %q: %w", ErrNoChromium, path, err)
+			return "", fmt.Errorf("%w: --chromium %q: %w; point --chromium (or $%s) at a Chromium or Chrome binary", ErrNoChromium, path, err, ChromiumEnv)
 		}
 		return full, nil
 	}

@@ -62,6 +62,12 @@ func Run(ctx context.Context, scenario string, o Options) (*Report, error) {
 			return nil, err
 		}
 	}
+	if scenario == "patches" {
+		// Before any report: without a browser there is nothing to measure.
+		if _, err := FindChromium(o.Chromium); err != nil {
+			return nil, err
+		}
+	}
 	if o.Repeat > 1 {
 		return repeatScenario(ctx, scenario, run, &o)
 	}
