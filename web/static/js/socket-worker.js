@@ -5,7 +5,7 @@
 // page: see relay-core.js, plus {ev:"ready", ok, encodes} once at start,
 // {ev:"textResult", id, ok} and {ev:"encoded", bytes, patch}. And
 // {op:"shareFrame", bitmap, opts: {type, quality, full}}, answered by
-// {ev:"shareEncoded", skipped, patch, bytes, error}.
+// {ev:"shareEncoded", skipped, deferred, patch, patches, bytes, error}.
 //
 // encode takes a snapshot of the page's layer (an ImageBitmap: the whole
 // layer, or the patch rectangle at at = {x, y}) and encodes it as PNG on an
@@ -22,16 +22,26 @@ let encoding = false;
 let shareEnc = null;
 
 // shareFrame encodes one captured screen frame: only its changed tiles, as
-// a patch, or the whole frame (share-tiles.js).
+// a few patches, or the whole frame (share-tiles.js). While the last
+// frame's images still wait to be sent (a slow relay: the ack window is
+// full), a frame that would be patches is not looked at (deferred): the
+// next one is compared with what was sent, so nothing is lost, and the
+// images waiting never exceed one frame's. A full frame replaces them.
 async function shareFrame(m) {
   if (!shareEnc) shareEnc = new ShareEncoder((blob, at) => conn.publish(blob, at));
+  const opts = m.opts || {};
+  if (!opts.full && conn.pending.length > 0) {
+    m.bitmap.close();
+    self.postMessage({ ev: "shareEncoded", skipped: false, deferred: true, patch: false, patches: 0, bytes: 0 });
+    return;
+  }
   try {
-    const r = await shareEnc.encode(m.bitmap, m.opts || {});
+    const r = await shareEnc.encode(m.bitmap, opts);
     self.postMessage({ ev: "shareEncoded", ...r });
   } catch (err) {
     m.bitmap.close();
     shareEnc.reset();
-    self.postMessage({ ev: "shareEncoded", skipped: false, patch: false, bytes: 0, error: String(err && err.message || err) });
+    self.postMessage({ ev: "shareEncoded", skipped: false, patch: false, patches: 0, bytes: 0, error: String(err && err.message || err) });
   }
 }
 
