@@ -251,7 +251,7 @@ func TestBrowserSharePatches(t *testing.T) {
 		t.Errorf("viewer: %d dark pixels where the characters were typed, want the text (> 50)", dark)
 	}
 	// The late viewer gets the sharer's log: its full frame and the patches
-	// since (none when the share's 10 s keyframe came in between).
+	// since (none when the share's 30 s keyframe came in between).
 	v2 := e.open(t, "Viewer2-late", "/v/sharepatch", pageOpts{})
 	v2.waitTrue("window.canvasrelay.frames >= 1", 10*time.Second)
 	samePicture(t, v1, v2)
