@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/draw"
 	"image/png"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,23 +155,12 @@ func TestBrowserShareFewPatches(t *testing.T) {
 	s.waitTrue("window.canvasrelay.share.sent >= 1", 10*time.Second)
 	g.waitCounts(t, 0, 1)
 
-	// Each step blinks the cursor (a bar inside tile (1, 1)) and ticks the
-	// clock (inside tiles (27..28, 16)) in one go: one captured frame.
+	// Each step blinks the cursor and ticks the clock: one captured frame.
 	const steps = 4
 	for i := range steps {
 		var before shareStats
 		s.eval("window.canvasrelay.share", &before)
-		s.eval(fmt.Sprintf(`(() => {
-  const ctx = window.standIn.ctx;
-  ctx.fillStyle = %q;
-  ctx.fillRect(40, 38, 6, 20);
-  ctx.fillStyle = "#f4f4f0";
-  ctx.fillRect(868, 514, 56, 24);
-  ctx.fillStyle = "#203040";
-  ctx.font = "18px monospace";
-  ctx.fillText("10:0%d", 870, 532);
-  return true;
-})()`, map[bool]string{true: "#101010", false: "#f4f4f0"}[i%2 == 0], i), nil)
+		s.eval(blinkAndTick(i), nil)
 		s.waitTrue(fmt.Sprintf("window.canvasrelay.share.sent > %d", before.Sent), 10*time.Second)
 	}
 	var st shareStats
@@ -244,6 +234,78 @@ func TestBrowserShareFewPatches(t *testing.T) {
 	samePixels(t, "the viewer page", settled(t, v, want), want)
 	samePixels(t, "the Go client", g.picture(t), want)
 	v.screenshot(e.shots, "share-few-patches-viewer.png")
+
+	// The relay goes away while the screen changes: the frame's patches
+	// wait in the worker, which looks at no new frame meanwhile (deferred)
+	// rather than piling them up (each reconnect attempt drops unsent
+	// patches, and the hello after it asks for a full frame). A new relay on the same address gets a
+	// full frame after the hello, at once and without a refused patch, and
+	// viewers end with the screen as it is.
+	var hellos, refused int
+	s.eval("window.canvasrelay.hellos", &hellos)
+	s.eval("window.canvasrelay.patchesRefused", &refused)
+	s.eval("window.canvasrelay.share", &before)
+	e.stop()
+	s.waitTrue(`window.canvasrelay.info.readyState === "3 CLOSED"`, 10*time.Second)
+	s.eval(blinkAndTick(steps), nil)
+	s.waitTrue(fmt.Sprintf("window.canvasrelay.share.sent > %d", before.Sent), 10*time.Second)
+	s.eval(blinkAndTick(steps+1), nil)
+	s.waitTrue(fmt.Sprintf("window.canvasrelay.share.deferred >= %d", before.Deferred+3), 10*time.Second)
+	s.eval("window.canvasrelay.share", &st)
+	t.Logf("sharer, relay away: %+v (before: %+v)", st, before)
+	e.start(t, e.addr)
+	s.waitTrue(fmt.Sprintf("window.canvasrelay.hellos > %d", hellos), 15*time.Second)
+	s.waitTrue(fmt.Sprintf("window.canvasrelay.share.sent > %d", st.Sent), 10*time.Second)
+	s.eval(standInPixels, &b64)
+	if want, err = base64.StdEncoding.DecodeString(b64); err != nil {
+		t.Fatal(err)
+	}
+	g2 := watchFrames(t, e.addr, "fewpatches")
+	g2.waitCounts(t, 0, 1)
+	samePixels(t, "a Go client after the restart", g2.picture(t), want)
+	samePixels(t, "the viewer page after the restart", settled(t, v, want), want)
+	for _, p := range []*page{s, v} {
+		p.expectConsole("net::ERR_CONNECTION_REFUSED") // the reconnect attempts while the relay was away
+	}
+	var refusedAfter int
+	s.eval("window.canvasrelay.patchesRefused", &refusedAfter)
+	if refusedAfter != refused {
+		t.Errorf("sharer: %d patches refused after the restart, want none (a full frame follows each hello)", refusedAfter-refused)
+	}
+}
+
+// blinkAndTick is JS that blinks the stand-in's cursor (a bar inside tile
+// (1, 1)) and shows the clock at minute i (inside tiles (27..28, 16)), in
+// one go: one captured frame.
+func blinkAndTick(i int) string {
+	cursor := "#f4f4f0"
+	if i%2 == 0 {
+		cursor = "#101010"
+	}
+	return fmt.Sprintf(`(() => {
+  const ctx = window.standIn.ctx;
+  ctx.fillStyle = %q;
+  ctx.fillRect(40, 38, 6, 20);
+  ctx.fillStyle = "#f4f4f0";
+  ctx.fillRect(868, 514, 56, 24);
+  ctx.fillStyle = "#203040";
+  ctx.font = "18px monospace";
+  ctx.fillText("10:%02d", 870, 532);
+  return true;
+})()`, cursor, i%60)
+}
+
+// expectConsole forgets the console errors so far that contain what.
+func (p *tab) expectConsole(what string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	kept := p.errs[:0]
+	for _, e := range p.errs {
+		if !strings.Contains(e, what) {
+			kept = append(kept, e)
+		}
+	}
+	p.errs = kept
 }
 
 // settled returns p's #destination pixels once they equal want, or after
