@@ -80,20 +80,27 @@ func (l *frameLog) waitCounts(t *testing.T, patches, fulls int) {
 	}
 }
 
-// picture decodes the newest whole picture to RGBA bytes.
-func (l *frameLog) picture(t *testing.T) []byte {
+// picture returns the newest whole picture as RGBA bytes once it equals
+// want, or after 10 s whatever it is (frames may still be on their way).
+func (l *frameLog) picture(t *testing.T, want []byte) []byte {
 	t.Helper()
-	l.mu.Lock()
-	data := l.last
-	l.mu.Unlock()
-	img, err := png.Decode(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("Go client: the picture: %v", err)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l.mu.Lock()
+		data := l.last
+		l.mu.Unlock()
+		img, err := png.Decode(bytes.NewReader(data))
+		if err != nil {
+			t.Fatalf("Go client: the picture: %v", err)
+		}
+		b := img.Bounds()
+		rgba := image.NewNRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+		draw.Draw(rgba, rgba.Rect, img, b.Min, draw.Src)
+		if bytes.Equal(rgba.Pix, want) || time.Now().After(deadline) {
+			return rgba.Pix
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	b := img.Bounds()
-	rgba := image.NewNRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
-	draw.Draw(rgba, rgba.Rect, img, b.Min, draw.Src)
-	return rgba.Pix
 }
 
 // standInPixels is JS for the stand-in screen's RGBA pixels, base64.
@@ -203,7 +210,7 @@ func TestBrowserShareFewPatches(t *testing.T) {
 	v.waitTrue(fmt.Sprintf("window.canvasrelay.patchesReceived >= %d", 2*steps), 10*time.Second)
 	v.waitTrue(fmt.Sprintf(`document.getElementById("destination").width === %d`, shareW), 10*time.Second)
 	samePixels(t, "the viewer page", settled(t, v, want), want)
-	samePixels(t, "the Go client", g.picture(t), want)
+	samePixels(t, "the Go client", g.picture(t, want), want)
 
 	// Most of the screen changes: the patches would cover more than half
 	// of it, so the whole frame goes.
@@ -236,7 +243,7 @@ func TestBrowserShareFewPatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	samePixels(t, "the viewer page", settled(t, v, want), want)
-	samePixels(t, "the Go client", g.picture(t), want)
+	samePixels(t, "the Go client", g.picture(t, want), want)
 	v.screenshot(e.shots, "share-few-patches-viewer.png")
 
 	// The relay goes away while the screen changes: the frame's patches
@@ -273,7 +280,7 @@ func TestBrowserShareFewPatches(t *testing.T) {
 	}
 	g2 := watchFrames(t, e.addr, "fewpatches")
 	g2.waitCounts(t, 0, 1)
-	samePixels(t, "a Go client after the restart", g2.picture(t), want)
+	samePixels(t, "a Go client after the restart", g2.picture(t, want), want)
 	samePixels(t, "the viewer page after the restart", settled(t, v, want), want)
 	for _, p := range []*page{s, v} {
 		p.expectConsole("net::ERR_CONNECTION_REFUSED") // the reconnect attempts while the relay was away
