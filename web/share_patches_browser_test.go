@@ -246,19 +246,17 @@ func TestBrowserShareFewPatches(t *testing.T) {
 	samePixels(t, "the Go client", g.picture(t, want), want)
 	v.screenshot(e.shots, "share-few-patches-viewer.png")
 
-	// The relay goes away while the screen changes: the frame's patches
-	// wait in the worker, which looks at no new frame meanwhile (deferred)
-	// rather than piling them up. A new relay on the same address gets a
-	// full frame after the hello, at once and without a refused patch, and
-	// viewers end with the screen as it is.
+	// The relay goes away while the screen changes: the worker looks at no
+	// frame meanwhile (deferred) rather than piling patches up for a relay
+	// that may not hold what they build on. A new relay on the same address
+	// gets a full frame as soon as the socket opens, without a refused
+	// patch, and viewers end with the screen as it is.
 	var hellos, refused int
 	s.eval("window.canvasrelay.hellos", &hellos)
 	s.eval("window.canvasrelay.patchesRefused", &refused)
 	s.eval("window.canvasrelay.share", &before)
 	e.stop()
 	s.waitTrue(`window.canvasrelay.info.readyState === "3 CLOSED"`, 10*time.Second)
-	// The screen keeps changing (each reconnect attempt drops the waiting
-	// patches, so a frame is looked at again after it).
 	for i := steps; ; i++ {
 		s.eval(blinkAndTick(i), nil)
 		s.eval("window.canvasrelay.share", &st)
@@ -271,6 +269,9 @@ func TestBrowserShareFewPatches(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("sharer, relay away: %+v (before: %+v)", st, before)
+	if st.Sent != before.Sent {
+		t.Errorf("sharer, relay away: %+v (before: %+v), want no frame sent while no socket is open", st, before)
+	}
 	e.start(t, e.addr)
 	s.waitTrue(fmt.Sprintf("window.canvasrelay.hellos > %d", hellos), 15*time.Second)
 	s.waitTrue(fmt.Sprintf("window.canvasrelay.share.sent > %d", st.Sent), 10*time.Second)

@@ -32,12 +32,15 @@ export class ShareEncoder {
     this.ctx = null;
   }
 
+  // reset makes the next frame a full frame.
   reset() {
     this.prev = null;
   }
 
-  // encode returns {skipped, patch, patches, bytes}: patches is how many
-  // patch images went (0 for a full frame).
+  // encode returns {skipped, deferred, patch, patches, bytes}: patches is
+  // how many patch images went (0 for a full frame). deferred: nothing
+  // went, since reset() came while the patches were encoded (the next
+  // frame goes whole).
   async encode(bitmap, { type, quality, full }) {
     const w = bitmap.width;
     const h = bitmap.height;
@@ -70,6 +73,7 @@ export class ShareEncoder {
       c.getContext("2d").drawImage(this.canvas, r.x, r.y, r.w, r.h, 0, 0, r.w, r.h);
       blobs.push(await c.convertToBlob({ type, quality }));
     }
+    if (this.prev !== prev) return { skipped: false, deferred: true, patch: false, patches: 0, bytes: 0 };
     let bytes = 0;
     rects.forEach((r, i) => {
       copyRect(data, prev.data, w, r);

@@ -22,15 +22,19 @@ let encoding = false;
 let shareEnc = null;
 
 // shareFrame encodes one captured screen frame: only its changed tiles, as
-// a few patches, or the whole frame (share-tiles.js). While the last
-// frame's images still wait to be sent (a slow relay: the ack window is
-// full), a frame that would be patches is not looked at (deferred): the
-// next one is compared with what was sent, so nothing is lost, and the
-// images waiting never exceed one frame's. A full frame replaces them.
+// a few patches, or the whole frame (share-tiles.js). A frame that would be
+// patches is not looked at (deferred) while the socket is not open, or
+// while the last frame's images still wait to be sent (a slow relay: the
+// ack window is full): the next one is compared with what was sent, so
+// nothing is lost, and the images waiting never exceed one frame's. A full
+// frame replaces them. Each new socket resets the encoder (see the conn's
+// post below): its first frame goes whole, since the relay behind it may
+// not hold what the patches would build on.
 async function shareFrame(m) {
   if (!shareEnc) shareEnc = new ShareEncoder((blob, at) => conn.publish(blob, at));
   const opts = m.opts || {};
-  if (!opts.full && conn.pending.length > 0) {
+  const open = conn.ws && conn.ws.readyState === WebSocket.OPEN;
+  if (!opts.full && (!open || conn.pending.length > 0)) {
     m.bitmap.close();
     self.postMessage({ ev: "shareEncoded", skipped: false, deferred: true, patch: false, patches: 0, bytes: 0 });
     return;
@@ -76,7 +80,10 @@ async function runEncodes() {
 
 if (ok) {
   conn = new RelayConnection({
-    post: (msg, transfer) => self.postMessage(msg, transfer || []),
+    post: (msg, transfer) => {
+      if (msg.ev === "status" && msg.state === "open" && shareEnc) shareEnc.reset();
+      self.postMessage(msg, transfer || []);
+    },
     decode: (blob) => createImageBitmap(blob),
   });
   self.addEventListener("online", () => conn.retryNow());
