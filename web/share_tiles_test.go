@@ -67,10 +67,10 @@ func blank(cols, rows int, pts ...[2]int) grid {
 	return g
 }
 
-// TestSharePlanPatches runs share-tiles.js's pure functions in real
-// Chromium (the module the socket worker imports): how changed tiles are
-// grouped into a few patches, which tiles count as changed, and how tile
-// rectangles become pixels at the frame's edges.
+// TestSharePlanPatches runs share-tiles.js in real Chromium (the module
+// the socket worker imports): how changed tiles are grouped into a few
+// patches, which tiles count as changed, how tile rectangles become pixels
+// at the frame's edges, and what the encoder compares a frame with.
 func TestSharePlanPatches(t *testing.T) {
 	e := newEnv(t, relay.Config{MaxBytes: maxBytes})
 	p := e.openNoWaitFor(t, "unit", "/", "document.readyState === 'complete'")
@@ -220,6 +220,48 @@ func TestSharePlanPatches(t *testing.T) {
 })()`, &got)
 		if got.Cols != 3 || got.Rows != 2 || got.Count != 1 || !reflect.DeepEqual(got.Tiles, []int{0, 0, 0, 0, 0, 1}) {
 			t.Errorf("changedTiles = %+v, want 3×2 tiles with only the last one changed", got)
+		}
+	})
+
+	t.Run("ShareEncoder compares with what it sent, so a drift adds up", func(t *testing.T) {
+		// A 256×128 grey screen. Frame 2: the top-left tile drifts by 8
+		// (under the noise floor) while the bottom-right tile really
+		// changes: only the latter goes. Frame 3: the top-left tile is at
+		// 16 from what was sent there, so it goes now. Frame 4 is frame 3
+		// again: skipped. Frame 5, after reset(): a full frame.
+		var got struct {
+			Sent    []string
+			Results []string
+		}
+		p.in(t).eval(`(async () => {
+  const sent = [];
+  const enc = new window.tiles.ShareEncoder((blob, at) => sent.push(at ? at.x + "," + at.y : "full"));
+  const frame = (left, corner) => {
+    const c = new OffscreenCanvas(256, 128);
+    const x = c.getContext("2d");
+    x.fillStyle = "rgb(100, 100, 100)";
+    x.fillRect(0, 0, 256, 128);
+    x.fillStyle = "rgb(" + left + ", 100, 100)";
+    x.fillRect(0, 0, 32, 32);
+    x.fillStyle = corner;
+    x.fillRect(224, 96, 32, 32);
+    return c.transferToImageBitmap();
+  };
+  const opts = { type: "image/png" };
+  const results = [];
+  const add = (r) => results.push(r.skipped ? "skipped" : r.patch ? "patches " + r.patches : "full");
+  add(await enc.encode(frame(100, "rgb(100, 100, 100)"), { ...opts, full: true }));
+  add(await enc.encode(frame(108, "rgb(0, 0, 0)"), opts));
+  add(await enc.encode(frame(116, "rgb(0, 0, 0)"), opts));
+  add(await enc.encode(frame(116, "rgb(0, 0, 0)"), opts));
+  enc.reset();
+  add(await enc.encode(frame(116, "rgb(0, 0, 0)"), opts));
+  return { Sent: sent, Results: results };
+})()`, &got)
+		wantSent := []string{"full", "224,96", "0,0", "full"}
+		wantResults := []string{"full", "patches 1", "patches 1", "skipped", "full"}
+		if !reflect.DeepEqual(got.Sent, wantSent) || !reflect.DeepEqual(got.Results, wantResults) {
+			t.Errorf("published %v with results %v, want %v and %v", got.Sent, got.Results, wantSent, wantResults)
 		}
 	})
 
