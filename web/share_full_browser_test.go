@@ -34,7 +34,7 @@ func TestBrowserShareFullFramesOnly(t *testing.T) {
   ctx.font = "28px sans-serif";
   ctx.fillText("full frames:", 20, 60);
   window.standIn = { c, ctx };
-  await window.canvasrelay.shareStream(c.captureStream(), 10, 1);
+  await window.canvasrelay.shareStream(c.captureStream(), 10, { quality: 1 });
   return true;
 })()`, nil)
 	s.waitTrue("window.canvasrelay.share.active && window.canvasrelay.share.sent >= 1", 10*time.Second)

@@ -59,8 +59,8 @@ type PatchesResult struct {
 
 // SenderCounts are the sender page's own counters.
 type SenderCounts struct {
-	Frames     int   `json:"frames"`
-	Patches    int   `json:"patches"`
+	Frames     int   `json:"frames"`  // images sent: full frames and patches
+	Patches    int   `json:"patches"` // patch images
 	Bytes      int64 `json:"bytes"`
 	PatchBytes int64 `json:"patch_bytes"`
 	Skipped    int   `json:"skipped,omitempty"` // screen share: unchanged frames not sent

@@ -91,7 +91,7 @@ const typingJS = `(async (cfg) => {
     cursor(true);
     return { typed: st.typed, blinks: st.blinks };
   };
-  await window.canvasrelay.shareStream(c.captureStream(), cfg.fps, cfg.quality);
+  await window.canvasrelay.shareStream(c.captureStream(), cfg.fps, { quality: cfg.quality });
   st.typeTimer = setInterval(type, cfg.charMs);
   st.blinkTimer = setInterval(blink, cfg.blinkMs);
   return true;
@@ -145,12 +145,17 @@ func runTyping(ctx context.Context, r *patchRun) error {
 // shareCounts reads the board's screen share counters.
 func shareCounts(p *tab, res *PatchesResult) error {
 	var s struct {
-		Sent, Skipped, Patches int
-		Bytes, PatchBytes      int64
+		Sent, Skipped, Patches, PatchFrames int
+		Bytes, PatchBytes                   int64
 	}
 	if err := p.eval("window.canvasrelay.share", &s); err != nil {
 		return err
 	}
-	res.Sent = SenderCounts{Frames: s.Sent, Patches: s.Patches, Bytes: s.Bytes, PatchBytes: s.PatchBytes, Skipped: s.Skipped}
+	// A captured frame may go as a few patch images: count images, as the
+	// viewers do.
+	res.Sent = SenderCounts{
+		Frames: s.Sent - s.Patches + s.PatchFrames, Patches: s.PatchFrames,
+		Bytes: s.Bytes, PatchBytes: s.PatchBytes, Skipped: s.Skipped,
+	}
 	return nil
 }

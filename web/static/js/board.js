@@ -131,6 +131,7 @@ function onMessage(msg) {
       // relay to hold what it builds on.
       if (!sketch.blank && !share.active) publisher.changed(true);
       else publisher.requireFull();
+      share.needFull = true; // the worker's patches build on what this socket's relay may not hold
       break;
     case Type.KEYFRAME:
       // Our layer log is long: the relay asks for a full frame.
@@ -422,12 +423,13 @@ async function main() {
       return state.statuses.slice();
     },
     publishRaw: (blob) => sock.publish(blob),
-    // shareStream shares stream (a stand-in for a screen, in tests and
-    // the bench), in the chosen format; quality 1 makes Chromium's WebP
-    // lossless.
-    shareStream: (stream, fps = 5, quality = 0.8) => share.start({ stream, fps, type: $("shareFormat").value, quality }),
+    // shareStream shares stream (a stand-in for a screen, in tests and the
+    // bench). opts may set the format ({type: "image/png"} for a lossless
+    // test) or the quality ({quality: 1}: Chromium's WebP is then lossless).
+    shareStream: (stream, fps = 5, opts = {}) => share.start({ stream, fps, type: $("shareFormat").value, ...opts }),
     get share() {
-      return { active: share.active, sent: share.sent, skipped: share.skipped, patches: share.patches, bytes: share.bytes, patchBytes: share.patchBytes };
+      const { active, sent, skipped, patches, patchFrames, deferred, bytes, patchBytes } = share;
+      return { active, sent, skipped, patches, patchFrames, deferred, bytes, patchBytes };
     },
     get sendsPatches() {
       return sendPatches;
