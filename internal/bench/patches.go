@@ -176,8 +176,9 @@ func (r *patchRun) close() {
 }
 
 // finish waits for the viewers to have the sender's last frame, reads
-// their counts, and compares the viewer page's picture with want (the
-// sender's, read after it settled). A late viewer page is compared too.
+// their counts, and compares the viewer page's picture with the sender's
+// canvas (senderCanvas, a JS expression), read once the sender settled. A
+// viewer page opened then (the layer log) is compared with the first.
 func (r *patchRun) finish(senderCanvas string) error {
 	var info struct {
 		Sent    int64 `json:"sent"`
