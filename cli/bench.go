@@ -81,7 +81,7 @@ func benchFlags(b *benchOptions, fs *pflag.FlagSet) {
 	fs.StringVar(&o.Reader, "reader", "client", "how subscribers read (`mode`): client (the project's relay/client: copies each frame, parses each event) or lite (bare gws noting seq, size and time only, leaving more CPU to the server)")
 	fs.StringVar(&o.Pace, "pace", "ack", "what the window counts (`mode`): ack (issue 9's rate 0) or delivery (publish at most --window frames ahead of the slowest subscriber)")
 	fs.IntVar(&o.Frames, "frames", 0, "publish at most `N` frames per run (default 20000, stalled 2000, renditions 20)")
-	fs.Var((*optDuration)(&o.Duration), "duration", "publish for at most this `duration` per run (default: fanout 10s, stalled 20s, renditions 15s)")
+	fs.Var((*optDuration)(&o.Duration), "duration", "publish for at most this `duration` per run (default: fanout 10s, stalled 20s, renditions 15s; patches: the whiteboard draws for at most 5m)")
 	fs.Var((*optDuration)(&o.Drain), "drain", "wait at most this `duration` for deliveries after publishing (default 30s)")
 	fs.IntVar(&o.Width, "width", 0, "renditions: source canvas width in pixels (default 1920)")
 	fs.IntVar(&o.Height, "height", 0, "renditions: source canvas height in pixels (default 1080)")
