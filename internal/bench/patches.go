@@ -301,10 +301,14 @@ func runPatchesScenario(ctx context.Context, o *Options, rep *Report) error {
 	}
 	defer br.close()
 	rep.Params.Browser = path
-	rep.Params.Strokes = o.Strokes
-	rep.Params.Typing = o.Typing.Seconds()
 	rep.Params.Seed = o.Seed
-	rep.Params.ShareQuality = o.ShareQuality
+	if o.Workload != WorkloadTyping {
+		rep.Params.Strokes = o.Strokes
+	}
+	if o.Workload != WorkloadWhiteboard {
+		rep.Params.Typing = o.Typing.Seconds()
+		rep.Params.ShareQuality = o.ShareQuality
+	}
 	rep.rows = patchRows
 
 	var errs []error
