@@ -65,8 +65,12 @@ var (
 	// sender's full frame.
 	ErrPatchOutOfBounds = errors.New("relay: patch out of bounds")
 	// ErrKeyframeNeeded refuses a patch while the layer log's patches are
-	// at twice its bound.
+	// at twice its bound, or hold wire.MaxLogPatches patches.
 	ErrKeyframeNeeded = errors.New("relay: keyframe needed")
+	// ErrLogUnavailable refuses a patch whose layer log cannot be reached
+	// (a cluster broker that lost its cluster): a patch then could not be
+	// kept in order with the log that late joiners read.
+	ErrLogUnavailable = errors.New("relay: layer log unavailable")
 )
 
 var (
