@@ -71,6 +71,10 @@ var (
 	// (a cluster broker that lost its cluster): a patch then could not be
 	// kept in order with the log that late joiners read.
 	ErrLogUnavailable = errors.New("relay: layer log unavailable")
+	// ErrLogContended refuses a patch that lost the race for the end of
+	// its layer log to other appends too many times in a row (another
+	// connection of the same client id, on another node).
+	ErrLogContended = errors.New("relay: layer log contended")
 )
 
 var (

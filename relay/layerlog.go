@@ -79,9 +79,10 @@ func CheckPatch(width, height int, st LogState, p PatchRect, imageBytes int) (Lo
 type LayerLog interface {
 	// PublishPatch appends env (a KindFrame with Patch set) to the log of
 	// env.Client in env.Room and publishes it, as one step. It fails, and
-	// publishes nothing, with the errors of CheckPatch, or with
+	// publishes nothing, with the errors of CheckPatch, with
 	// ErrLogUnavailable when the log cannot be reached (a cluster broker
-	// that lost its cluster).
+	// that lost its cluster), or with ErrLogContended when other appends
+	// kept winning the race for the log's end.
 	PublishPatch(ctx context.Context, env *Envelope) (LogState, error)
 }
 

@@ -30,7 +30,9 @@ import (
 //     patch bytes, or wire.MaxLogPatches patches (layerlog.go); a full
 //     frame clears it;
 //   - internal: the log is out of reach (ErrLogUnavailable: a NATS broker
-//     that lost NATS), or the broker failed;
+//     that lost NATS), another connection of the same client id kept
+//     appending to it at the same time (ErrLogContended), or the broker
+//     failed;
 //   - patches_unsupported: the broker keeps no layer log;
 //   - otherwise an ack, and the patch is published: subscribers that
 //     asked with patches=1 get it (its frame event has patch, x, y), the
@@ -154,6 +156,8 @@ func (c *conn) publishPatch(p *pendingPatch, data []byte, info imageproc.Info, s
 			code, msg = CodeBadRequest, strings.TrimPrefix(err.Error(), "relay: ")
 		case errors.Is(err, ErrKeyframeNeeded):
 			code, msg = CodeKeyframeNeeded, "your layer log is full: send a full frame"
+		case errors.Is(err, ErrLogContended):
+			msg = "another connection of your client id appended to your layer log at the same time: try again"
 		case errors.Is(err, ErrLogUnavailable):
 			msg = "the layer log is out of reach (the relay lost its cluster): send a full frame; patches are taken again once it is back"
 			c.log.Warn("publish patch", "err", err)

@@ -121,3 +121,19 @@ func quiet(cs ...*tclient) {
 		}
 	}
 }
+
+// expectNoFrame checks that no frame arrives within d (presence may).
+func (c *tclient) expectNoFrame(d time.Duration) {
+	c.t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case m := <-c.msgs:
+			if m.typ != "presence" {
+				c.t.Fatalf("client %s: got %s, want no frame", c.name, describe(m))
+			}
+		case <-deadline:
+			return
+		}
+	}
+}

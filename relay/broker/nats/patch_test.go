@@ -1,7 +1,13 @@
 package natsbroker
 
 import (
+	"fmt"
+	"image"
+	"slices"
+	"strings"
+
 	"bytes"
+	"github.com/lxzan/gws"
 	"testing"
 	"time"
 
@@ -216,5 +222,219 @@ func TestPatchCountBoundAcrossNodes(t *testing.T) {
 	}
 	if err := testimg.SamePixels(pic.Img, want); err != nil {
 		t.Fatalf("late joiner's picture: %v", err)
+	}
+}
+
+// A subscriber without patches=1, and a rendition subscriber, on the other
+// node get full frames composed from the log, identical to the sender's
+// layer pixel for pixel (PNG: the layer has transparent pixels). They join
+// after the sender's full frame, so node b's mirror never saw it: it reads
+// the log from the stream before it delivers the first patch.
+func TestPatchComposedAcrossNodes(t *testing.T) {
+	ns := startNATS(t, 0)
+	a, b := startNode(t, ns, "a"), startNode(t, ns, "b")
+	pub := dial(t, a, "pc", "pub")
+	want := testimg.Noise(120, 80, 8, true)
+	pub.sendBinary(encodePNG(t, want))
+	pub.expectAck(1)
+
+	plain := dial(t, b, "pc", "plain")
+	rendPNG := dialWith(t, b, "pc", "rp", dialOpts{query: "format=png&patches=1"}) // a rendition never gets patches
+	small := dialWith(t, b, "pc", "small", dialOpts{query: "max_width=40&format=jpeg"})
+	for _, c := range []*tclient{plain, rendPNG, small} {
+		if ev, _ := c.nextFrame(); str(ev, "client") != "pub" || ev["patch"] != nil {
+			t.Fatalf("%s: got %v, want pub's full frame as its layer", c.name, ev)
+		}
+	}
+	waitFor(t, 10*time.Second, "four members", func() bool { return a.count("pc") == 4 && b.count("pc") == 4 })
+	quiet(pub, plain, rendPNG, small)
+	const patches = 4
+	for i := range patches {
+		p := testimg.Noise(30, 20, uint64(20+i), i%2 == 0)
+		x, y := 20*i, 10*i
+		testimg.DrawPatch(want, x, y, p)
+		pub.sendPatch(x, y, encodePNG(t, p))
+		pub.expectAck(2 + i)
+		for _, c := range []*tclient{plain, rendPNG} {
+			ev, img := c.nextFrame()
+			if ev["patch"] != nil || str(ev, "format") != "png" || num(ev, "seq") != 2+i || num(ev, "width") != 120 {
+				t.Fatalf("%s after patch %d: got %v, want a full 120-wide png frame with seq %d", c.name, i+1, ev, 2+i)
+			}
+			if err := testimg.SamePixels(decodePNG(t, img), want); err != nil {
+				t.Fatalf("%s after patch %d, the composed frame: %v", c.name, i+1, err)
+			}
+		}
+		if ev, img := small.nextFrame(); ev["patch"] != nil || num(ev, "width") != 40 || !bytes.HasPrefix(img, []byte("\xff\xd8")) {
+			t.Fatalf("rendition after patch %d: got %v, want a 40-wide jpeg full frame", i+1, ev)
+		}
+	}
+	if st := b.b.Stats(); st.SyncDrops != 0 || st.MirrorBytes <= 0 {
+		t.Errorf("node b: %d patches not delivered, %d bytes mirrored; want 0 and the log", st.SyncDrops, st.MirrorBytes)
+	}
+	late := dial(t, b, "pc", "late")
+	ev, img := late.nextFrame()
+	if ev["patch"] != nil || num(ev, "seq") != 1+patches {
+		t.Fatalf("late joiner: got %v, want the composed frame of the whole log", ev)
+	}
+	if err := testimg.SamePixels(decodePNG(t, img), want); err != nil {
+		t.Fatalf("late joiner's composed frame: %v", err)
+	}
+}
+
+// A slow subscriber on the other node gets a consistent picture: whatever
+// it missed while it read nothing, what it is sent is a full frame plus
+// consecutive patches, exactly as the sender drew it, and it ends with the
+// sender's layer.
+func TestPatchSlowSubscriberAcrossNodes(t *testing.T) {
+	ns := startNATS(t, 0)
+	a, b := startNode(t, ns, "a"), startNode(t, ns, "b")
+	pub := dial(t, a, "ps", "pub")
+	slow := dialWith(t, b, "ps", "slow", dialOpts{query: "patches=1", frozen: true, buffer: 1 << 14})
+	fast := dialWith(t, b, "ps", "fast", dialOpts{query: "patches=1", buffer: 1 << 14})
+	waitFor(t, 10*time.Second, "three members", func() bool { return a.count("ps") == 3 && b.count("ps") == 3 })
+
+	const w, h = 1000, 800
+	want := testimg.Noise(w, h, 40, true)
+	seq := 0
+	full := func() {
+		pub.sendBinary(encodePNG(t, want)) // about 3 MB: more than the sockets buffer
+		seq++
+		pub.expectAck(seq)
+	}
+	full()
+	for round := range 3 {
+		for i := range 40 {
+			p := testimg.Noise(40, 30, uint64(100*round+i), true)
+			x, y := (37*i)%(w-40), (23*i)%(h-30)
+			testimg.DrawPatch(want, x, y, p)
+			pub.sendPatch(x, y, encodePNG(t, p))
+			seq++
+			pub.expectAck(seq)
+		}
+		if round < 2 {
+			full() // replaces what the subscriber has pending of the sender
+		}
+	}
+	slow.unfreeze()
+	nSlow, nFast := checkConsistent(t, slow, want, seq), checkConsistent(t, fast, want, seq)
+	if nSlow >= nFast {
+		t.Errorf("the slow subscriber got %d frames, the fast one %d: it was never behind, and the test shows nothing", nSlow, nFast)
+	}
+}
+
+// checkConsistent reads a patches=1 subscriber's frames until it is quiet,
+// checks that they are full frames and consecutive patches, ending with the
+// patch of lastSeq, and that they draw want.
+func checkConsistent(t *testing.T, c *tclient, want *image.NRGBA, lastSeq int) (frames int) {
+	t.Helper()
+	var pic testimg.Picture
+	seq, wasPatch := 0, false
+	for {
+		var m tmsg
+		select {
+		case m = <-c.msgs:
+		case <-time.After(5 * time.Second):
+		}
+		if m.data == nil {
+			break
+		}
+		if m.op != gws.OpcodeText || m.typ != "frame" {
+			continue
+		}
+		bin := c.next(20 * time.Second)
+		isPatch, s := m.ev["patch"] == true, num(m.ev, "seq")
+		if isPatch && s != seq+1 {
+			t.Fatalf("%s: patch seq %d after seq %d: a patch was dropped from the middle", c.name, s, seq)
+		}
+		if !isPatch && s <= seq {
+			t.Fatalf("%s: full frame seq %d after seq %d: a step back", c.name, s, seq)
+		}
+		seq, wasPatch = s, isPatch
+		frames++
+		apply(t, &pic, m.ev, bin.data)
+	}
+	if seq != lastSeq || !wasPatch {
+		t.Fatalf("%s: last frame seq %d (patch %v), want the last patch, seq %d", c.name, seq, wasPatch, lastSeq)
+	}
+	if err := testimg.SamePixels(pic.Img, want); err != nil {
+		t.Fatalf("%s: the picture: %v", c.name, err)
+	}
+	t.Logf("%s: %d frames, the last seq %d", c.name, frames, seq)
+	return frames
+}
+
+// Two connections of one client id, on two nodes, send patches at the same
+// time: their appends race for the end of the one log in the stream, and
+// the loser of each race reads it again and appends after. Every node's
+// subscribers then get the same log, in the same order, which is the one a
+// late joiner reads, and each accepted patch is in it once.
+func TestPatchRaceAcrossNodes(t *testing.T) {
+	ns := startNATS(t, 0)
+	a, b := startNode(t, ns, "a"), startNode(t, ns, "b")
+	pub := dial(t, a, "pr", "pub")
+	twin := dialAs(t, b, "pr", "pub", str(pub.hello, "resume"))
+	subA := dialWith(t, a, "pr", "suba", dialOpts{query: "patches=1"})
+	subB := dialWith(t, b, "pr", "subb", dialOpts{query: "patches=1"})
+	waitFor(t, 10*time.Second, "four members", func() bool { return a.count("pr") == 4 && b.count("pr") == 4 })
+	quiet(pub, twin, subA, subB)
+	pub.sendBinary(encodePNG(t, testimg.Noise(200, 100, 1, true)))
+	pub.expectAck(1)
+
+	const n = 60
+	var acked [2]int
+	done := make(chan struct{})
+	for k, c := range []*tclient{pub, twin} {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			first := 2 - k // pub's seq 1 was its full frame
+			for i := range n {
+				c.sendPatch(100*k+i%90, i%80, encodePNG(t, testimg.Noise(10, 20, uint64(1000*k+i), true)))
+				m := c.answer(nil)
+				switch {
+				case m.typ == "ack" && num(m.ev, "seq") == first+i:
+					acked[k]++
+				case m.typ == "error" && str(m.ev, "code") == relay.CodeInternal && strings.Contains(str(m.ev, "message"), "at the same time"):
+					t.Logf("%s: lost the race too often: %s", c.name, m.data) // allowed, never silent
+				default:
+					t.Errorf("%s: patch %d: got %s", c.name, i, m.data)
+					return
+				}
+			}
+		}()
+	}
+	<-done
+	<-done
+	t.Logf("accepted: %d from node a, %d from node b", acked[0], acked[1])
+
+	// Each subscriber's log: the full frame, then (x, seq) of each patch.
+	logOf := func(c *tclient, count int) ([]string, *testimg.Picture) {
+		t.Helper()
+		var got []string
+		pic := &testimg.Picture{}
+		for range count {
+			ev, img := c.nextFrame()
+			got = append(got, fmt.Sprintf("%v@%d,%d#%d", ev["patch"], num(ev, "x"), num(ev, "y"), num(ev, "seq")))
+			apply(t, pic, ev, img)
+		}
+		return got, pic
+	}
+	total := 1 + acked[0] + acked[1]
+	logA, picA := logOf(subA, total)
+	logB, picB := logOf(subB, total)
+	late := dialWith(t, b, "pr", "late", dialOpts{query: "patches=1"})
+	logL, picL := logOf(late, total)
+	for _, c := range []*tclient{subA, subB, late} {
+		c.expectNoFrame(300 * time.Millisecond)
+	}
+	if !slices.Equal(logA, logB) || !slices.Equal(logA, logL) {
+		t.Fatalf("the nodes disagree on the log:\nnode a: %v\nnode b: %v\nlate:   %v", logA, logB, logL)
+	}
+	for _, p := range []*testimg.Picture{picB, picL} {
+		if err := testimg.SamePixels(p.Img, picA.Img); err != nil {
+			t.Fatalf("pictures differ: %v", err)
+		}
+	}
+	if acked[0] == 0 || acked[1] == 0 {
+		t.Errorf("accepted %v: want patches from both nodes in the log", acked)
 	}
 }

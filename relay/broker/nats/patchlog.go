@@ -15,7 +15,7 @@ var _ relay.LayerLog = (*Broker)(nil)
 
 // appendAttempts bounds how many times PublishPatch reads the log again
 // after losing a race for its end to another publisher of the same client.
-const appendAttempts = 4
+const appendAttempts = 8
 
 // PublishPatch implements relay.LayerLog: it checks env against the end of
 // its sender's log in the stream (relay.CheckPatch) and appends it there,
@@ -24,6 +24,7 @@ const appendAttempts = 4
 // checked; otherwise it reads the log's end again and checks again. The
 // stream then republishes the patch to every node (the mirror, mirror.go).
 //
+// After appendAttempts lost races it gives up with relay.ErrLogContended.
 // While NATS is unreachable, or when the append fails for another reason,
 // the patch is refused with relay.ErrLogUnavailable: it is never delivered
 // locally, since the log that late joiners read would not have it. After
@@ -72,9 +73,12 @@ func (b *Broker) PublishPatch(ctx context.Context, env *relay.Envelope) (relay.L
 			b.tails.set(subject, logTail{seq: ack.Sequence, meta: meta})
 			return st, nil
 		}
-		if wrongLastSequence(err) && attempt < appendAttempts {
-			known = false // another publisher appended, or a full frame came: read the end again
-			continue
+		if wrongLastSequence(err) {
+			if attempt < appendAttempts {
+				known = false // another publisher appended, or a full frame came: read the end again
+				continue
+			}
+			return relay.LogState{}, fmt.Errorf("natsbroker: patch: %w after %d attempts", relay.ErrLogContended, attempt)
 		}
 		b.tails.forget(subject)
 		b.publishErrors.Add(1)
