@@ -438,3 +438,108 @@ func TestPatchRaceAcrossNodes(t *testing.T) {
 		t.Errorf("accepted %v: want patches from both nodes in the log", acked)
 	}
 }
+
+// An outage never corrupts the log: while NATS is down a patch is refused
+// (internal, with a message that says why) and reaches nobody, a full frame
+// reaches local members only, and once NATS is back the sender's patches
+// are refused (bad_request) until it sends a full frame that the stream
+// keeps, since the stream's log is no longer its picture. Then patches
+// flow again, and a late joiner on the other node draws the sender's layer.
+func TestPatchOutageAcrossNodes(t *testing.T) {
+	ns := startNATS(t, 0)
+	a, b := startNode(t, ns, "a"), startNode(t, ns, "b")
+	pub := dial(t, a, "po", "pub")
+	local := dialWith(t, a, "po", "local", dialOpts{query: "patches=1"})
+	remote := dialWith(t, b, "po", "remote", dialOpts{query: "patches=1"})
+	waitFor(t, 10*time.Second, "three members", func() bool { return a.count("po") == 3 && b.count("po") == 3 })
+	quiet(pub, local, remote)
+	full := encodePNG(t, testimg.Noise(50, 40, 1, true))
+	pub.sendBinary(full)
+	pub.expectAck(1)
+	patch := encodePNG(t, testimg.Noise(5, 5, 2, true))
+	pub.sendPatch(1, 1, patch)
+	pub.expectAck(2)
+	for _, c := range []*tclient{local, remote} {
+		c.nextFrame()
+		c.nextFrame()
+	}
+
+	ns.stop()
+	waitFor(t, 5*time.Second, "node a unhealthy", func() bool { return a.b.Healthy() != nil })
+	pub.sendPatch(2, 2, patch)
+	m := pub.expectRefused(relay.CodeInternal, 3)
+	t.Logf("patch during the outage: %s", m.data)
+	if !strings.Contains(str(m.ev, "message"), "out of reach") {
+		t.Errorf("got message %q, want one that says the log is out of reach", str(m.ev, "message"))
+	}
+	local.expectNoFrame(300 * time.Millisecond)
+	outage := encodePNG(t, testimg.Noise(50, 40, 3, true))
+	pub.sendBinary(outage)
+	pub.expectAck(4)
+	local.expectFrame("pub", outage)
+
+	ns.start()
+	waitFor(t, 10*time.Second, "both nodes healthy again", func() bool { return a.b.Healthy() == nil && b.b.Healthy() == nil })
+	pub.sendPatch(3, 3, patch)
+	t.Logf("patch after the outage, before a full frame: %s", pub.expectRefused(relay.CodeBadRequest, 5).data)
+	local.expectNoFrame(300 * time.Millisecond)
+	remote.expectNoFrame(0)
+
+	want := testimg.Noise(50, 40, 4, true)
+	pub.sendBinary(encodePNG(t, want))
+	pub.expectAck(6)
+	p := testimg.Noise(7, 6, 5, true)
+	testimg.DrawPatch(want, 4, 4, p)
+	pub.sendPatch(4, 4, encodePNG(t, p))
+	pub.expectAck(7)
+	for _, c := range []*tclient{local, remote, dialWith(t, b, "po", "late", dialOpts{query: "patches=1"})} {
+		var pic testimg.Picture
+		for _, seq := range []int{6, 7} {
+			ev, img := c.nextFrame()
+			if num(ev, "seq") != seq {
+				t.Fatalf("%s: got %v, want seq %d", c.name, ev, seq)
+			}
+			apply(t, &pic, ev, img)
+		}
+		if err := testimg.SamePixels(pic.Img, want); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+	}
+}
+
+// The mirror is bounded: with MirrorMaxBytes far under one log, node b
+// forgets each log as soon as it has delivered from it, so every patch
+// finds no log and is delivered only after its log was read from the
+// stream. Its subscribers still get every patch, linked: composed frames
+// identical to the sender's layer, and consecutive patches.
+func TestPatchMirrorBoundAcrossNodes(t *testing.T) {
+	ns := startNATS(t, 0)
+	a := startNode(t, ns, "a")
+	b := startNode(t, ns, "b", func(c *Config) { c.MirrorMaxBytes = 1 })
+	pub := dial(t, a, "pm", "pub")
+	plain := dial(t, b, "pm", "plain")
+	withPatches := dialWith(t, b, "pm", "wp", dialOpts{query: "patches=1"})
+	waitFor(t, 10*time.Second, "three members", func() bool { return a.count("pm") == 3 && b.count("pm") == 3 })
+	quiet(pub, plain, withPatches)
+	want := testimg.Noise(60, 40, 1, true)
+	pub.sendBinary(encodePNG(t, want))
+	pub.expectAck(1)
+	plain.nextFrame()
+	withPatches.nextFrame()
+	for i := range 5 {
+		p := testimg.Noise(9, 8, uint64(2+i), true)
+		testimg.DrawPatch(want, 5*i, 4*i, p)
+		pub.sendPatch(5*i, 4*i, encodePNG(t, p))
+		pub.expectAck(2 + i)
+		ev, img := plain.nextFrame()
+		if err := testimg.SamePixels(decodePNG(t, img), want); ev["patch"] != nil || err != nil {
+			t.Fatalf("plain after patch %d: %v (%v)", i+1, err, ev)
+		}
+		if ev, _ := withPatches.nextFrame(); ev["patch"] != true || num(ev, "seq") != 2+i {
+			t.Fatalf("patches=1 after patch %d: got %v, want the patch", i+1, ev)
+		}
+	}
+	if st := b.b.Stats(); st.MirrorBytes > 1 || st.SyncDrops != 0 {
+		t.Errorf("node b: %d bytes mirrored, %d patches not delivered; want at most 1 and 0", st.MirrorBytes, st.SyncDrops)
+	}
+}
