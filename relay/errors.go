@@ -21,7 +21,7 @@ const (
 	// over twice its bound: send a full frame (patch.go).
 	CodeKeyframeNeeded = wire.CodeKeyframeNeeded
 	// CodePatchesUnsupported refuses a patch on a relay whose broker keeps
-	// no layer log (the NATS broker, for now): send full frames.
+	// no layer log (a custom broker): send full frames.
 	CodePatchesUnsupported = wire.CodePatchesUnsupported
 )
 

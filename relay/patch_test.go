@@ -298,8 +298,8 @@ func TestPatchComposedForPlainAndRenditions(t *testing.T) {
 
 func bytesHavePrefix(b []byte, p string) bool { return bytes.HasPrefix(b, []byte(p)) }
 
-// noLogBroker is a broker that keeps no layer log, like the NATS broker
-// for now: it hides MemoryBroker's PublishPatch.
+// noLogBroker is a broker that keeps no layer log (a custom broker): it
+// hides MemoryBroker's PublishPatch.
 type noLogBroker struct{ Broker }
 
 // On a broker without a layer log, patches are refused with
