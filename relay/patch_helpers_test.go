@@ -2,7 +2,6 @@ package relay
 
 import (
 	"fmt"
-	"image"
 	"testing"
 	"time"
 
@@ -18,23 +17,10 @@ var (
 	samePixels = testimg.SamePixels
 )
 
-func encodePNG(t testing.TB, img image.Image) []byte {
-	t.Helper()
-	b, err := testimg.EncodePNG(img)
-	if err != nil {
-		t.Fatalf("encode png: %v", err)
-	}
-	return b
-}
-
-func decodePNG(t testing.TB, b []byte) *image.NRGBA {
-	t.Helper()
-	img, err := testimg.DecodePNG(b)
-	if err != nil {
-		t.Fatalf("decode png: %v", err)
-	}
-	return img
-}
+var (
+	encodePNG = testimg.MustEncodePNG
+	decodePNG = testimg.MustDecodePNG
+)
 
 func (c *tclient) sendPatch(x, y int, img []byte) {
 	c.t.Helper()

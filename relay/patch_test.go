@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"context"
+	"github.com/canvasrelay/canvasrelay/internal/testimg"
 	"image"
 	"image/color"
 	"testing"
@@ -383,8 +384,7 @@ func TestPatchSlowSubscriberConsistent(t *testing.T) {
 // ending with the frame of lastSeq, and that they draw want.
 func checkConsistent(t *testing.T, c *tclient, want *image.NRGBA, lastSeq int) {
 	t.Helper()
-	pic := picture{t: t}
-	seq, wasPatch := 0, false
+	var seq testimg.Sequence
 	for {
 		var m tmsg
 		select {
@@ -398,21 +398,14 @@ func checkConsistent(t *testing.T, c *tclient, want *image.NRGBA, lastSeq int) {
 			continue
 		}
 		bin := c.next(20 * time.Second)
-		isPatch := m.ev["patch"] == true
-		s := num(m.ev, "seq")
-		if isPatch && s != seq+1 {
-			t.Fatalf("patch seq %d after seq %d: a patch was dropped from the middle", s, seq)
+		if err := seq.Take(m.ev["patch"] == true, num(m.ev, "seq"), num(m.ev, "x"), num(m.ev, "y"), bin.data); err != nil {
+			t.Fatal(err)
 		}
-		if !isPatch && s <= seq {
-			t.Fatalf("full frame seq %d after seq %d: a step back", s, seq)
-		}
-		seq, wasPatch = s, isPatch
-		pic.apply(m.ev, bin.data)
 	}
-	if seq != lastSeq || !wasPatch {
-		t.Fatalf("last frame: seq %d (patch %v), want the last patch, seq %d", seq, wasPatch, lastSeq)
+	if seq.Seq != lastSeq || !seq.WasPatch {
+		t.Fatalf("last frame: seq %d (patch %v), want the last patch, seq %d", seq.Seq, seq.WasPatch, lastSeq)
 	}
-	if err := samePixels(pic.Img, want); err != nil {
+	if err := samePixels(seq.Img, want); err != nil {
 		t.Fatalf("the subscriber's picture: %v", err)
 	}
 }

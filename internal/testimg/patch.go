@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"image/png"
 	"math/rand/v2"
+	"testing"
 )
 
 // Pictures for patch-frame tests: a sender's layer, the patches drawn on
@@ -121,4 +122,48 @@ func (p *Picture) Apply(patch bool, x, y int, data []byte) error {
 	}
 	DrawPatch(p.Img, x, y, got)
 	return nil
+}
+
+// Sequence follows what a subscriber gets from one sender and checks that
+// it is consistent: full frames, each newer than what came before, and
+// patches, each the next of the sender's seqs after the frame before it
+// (none dropped from the middle). Its Picture is the subscriber's.
+type Sequence struct {
+	Picture
+	Seq      int  // the seq of the last frame taken
+	WasPatch bool // whether it was a patch
+	Frames   int  // frames taken
+}
+
+// Take checks one received frame and draws it.
+func (s *Sequence) Take(patch bool, seq, x, y int, data []byte) error {
+	if patch && seq != s.Seq+1 {
+		return fmt.Errorf("patch seq %d after seq %d: a patch was dropped from the middle", seq, s.Seq)
+	}
+	if !patch && seq <= s.Seq {
+		return fmt.Errorf("full frame seq %d after seq %d: a step back", seq, s.Seq)
+	}
+	s.Seq, s.WasPatch = seq, patch
+	s.Frames++
+	return s.Apply(patch, x, y, data)
+}
+
+// MustEncodePNG is EncodePNG for tests.
+func MustEncodePNG(tb testing.TB, img image.Image) []byte {
+	tb.Helper()
+	b, err := EncodePNG(img)
+	if err != nil {
+		tb.Fatalf("encode png: %v", err)
+	}
+	return b
+}
+
+// MustDecodePNG is DecodePNG for tests.
+func MustDecodePNG(tb testing.TB, b []byte) *image.NRGBA {
+	tb.Helper()
+	img, err := DecodePNG(b)
+	if err != nil {
+		tb.Fatalf("decode png: %v", err)
+	}
+	return img
 }

@@ -2,7 +2,6 @@ package natsbroker
 
 import (
 	"fmt"
-	"image"
 	"testing"
 	"time"
 
@@ -13,23 +12,10 @@ import (
 // Patch-frame helpers of the cluster tests; the pictures are
 // internal/testimg's, shared with the relay's single-node tests.
 
-func encodePNG(t testing.TB, img image.Image) []byte {
-	t.Helper()
-	b, err := testimg.EncodePNG(img)
-	if err != nil {
-		t.Fatalf("encode png: %v", err)
-	}
-	return b
-}
-
-func decodePNG(t testing.TB, b []byte) *image.NRGBA {
-	t.Helper()
-	img, err := testimg.DecodePNG(b)
-	if err != nil {
-		t.Fatalf("decode png: %v", err)
-	}
-	return img
-}
+var (
+	encodePNG = testimg.MustEncodePNG
+	decodePNG = testimg.MustDecodePNG
+)
 
 // sendPatch sends a patch command and its image.
 func (c *tclient) sendPatch(x, y int, img []byte) {

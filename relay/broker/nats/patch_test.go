@@ -327,8 +327,7 @@ func TestPatchSlowSubscriberAcrossNodes(t *testing.T) {
 // patch of lastSeq, and that they draw want.
 func checkConsistent(t *testing.T, c *tclient, want *image.NRGBA, lastSeq int) (frames int) {
 	t.Helper()
-	var pic testimg.Picture
-	seq, wasPatch := 0, false
+	var seq testimg.Sequence
 	for {
 		var m tmsg
 		select {
@@ -342,25 +341,18 @@ func checkConsistent(t *testing.T, c *tclient, want *image.NRGBA, lastSeq int) (
 			continue
 		}
 		bin := c.next(20 * time.Second)
-		isPatch, s := m.ev["patch"] == true, num(m.ev, "seq")
-		if isPatch && s != seq+1 {
-			t.Fatalf("%s: patch seq %d after seq %d: a patch was dropped from the middle", c.name, s, seq)
+		if err := seq.Take(m.ev["patch"] == true, num(m.ev, "seq"), num(m.ev, "x"), num(m.ev, "y"), bin.data); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
 		}
-		if !isPatch && s <= seq {
-			t.Fatalf("%s: full frame seq %d after seq %d: a step back", c.name, s, seq)
-		}
-		seq, wasPatch = s, isPatch
-		frames++
-		apply(t, &pic, m.ev, bin.data)
 	}
-	if seq != lastSeq || !wasPatch {
-		t.Fatalf("%s: last frame seq %d (patch %v), want the last patch, seq %d", c.name, seq, wasPatch, lastSeq)
+	if seq.Seq != lastSeq || !seq.WasPatch {
+		t.Fatalf("%s: last frame seq %d (patch %v), want the last patch, seq %d", c.name, seq.Seq, seq.WasPatch, lastSeq)
 	}
-	if err := testimg.SamePixels(pic.Img, want); err != nil {
+	if err := testimg.SamePixels(seq.Img, want); err != nil {
 		t.Fatalf("%s: the picture: %v", c.name, err)
 	}
-	t.Logf("%s: %d frames, the last seq %d", c.name, frames, seq)
-	return frames
+	t.Logf("%s: %d frames, the last seq %d", c.name, seq.Frames, seq.Seq)
+	return seq.Frames
 }
 
 // Two connections of one client id, on two nodes, send patches at the same
