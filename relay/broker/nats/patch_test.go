@@ -1,6 +1,7 @@
 package natsbroker
 
 import (
+	"context"
 	"fmt"
 	"image"
 	"slices"
@@ -533,5 +534,37 @@ func TestPatchMirrorBoundAcrossNodes(t *testing.T) {
 	}
 	if st := b.b.Stats(); st.MirrorBytes > 1 || st.SyncDrops != 0 {
 		t.Errorf("node b: %d bytes mirrored, %d patches not delivered; want at most 1 and 0", st.MirrorBytes, st.SyncDrops)
+	}
+}
+
+// ClearLayers (a game turn) on one node clears the logs for every node: a
+// sender on the other node, whose node still remembers its log's end, gets
+// bad_request for its next patch (its append expects a sequence the
+// cleared subject no longer has, and the subject holds no full frame), and
+// a late joiner gets nothing; a full frame starts a new log.
+func TestPatchAfterClearLayersAcrossNodes(t *testing.T) {
+	ns := startNATS(t, 0)
+	a, b := startNode(t, ns, "a"), startNode(t, ns, "b")
+	pub := dial(t, b, "pcl", "pub")
+	pub.sendBinary(encodePNG(t, testimg.Noise(30, 30, 1, true)))
+	pub.expectAck(1)
+	patch := encodePNG(t, testimg.Noise(4, 4, 2, true))
+	pub.sendPatch(1, 1, patch)
+	pub.expectAck(2)
+	if err := a.b.ClearLayers(context.Background(), "pcl"); err != nil {
+		t.Fatalf("ClearLayers: %v", err)
+	}
+	pub.sendPatch(2, 2, patch)
+	pub.expectRefused(relay.CodeBadRequest, 3)
+	dialWith(t, a, "pcl", "late", dialOpts{query: "patches=1"}).expectNoFrame(300 * time.Millisecond)
+	pub.sendBinary(encodePNG(t, testimg.Noise(30, 30, 3, true)))
+	pub.expectAck(4)
+	pub.sendPatch(3, 3, patch)
+	pub.expectAck(5)
+	late := dialWith(t, a, "pcl", "late2", dialOpts{query: "patches=1"})
+	for _, seq := range []int{4, 5} {
+		if ev, _ := late.nextFrame(); num(ev, "seq") != seq {
+			t.Fatalf("late joiner: got %v, want seq %d", ev, seq)
+		}
 	}
 }
