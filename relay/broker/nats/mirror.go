@@ -309,6 +309,8 @@ func (b *Broker) syncLog(rs *roomState, client string) {
 			}
 		}
 		switch {
+		case len(msgs) == 0:
+			ml.syncing = false // nothing (more) in the stream: the log was cleared or replaced
 		case gap && from > 0:
 			whole = true // the stream does not continue the mirror's log: read it whole
 		case gap:

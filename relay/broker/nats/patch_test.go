@@ -568,3 +568,63 @@ func TestPatchAfterClearLayersAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+// A node that misses frames of a log it has (here its subscription to the
+// room's frames is dropped for a while) holds back the next patch, reads
+// what it missed from the stream, from the end of its log on, and then
+// delivers every patch, in order, none twice.
+func TestMirrorCatchesUpAGap(t *testing.T) {
+	ns := startNATS(t, 0)
+	a, b := startNode(t, ns, "a"), startNode(t, ns, "b")
+	pub := dial(t, a, "gap", "pub")
+	sub := dialWith(t, b, "gap", "sub", dialOpts{query: "patches=1"})
+	waitFor(t, 10*time.Second, "two members", func() bool { return a.count("gap") == 2 && b.count("gap") == 2 })
+	quiet(pub, sub)
+	want := testimg.Noise(40, 30, 1, true)
+	pub.sendBinary(encodePNG(t, want))
+	pub.expectAck(1)
+	sub.nextFrame()
+
+	b.b.mu.Lock()
+	rs := b.b.rooms["gap"]
+	b.b.mu.Unlock()
+	if err := rs.lsub.Unsubscribe(); err != nil { // node b stops hearing the room's frames
+		t.Fatal(err)
+	}
+	sendPatch := func(i int) {
+		p := testimg.Noise(5, 5, uint64(10+i), true)
+		testimg.DrawPatch(want, i, i, p)
+		pub.sendPatch(i, i, encodePNG(t, p))
+		pub.expectAck(1 + i)
+	}
+	sendPatch(1)
+	sendPatch(2)
+	ls, err := b.b.nc.Subscribe(liveSubject("gap"), b.b.liveHandler(rs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.b.mu.Lock()
+	rs.lsub = ls
+	b.b.mu.Unlock()
+	if err := b.b.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	sendPatch(3)
+
+	var seq testimg.Sequence
+	seq.Seq = 1
+	seq.Img = testimg.MustDecodePNG(t, encodePNG(t, testimg.Noise(40, 30, 1, true)))
+	for i := 1; i <= 3; i++ {
+		ev, img := sub.nextFrame()
+		if err := seq.Take(ev["patch"] == true, num(ev, "seq"), num(ev, "x"), num(ev, "y"), img); err != nil {
+			t.Fatalf("after the gap: %v (%v)", err, ev)
+		}
+	}
+	if err := testimg.SamePixels(seq.Img, want); err != nil {
+		t.Fatal(err)
+	}
+	sub.expectNoFrame(300 * time.Millisecond)
+	if st := b.b.Stats(); st.SyncDrops != 0 {
+		t.Errorf("node b: %d patches not delivered, want 0", st.SyncDrops)
+	}
+}
