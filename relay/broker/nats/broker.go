@@ -50,10 +50,10 @@ type Broker struct {
 
 	lastEcho atomic.Int64 // unix nanos when the watch last brought back one of this node's writes
 
-	tails       tailCache    // the ends of logs this node learnt (logmeta.go)
-	syncQ       chan syncJob // logs for the sync workers to read (mirror.go)
-	mirrorBytes atomic.Int64 // what every room's mirror holds
-	evictMu     sync.Mutex   // one mirror eviction at a time (TryLock)
+	tails       tailCache     // the ends of logs this node learnt (logmeta.go)
+	syncQ       chan syncJob  // logs for the sync workers to read (mirror.go)
+	mirrorBytes atomic.Int64  // what every room's mirror holds
+	evictKick   chan struct{} // cap 1: the mirrors are over MirrorMaxBytes (mirror.go)
 
 	fallbacks, duplicates, badMessages, publishErrors, syncDrops atomic.Uint64
 	presenceID                                                   atomic.Uint64
@@ -109,6 +109,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		staleKeys:    make(map[string]struct{}),
 		revCh:        make(chan struct{}),
 		syncQ:        make(chan syncJob, syncQueue),
+		evictKick:    make(chan struct{}, 1),
 	}
 	b.claims = &gameClaims{b: b}
 	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), b.natsOptions()...)
@@ -133,9 +134,10 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.loops.Add(2 + syncWorkers)
+	b.loops.Add(3 + syncWorkers)
 	go b.watchLoop()
 	go b.heartbeatLoop()
+	go b.evictLoop()
 	for range syncWorkers {
 		go b.syncLoop()
 	}

@@ -30,8 +30,9 @@ import (
 //
 // Bounds: a room's mirror keeps at most MaxLayers logs (and remembers at
 // most twice that many senders), all mirrors together at most
-// MirrorMaxBytes (the least recently updated logs go first; an evicted log
-// is read again from the stream at its next patch); at most syncWorkers
+// MirrorMaxBytes beyond what is being delivered (the least recently updated
+// logs go first, evicted by evictLoop as soon as the total is over; an
+// evicted log is read again from the stream at its next patch); at most syncWorkers
 // reads run at once and syncQueue wait, beyond which a log's patch is
 // dropped for this node's members (counted: Stats.SyncDrops) until its
 // next full frame or a patch that comes in order.
@@ -128,7 +129,28 @@ func (b *Broker) take(rs *roomState, fm frameMsg, fresh bool) {
 		b.trimRoomLocked(mr, ml.client)
 	}
 	mr.mu.Unlock()
-	b.evictMirror()
+	b.kickEvict()
+}
+
+// kickEvict wakes the evictor when the mirrors are over MirrorMaxBytes:
+// the scan of every room is never made on a NATS callback.
+func (b *Broker) kickEvict() {
+	if b.mirrorBytes.Load() > b.cfg.MirrorMaxBytes {
+		signal(b.evictKick)
+	}
+}
+
+// evictLoop evicts while the mirrors are over MirrorMaxBytes.
+func (b *Broker) evictLoop() {
+	defer b.loops.Done()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-b.evictKick:
+			b.evictMirror()
+		}
+	}
 }
 
 // mirrorLogLocked returns client's mirrorLog in rs, made if needed; a room
@@ -330,7 +352,7 @@ func (b *Broker) syncLog(rs *roomState, client string) {
 		done := !ml.syncing
 		b.trimRoomLocked(mr, client)
 		mr.mu.Unlock()
-		b.evictMirror()
+		b.kickEvict()
 		if done {
 			return
 		}
@@ -382,12 +404,8 @@ func (b *Broker) frameMsgs(room string, msgs []jetstream.Msg) []frameMsg {
 }
 
 // evictMirror forgets the least recently updated logs of all rooms while
-// the mirrors hold more than MirrorMaxBytes. The caller holds no lock.
+// the mirrors hold more than MirrorMaxBytes. It runs on evictLoop only.
 func (b *Broker) evictMirror() {
-	if b.mirrorBytes.Load() <= b.cfg.MirrorMaxBytes || !b.evictMu.TryLock() {
-		return // under the cap, or another caller is evicting
-	}
-	defer b.evictMu.Unlock()
 	for b.mirrorBytes.Load() > b.cfg.MirrorMaxBytes {
 		b.mu.Lock()
 		rooms := make([]*roomState, 0, len(b.rooms))
