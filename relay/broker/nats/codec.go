@@ -40,8 +40,6 @@ func liveSubject(room string) string { return livePrefix + escapeToken(room) + "
 // eventSubject carries the room's chat and game events.
 func eventSubject(room string) string { return subjectPrefix + escapeToken(room) + ".event" }
 
-// roomSubject matches everything of a room: one core subscription per room.
-func roomSubject(room string) string { return subjectPrefix + escapeToken(room) + ".>" }
 
 // layerFilter matches the frame subjects of a room.
 func layerFilter(room string) string { return subjectPrefix + escapeToken(room) + ".frame.*" }
