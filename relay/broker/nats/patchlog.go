@@ -102,9 +102,11 @@ func wrongLastSequence(err error) bool {
 
 // expired reports whether a log's full frame is about to leave the stream
 // by age (LayerMaxAge): a patch on it would be a patch on nothing for late
-// joiners. A minute of margin covers the nodes' clocks.
+// joiners. A minute of margin (a tenth of a shorter LayerMaxAge) covers
+// the nodes' clocks.
 func (b *Broker) expired(m logMeta) bool {
-	return time.Since(time.UnixMilli(m.baseTS)) > b.cfg.LayerMaxAge-time.Minute
+	age := b.cfg.LayerMaxAge
+	return time.Since(time.UnixMilli(m.baseTS)) > age-min(time.Minute, age/10)
 }
 
 // tailOf returns the newest end of a log this node knows: from its own
