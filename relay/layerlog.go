@@ -103,15 +103,6 @@ func (e *Envelope) withPrefix() []*Envelope {
 	return append(slices.Clip(e.logPrev), e)
 }
 
-// LogIndex is env's place in its layer log: 0 for a full frame, k for its
-// k-th patch; -1 for a patch that is in no log.
-func (e *Envelope) LogIndex() int {
-	if e.Patch != nil && e.logBase == nil {
-		return -1
-	}
-	return e.logIdx
-}
-
 // Log is one sender's layer log: a full frame and the patches since,
 // linked so that the relay can compose and deliver them (each patch knows
 // its full frame and the log before it). Brokers own it and guard it with
