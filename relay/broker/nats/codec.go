@@ -40,7 +40,6 @@ func liveSubject(room string) string { return livePrefix + escapeToken(room) + "
 // eventSubject carries the room's chat and game events.
 func eventSubject(room string) string { return subjectPrefix + escapeToken(room) + ".event" }
 
-
 // layerFilter matches the frame subjects of a room.
 func layerFilter(room string) string { return subjectPrefix + escapeToken(room) + ".frame.*" }
 
