@@ -86,9 +86,10 @@
 // broker, under its room lock; the NATS broker, in its stream, appending
 // with the expected last sequence of the sender's subject; any other broker
 // gets patches_unsupported). Both check a patch with CheckPatch and link it
-// with Log. The log is checked and appended in one step, so
-// the bounds check (header sizes only) and the keyframe_needed bound hold
-// whatever the connections of one client do. Each published patch carries
+// with Log. The log is checked and appended in one step, so the bounds
+// check (header sizes only) and the keyframe_needed bounds (bytes, and
+// wire.MaxLogPatches patches) hold whatever the connections of one client
+// do. Each published patch carries
 // its place in the log and the log before it (an immutable prefix), so a
 // subscriber's queue can always give it a full frame plus consecutive
 // patches (queue_frames.go). Subscribers without patches=1, and
