@@ -1,6 +1,7 @@
 package natsbroker
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -340,4 +341,30 @@ func TestLayerStreamUpgradedInPlace(t *testing.T) {
 			t.Fatalf("got %v, want pub's seq %d", ev, seq)
 		}
 	}
+}
+
+// Layers reads at most MaxRoomBytes of logs for a late joiner, the newest
+// whole logs that fit: an older log that does not fit is left out whole,
+// never cut.
+func TestLayersWithinMaxRoomBytes(t *testing.T) {
+	ns := startNATS(t, 0)
+	// The newer log (a 5.6 KB full frame and a patch) fits, not both.
+	a := startNode(t, ns, "a", func(c *Config) { c.MaxRoomBytes = 9000 })
+	older, newer := dial(t, a, "rb", "older"), dial(t, a, "rb", "newer")
+	older.sendBinary(noisePNG(t, 3000, 1))
+	older.expectAck(1)
+	full := noisePNG(t, 3000, 2)
+	newer.sendBinary(full)
+	newer.expectAck(1)
+	patch := encodePNG(t, testimg.Noise(4, 4, 3, true))
+	newer.sendPatch(0, 0, patch)
+	newer.expectAck(2)
+	late := dialWith(t, a, "rb", "late", dialOpts{query: "patches=1"})
+	if ev, img := late.nextFrame(); str(ev, "client") != "newer" || !bytes.Equal(img, full) {
+		t.Fatalf("got %v, want newer's full frame first: older's log does not fit", ev)
+	}
+	if ev, img := late.nextFrame(); ev["patch"] != true || !bytes.Equal(img, patch) {
+		t.Fatalf("got %v, want newer's patch", ev)
+	}
+	late.expectNoFrame(300 * time.Millisecond)
 }
