@@ -112,9 +112,8 @@ func (c *tailCache) get(subject string) (logTail, bool) {
 	return logTail{}, false
 }
 
-// set records t unless a newer tail is known (a higher sequence: the
-// stream's sequences only grow), except that a local tail always wins, and
-// a stored tail replaces a local one.
+// set records t: the newest end this node learnt (an append's
+// acknowledgement, or a read), or a local one.
 func (c *tailCache) set(subject string, t logTail) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -122,11 +121,7 @@ func (c *tailCache) set(subject string, t logTail) {
 		c.m = make(map[string]*list.Element)
 	}
 	if e, ok := c.m[subject]; ok {
-		te := e.Value.(*tailEntry)
-		if !t.local && !te.tail.local && te.tail.seq > t.seq {
-			return
-		}
-		te.tail = t
+		e.Value.(*tailEntry).tail = t
 		c.lru.MoveToBack(e)
 		return
 	}

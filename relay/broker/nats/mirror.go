@@ -59,16 +59,21 @@ type roomMirror struct {
 
 // mirrorLog is one sender's log on this node. Guarded by roomMirror.mu.
 type mirrorLog struct {
-	client    string
-	log       *relay.Log // nil: not known (evicted, or never seen)
-	tail      uint64     // stream sequence of log.Last(); 0 when log is nil or not stored
-	meta      logMeta    // log.Last()'s state
-	bytes     int64      // log.Bytes(), counted in Broker.mirrorBytes
-	delivered uint64     // the newest sequence delivered to local members
-	used      int64      // unix nanos of the last change, for eviction
-	syncing   bool       // a sync worker owns the log: nothing of it is delivered meanwhile
-	want      uint64     // the newest sequence seen while syncing
-	broken    string     // id of a full frame that is not in the stream any more: its patches are dropped
+	client  string
+	log     *relay.Log // nil: not known (evicted, or never seen)
+	tail    uint64     // stream sequence of log.Last(); 0 when log is nil or not stored
+	meta    logMeta    // log.Last()'s state
+	bytes   int64      // log.Bytes(), counted in Broker.mirrorBytes
+	used    int64      // unix nanos of the last change, for eviction
+	syncing bool       // a sync worker owns the log: nothing of it is delivered meanwhile
+	missed  bool       // a frame of it arrived while it was read
+	// The newest frame delivered to local members: its full frame's id and
+	// its index in that log. Ids and indexes, not stream sequences, say
+	// what a node has: a stream made again (a NATS restart without its
+	// store) numbers its messages from 1 again.
+	dBase  string
+	dIdx   int
+	broken string // id of a full frame that is not in the stream any more: its patches are dropped
 }
 
 type syncJob struct {
@@ -119,12 +124,12 @@ func (b *Broker) take(rs *roomState, fm frameMsg, fresh bool) {
 	ml := b.mirrorLogLocked(rs, fm.env.Client)
 	switch {
 	case ml.syncing:
-		ml.want = max(ml.want, fm.seq)
+		ml.missed = true // the sync reads on until it has it
 	case fm.env.Patch != nil && ml.broken != "" && fm.meta.baseID == ml.broken:
 		b.syncDrops.Add(1) // a patch of a log whose full frame is gone
 	default:
 		if b.applyLocked(rs, ml, fm, fresh) {
-			b.startSyncLocked(rs, ml, fm.seq)
+			b.startSyncLocked(rs, ml)
 		}
 		b.trimRoomLocked(mr, ml.client)
 	}
@@ -192,29 +197,33 @@ func oldestLocked(mr *roomMirror, keep string, withLog bool) *mirrorLog {
 
 // applyLocked puts fm into ml's log: a full frame starts a new log, a patch
 // must continue it (its index and full frame). It delivers fm to local
-// members when it is new to them, and reports a gap: fm does not continue
-// the log the mirror has.
+// members unless they had it or fresh is false, and reports a gap: fm does
+// not continue the log the mirror has.
 func (b *Broker) applyLocked(rs *roomState, ml *mirrorLog, fm frameMsg, fresh bool) (gap bool) {
-	if fm.seq != 0 && ml.log != nil && fm.seq <= ml.tail {
-		return false // in the log already
-	}
-	if fm.env.Patch == nil {
-		b.setLogLocked(ml, relay.NewLog(fm.env))
-		ml.broken = ""
-	} else {
-		if ml.log == nil || fm.meta.idx != ml.log.Len() || fm.meta.baseID != ml.log.Base().ID {
-			return true
+	env, base, idx := fm.env, fm.meta.baseID, fm.meta.idx
+	switch {
+	case env.Patch == nil:
+		base, idx = env.ID, 0
+		if ml.log != nil && ml.log.Base().ID == env.ID {
+			return false // in the log already
 		}
-		if _, err := ml.log.Append(fm.env); err != nil {
+		b.setLogLocked(ml, relay.NewLog(env))
+		ml.broken = ""
+	case ml.log == nil || base != ml.log.Base().ID || idx > ml.log.Len():
+		return true
+	case idx < ml.log.Len():
+		return false // in the log already
+	default:
+		if _, err := ml.log.Append(env); err != nil {
 			return true // the stream's log does not check: read it again
 		}
 		b.setLogLocked(ml, ml.log)
 	}
 	ml.tail, ml.meta = fm.seq, fm.meta
-	if fresh && (fm.seq == 0 || fm.seq > ml.delivered) {
-		ml.delivered = max(ml.delivered, fm.seq)
+	if fresh && (base != ml.dBase || idx > ml.dIdx) {
+		ml.dBase, ml.dIdx = base, idx
 		for _, s := range *rs.subs.Load() {
-			s.deliver(fm.env)
+			s.deliver(env)
 		}
 	}
 	return false
@@ -250,10 +259,10 @@ func (b *Broker) trimRoomLocked(mr *roomMirror, keep string) {
 	}
 }
 
-// startSyncLocked hands ml to a sync worker: a frame of sequence seq did
-// not continue its log.
-func (b *Broker) startSyncLocked(rs *roomState, ml *mirrorLog, seq uint64) {
-	ml.syncing, ml.want = true, seq
+// startSyncLocked hands ml to a sync worker: a frame did not continue its
+// log.
+func (b *Broker) startSyncLocked(rs *roomState, ml *mirrorLog) {
+	ml.syncing = true
 	select {
 	case b.syncQ <- syncJob{rs: rs, client: ml.client}:
 	default:
@@ -306,6 +315,7 @@ func (b *Broker) syncLog(rs *roomState, client string) {
 		if !whole && ml.log != nil && ml.tail > 0 {
 			from = ml.tail + 1
 		}
+		ml.missed = false
 		mr.mu.Unlock()
 
 		ctx, cancel := context.WithTimeout(b.ctx, b.cfg.RequestTimeout)
@@ -330,24 +340,26 @@ func (b *Broker) syncLog(rs *roomState, client string) {
 				break
 			}
 		}
+		// The frame that started the sync, and any that came since, were
+		// stored before they were republished: a read made after them has
+		// them, or a newer log.
 		switch {
+		case from > 0 && (gap || len(msgs) == 0):
+			whole = true // the stream does not continue the mirror's log (or was made again): read it whole
 		case len(msgs) == 0:
-			ml.syncing = false // nothing (more) in the stream: the log was cleared or replaced
-		case gap && from > 0:
-			whole = true // the stream does not continue the mirror's log: read it whole
+			b.dropLogLocked(ml) // the subject is empty: cleared
+			ml.syncing = false
 		case gap:
 			// The subject does not start with a full frame (it left the
 			// stream by age or bytes): drop its patches until the next.
-			if len(msgs) > 0 {
-				ml.broken = msgs[0].meta.baseID
-			}
+			ml.broken = msgs[0].meta.baseID
 			b.dropLogLocked(ml)
 			ml.syncing = false
 			b.syncDrops.Add(1)
-		case ml.tail >= ml.want:
-			ml.syncing = false
-		default:
+		case ml.missed:
 			whole = false // more arrived meanwhile: read on
+		default:
+			ml.syncing = false
 		}
 		done := !ml.syncing
 		b.trimRoomLocked(mr, client)

@@ -368,3 +368,58 @@ func TestLayersWithinMaxRoomBytes(t *testing.T) {
 	}
 	late.expectNoFrame(300 * time.Millisecond)
 }
+
+// A NATS restart that loses the layer stream (memory storage) makes it
+// again, numbering its messages from 1: the nodes' mirrors, which still
+// hold the old logs and their sequences, take the new logs all the same
+// (what a node has is said by frame ids and log indexes, not sequences),
+// and patches are refused until a full frame, then flow again.
+func TestPatchLogAfterTheStreamIsLost(t *testing.T) {
+	ns := startNATS(t, 0)
+	mem := func(c *Config) { c.LayerStorage = jetstream.MemoryStorage }
+	a, b := startNode(t, ns, "a", mem), startNode(t, ns, "b", mem)
+	pub := dial(t, a, "lost", "pub")
+	sub := dialWith(t, b, "lost", "sub", dialOpts{query: "patches=1"})
+	waitFor(t, 10*time.Second, "two members", func() bool { return a.count("lost") == 2 && b.count("lost") == 2 })
+	quiet(pub, sub)
+	pub.sendBinary(encodePNG(t, testimg.Noise(30, 30, 1, true)))
+	pub.expectAck(1)
+	patch := encodePNG(t, testimg.Noise(4, 4, 2, true))
+	for seq := 2; seq <= 6; seq++ { // the old log's sequences go beyond the new one's
+		pub.sendPatch(seq, seq, patch)
+		pub.expectAck(seq)
+	}
+	for range 6 {
+		sub.nextFrame()
+	}
+
+	ns.stop()
+	ns.start()
+	waitFor(t, 10*time.Second, "both nodes healthy again", func() bool { return a.b.Healthy() == nil && b.b.Healthy() == nil })
+	waitFor(t, 10*time.Second, "the stream made again", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := a.b.js.Stream(ctx, a.b.cfg.Stream)
+		return err == nil
+	})
+	pub.sendPatch(1, 1, patch)
+	pub.expectRefused(relay.CodeBadRequest, 7)
+	want := testimg.Noise(30, 30, 3, true)
+	pub.sendBinary(encodePNG(t, want))
+	pub.expectAck(8)
+	p := testimg.Noise(6, 5, 4, true)
+	testimg.DrawPatch(want, 3, 2, p)
+	pub.sendPatch(3, 2, encodePNG(t, p))
+	pub.expectAck(9)
+	var seq testimg.Sequence
+	seq.Seq = 6
+	for range 2 {
+		ev, img := sub.nextFrame()
+		if err := seq.Take(ev["patch"] == true, num(ev, "seq"), num(ev, "x"), num(ev, "y"), img); err != nil {
+			t.Fatalf("after the restart: %v (%v)", err, ev)
+		}
+	}
+	if err := testimg.SamePixels(seq.Img, want); err != nil {
+		t.Fatal(err)
+	}
+}
