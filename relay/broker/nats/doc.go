@@ -101,7 +101,11 @@
 // subscriptions resume, the broker re-creates the stream and the bucket if
 // they were lost, watches the bucket again and rewrites its keys. Frames
 // published during the outage reached local members only and are not
-// retained. There is no reconnect buffer: nothing piles up. A log whose full
+// retained. There is no reconnect buffer: nothing piles up. Frames cross
+// nodes only once stored: a frame the stream refuses (JetStream down or out
+// of resources) reaches the publishing node's members only, as in an
+// outage. A stream made again numbers its messages from 1; the mirrors
+// track frames by id and log index, so they follow. A log whose full
 // frame leaves the stream (MaxAge, MaxBytes) is left out of Layers and of
 // the mirrors until its client's next full frame; a patch on a full frame
 // older than LayerMaxAge (less a minute) is refused as having none.
