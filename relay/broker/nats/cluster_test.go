@@ -193,6 +193,8 @@ func TestLateJoinerGetsLayersFromAllNodes(t *testing.T) {
 	pb := dial(t, b, "board", "pb")
 	pb.expectFrame("pa", imgA)
 	pb.sendFrame(imgB)
+	// Node c has seen pa leave: a late joiner there gets no stale presence.
+	waitFor(t, 10*time.Second, "node c counts pb alone", func() bool { return c.count("board") == 1 })
 
 	late := dial(t, c, "board", "late")
 	late.expectFrame("pa", imgA)
