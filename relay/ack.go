@@ -15,10 +15,19 @@ import (
 // reaches local subscribers, its ack is held until the frame has been
 // written to a quorum of them: half of the subscribers that queued it.
 //
+// A subscriber in whose queue a newer frame of the same sender replaced
+// the frame counts for its quorum once that newer frame is written to it:
+// it has moved past the frame. So the quorum is "half the subscribers
+// were written this frame or a newer one", provided at least one was
+// written the frame itself. With hundreds of subscribers at different
+// paces, a frame is often written to the fast ones and replaced for the
+// slow ones; without this it would hold its ack, and a slot of the
+// sender's window, for ackHoldMax.
+//
 // A frame that reaches its quorum releases its own ack (or, when that went
-// already, the oldest held one). A frame replaced before most subscribers
-// took it never reaches its quorum, and its ack goes out after ackHoldMax,
-// on its own. So a sender with several frames in flight gets one ack per
+// already, the oldest held one). A frame replaced for every subscriber
+// before any took it (it reached nobody) never reaches its quorum, and its
+// ack goes out after ackHoldMax, on its own. So a sender with several frames in flight gets one ack per
 // frame its median viewer took, and its frames never pile up in the
 // subscribers' queues (each holds one frame being written and one pending
 // per sender): a replaced frame's ack keeps its slot in the sender's window
@@ -55,6 +64,7 @@ type ackTicket struct {
 
 	queued  atomic.Int32 // local subscribers that queued the frame
 	writes  atomic.Int32 // writes of the frame (or its renditions) to subscribers
+	passes  atomic.Int32 // subscribers that skipped it and were written a newer frame of its sender
 	need    atomic.Int32 // writes that make the quorum; 0 until the ack is held
 	reached atomic.Bool  // the quorum was reached (it releases one ack, once)
 	holder  *conn        // the sender holding it; set before need
@@ -85,8 +95,29 @@ func (t *ackTicket) wroteOne() {
 	if t == nil {
 		return
 	}
-	n := t.writes.Add(1)
-	if need := t.need.Load(); need > 0 && n >= need && t.reached.CompareAndSwap(false, true) {
+	t.writes.Add(1)
+	t.check()
+}
+
+// passedOne counts a subscriber that skipped the frame (a newer frame of
+// its sender replaced it in the queue) and was written that newer frame.
+func (t *ackTicket) passedOne() {
+	if t == nil {
+		return
+	}
+	t.passes.Add(1)
+	t.check()
+}
+
+// check releases one of the holder's acks when the quorum is reached: the
+// subscribers that were written the frame or moved past it make need, and
+// at least one was written the frame itself. Each count is added before
+// check reads both, so of two counts that race at least one check sees
+// them together.
+func (t *ackTicket) check() {
+	w := t.writes.Load()
+	need := t.need.Load()
+	if need > 0 && w > 0 && w+t.passes.Load() >= need && t.reached.CompareAndSwap(false, true) {
 		t.holder.releaseAck(t)
 	}
 }
@@ -116,11 +147,8 @@ func (c *conn) answerFrame(t *ackTicket, ack []byte) {
 	c.acks.tickets = append(c.acks.tickets, t)
 	t.timer = time.AfterFunc(ackHoldMax, func() { c.releaseAckTimedOut(t) })
 	c.acks.mu.Unlock()
-	need := (q + 1) / 2
-	t.need.Store(need)
-	if t.writes.Load() >= need && t.reached.CompareAndSwap(false, true) { // the writes came first
-		c.releaseAck(t)
-	}
+	t.need.Store((q + 1) / 2)
+	t.check() // the writes may have come first
 }
 
 // releaseAck sends t's ack, t having reached its quorum; if it went

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -290,5 +291,50 @@ func TestWriterReusedAcrossFrames(t *testing.T) {
 	// than writerLinger on a loaded machine may start a few.
 	if started > n*subs/4 {
 		t.Fatalf("%d writer goroutines started for %d frames to %d subscribers", started, n, subs)
+	}
+}
+
+// A frame written to a fast subscriber and replaced, for two slow ones,
+// by a newer frame of its sender gets its ack once the slow ones are
+// written that newer frame: they moved past it, so it has its quorum (2
+// of 3) without waiting ackHoldMax. With hundreds of subscribers at
+// different paces this is the common case, and a held ack is a slot of
+// the sender's window.
+func TestAckCountsSubscribersThatMovedPast(t *testing.T) {
+	srv, u := startServer(t, Config{FrameRate: -1, ByteRate: -1})
+	big := readTestdata(t, "canvas-1920x1080.png")
+	const room = "past"
+
+	pub := dial(t, u, room, dialOpt{query: "client=pub"})
+	pub.expect(TypeHello)
+	fast := dial(t, u, room, dialOpt{query: "client=fast"})
+	fast.expect(TypeHello)
+	pub.expect(TypePresence)
+	var slow []net.Conn
+	for _, name := range []string{"slow1", "slow2"} {
+		slow = append(slow, stuckSubscriber(t, srv, u, room, name))
+		pub.expect(TypePresence)
+	}
+
+	// Frame 1 is stuck in the slow subscribers' sockets; frame 2 waits
+	// behind it in their queues, and frame 3 replaces it there. The fast
+	// subscriber is written each before the next is sent.
+	for seq := 1; seq <= 3; seq++ {
+		pub.sendBinary(big)
+		frameSeqs(t, fast, seq, 10*time.Second)
+	}
+	start := time.Now()
+	for _, nc := range slow {
+		go func() { _, _ = io.Copy(io.Discard, nc) }() // ends when the test closes nc
+	}
+	got := map[int]time.Duration{}
+	for len(got) < 3 {
+		a := pub.expect(TypeAck)
+		got[num(a.ev, "seq")] = time.Since(start)
+	}
+	timedOut := testutil.ToFloat64(srv.metrics.acksTimedOut)
+	t.Logf("acks after the slow subscribers began reading: %v; %v timed out", got, timedOut)
+	if timedOut != 0 {
+		t.Fatalf("%v acks timed out; frame 2 was written to 1 subscriber and passed by 2 of 3, its quorum", timedOut)
 	}
 }

@@ -74,10 +74,10 @@
 // Each outgoing message is encoded once, as the bytes of a whole WebSocket
 // frame (wire.go), and those bytes are written to every subscriber. A
 // publisher never waits for a subscriber; its acks are paced to delivery
-// (ack.go): a frame's ack is held until the frame was written to half the
-// local subscribers that took it (at most 1 s, the bound for a frame
-// replaced unseen), so that a sender pacing on acks matches its median
-// viewer.
+// (ack.go): a frame's ack is held until half the local subscribers that
+// took it were written it or a newer frame of its sender that replaced it
+// (at most 1 s, the bound for a frame replaced unseen), so that a sender
+// pacing on acks matches its median viewer.
 //
 // # Patch frames
 //

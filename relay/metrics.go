@@ -83,7 +83,7 @@ func newMetrics() *metrics {
 	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_auth_failures_total", Help: "Upgrades refused for their token, by reason."}, []string{"reason"})
 	m.imageAbandoned = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canvasrelay_image_jobs_abandoned_total", Help: "Image jobs (renditions, ingest verification and normalising) abandoned over their CPU time budget, by kind."}, []string{"kind"})
 	m.acksHeld = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_acks_held_total", Help: "Acks held until the frame was written to half the local subscribers that took it (every ack of a frame that some local subscriber took)."})
-	m.acksTimedOut = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_acks_timed_out_total", Help: "Held acks sent because they had waited 1 s: a stalled majority, or a frame replaced unseen."})
+	m.acksTimedOut = prometheus.NewCounter(prometheus.CounterOpts{Name: "canvasrelay_acks_timed_out_total", Help: "Held acks sent because they had waited 1 s: a stalled majority, or a frame replaced before any subscriber took it."})
 	for _, c := range []prometheus.Collector{m.imageAbandoned, m.acksHeld, m.acksTimedOut, m.rateLimited, m.violations, m.authFailures, m.reencodes, m.reencodeSeconds, m.reencodeErrors, m.rendHits, m.rendMisses,
 		m.connections, m.rooms, m.framesIn, m.framesOK, m.framesBad, m.bytesIn, m.bytesOut, m.deliveries, m.dropped, m.disconnects, m.chats, m.publishWrite, m.upgradeErrors} {
 		f(c)

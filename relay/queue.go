@@ -11,6 +11,9 @@ type outItem struct {
 	wire []byte    // encoded frame(s), written with one write
 	env  *Envelope // the envelope it came from, if any (for metrics)
 	size int       // what it counts against the caps
+	// passed are ack tickets of frames this one replaced in the queue:
+	// once it is written, the subscriber has moved past them (ack.go).
+	passed []*ackTicket
 	// closeCode, when set, makes the writer close the connection with it
 	// (and closeText) once everything queued before it is written.
 	closeCode int
@@ -287,8 +290,8 @@ func (q *outQueue) popLocked() (it outItem, ok bool) {
 		}
 		return it, true
 	}
-	if env := q.nextFrameLocked(); env != nil {
-		return outItem{wire: env.wireBytes(), env: env, size: env.size()}, true
+	if env, passed := q.nextFrameLocked(); env != nil {
+		return outItem{wire: env.wireBytes(), env: env, size: env.size(), passed: passed}, true
 	}
 	return outItem{}, false
 }

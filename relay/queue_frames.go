@@ -33,6 +33,29 @@ type srcQueue struct {
 	id      frameID     // the newest frame taken
 	base    *Envelope   // its log's full frame
 	idx     int         // its place in that log (0: the full frame)
+	// skipped are the ack tickets of frames replaced here before they were
+	// written, newest last, at most maxSkipped: the next frame written
+	// from the source counts for their quorums (ack.go).
+	skipped []*ackTicket
+}
+
+// maxSkipped bounds the replaced frames a source remembers for their
+// quorums; older ones count for nothing (their acks go after ackHoldMax).
+const maxSkipped = 8
+
+// skip remembers the tickets of the pending frames that are replaced.
+func (s *srcQueue) skip() {
+	for _, e := range s.pending {
+		t := e.ticket()
+		if t == nil {
+			continue
+		}
+		if len(s.skipped) == maxSkipped {
+			copy(s.skipped, s.skipped[1:])
+			s.skipped = s.skipped[:maxSkipped-1]
+		}
+		s.skipped = append(s.skipped, t)
+	}
 }
 
 // gave records env as the newest frame taken from the source.
@@ -124,6 +147,7 @@ func (q *outQueue) takeLocked(env *Envelope) pushed {
 		r.superseded = len(s.pending)
 		q.replaced += uint64(r.superseded)
 		q.frames -= len(s.pending)
+		s.skip()
 		clear(s.pending)
 		s.pending, s.bytes = s.pending[:0], 0
 		if len(q.layers) > 0 {
@@ -144,16 +168,17 @@ func (q *outQueue) takeLocked(env *Envelope) pushed {
 }
 
 // nextFrameLocked takes the next frame to write: one of the first source
-// in turn, which goes to the back of the turn if it has more.
-func (q *outQueue) nextFrameLocked() *Envelope {
+// in turn, which goes to the back of the turn if it has more. passed are
+// the tickets of the source's frames it replaced here (srcQueue.skipped).
+func (q *outQueue) nextFrameLocked() (env *Envelope, passed []*ackTicket) {
 	if len(q.order) == 0 {
-		return nil
+		return nil, nil
 	}
 	c := q.order[0]
 	q.order[0] = ""
 	q.order = q.order[1:]
 	s := q.srcs[c]
-	env := s.pending[0]
+	env, passed, s.skipped = s.pending[0], s.skipped, nil
 	s.pending[0] = nil
 	s.pending = s.pending[1:]
 	s.bytes -= env.size()
@@ -167,5 +192,5 @@ func (q *outQueue) nextFrameLocked() *Envelope {
 	if len(q.order) == 0 {
 		q.order = nil
 	}
-	return env
+	return env, passed
 }

@@ -128,6 +128,9 @@ func (c *conn) writeItems(items []outItem, bufs *net.Buffers) bool {
 	for _, it := range items {
 		if it.env != nil && it.env.Kind == KindFrame {
 			it.env.ticket().wroteOne()
+			for _, t := range it.passed {
+				t.passedOne()
+			}
 			m.deliveries.Inc()
 			m.patchWritten(it.env, len(it.wire))
 			m.publishWrite.Observe(time.Since(time.UnixMilli(it.env.TS)).Seconds())

@@ -170,7 +170,7 @@ func runFanoutScenario(ctx context.Context, o *Options, rep *Report) error {
 		if o.Pace == PaceDelivery {
 			rep.note("--pace delivery: the publisher stays at most %d frames ahead of the slowest subscriber, so neither server queues or drops much: this compares the fan-out path alone (like the relay's BenchmarkFanout), not the policy under overload", o.Window)
 		} else if o.Rate == 0 {
-			rep.note("rate 0: the publisher sends as fast as the server acks, %d frames in flight. The relay acks a frame once it is written to half the subscribers that took it (a frame replaced before that after 1 s) and keeps only the newest frame per source for each subscriber (latest-wins); the floor queues everything (unbounded), so its latency grows with its backlog. Delivered MB/s compares the two servers' outbound throughput; use --rate for latency at a sustainable load.", o.Window)
+			rep.note("rate 0: the publisher sends as fast as the server acks, %d frames in flight. The relay acks a frame once half the subscribers that took it were written it or a newer frame (a frame replaced before any subscriber took it after 1 s) and keeps only the newest frame per source for each subscriber (latest-wins); the floor queues everything (unbounded), so its latency grows with its backlog. Delivered MB/s compares the two servers' outbound throughput; use --rate for latency at a sustainable load.", o.Window)
 		}
 		if b.DrainTimedOut {
 			rep.note("the floor had not delivered its backlog within --drain; its rates count what it delivered by then")

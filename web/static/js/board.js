@@ -125,6 +125,7 @@ function onMessage(msg) {
       // relay to hold what it builds on.
       if (!sketch.blank && !share.active) publisher.changed(true);
       else publisher.requireFull();
+      share.needFull = true; // the worker's patches build on what this socket's relay may not hold
       break;
     case Type.KEYFRAME:
       // Our layer log is long: the relay asks for a full frame.
@@ -417,9 +418,11 @@ async function main() {
     },
     publishRaw: (blob) => sock.publish(blob),
     // shareStream shares stream (a stand-in for a screen, in tests).
-    shareStream: (stream, fps = 5) => share.start({ stream, fps, type: $("shareFormat").value }),
+    // opts may set the format ({type: "image/png"} for a lossless test).
+    shareStream: (stream, fps = 5, opts = {}) => share.start({ stream, fps, type: $("shareFormat").value, ...opts }),
     get share() {
-      return { active: share.active, sent: share.sent, skipped: share.skipped, patches: share.patches };
+      const { active, sent, skipped, patches, patchFrames, deferred } = share;
+      return { active, sent, skipped, patches, patchFrames, deferred };
     },
     // Patch frames: sent by this page, and received (applied to others'
     // layers, and to our own while it is restored).

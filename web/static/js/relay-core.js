@@ -332,7 +332,10 @@ export class RelayConnection {
       this.lastSendAt = Date.now();
       this.post({ ev: "sent", seq: this.seq, bytes: blob.size, patch: !!at });
       this.postInfo();
-      this.pumpTimer = setTimeout(() => this.pump(), 50);
+      // Patches queued together (a screen frame's few) go back to back,
+      // within the ack window, so that viewers tend to draw them at once.
+      const next = this.pending[0];
+      this.pumpTimer = setTimeout(() => this.pump(), at && next && next.at ? 0 : 50);
       return;
     }
     this.setBusy(false);

@@ -8,20 +8,25 @@
 //
 // With the socket worker's encoder (encoder() returns sock.shareFrame), a
 // changed frame goes to the worker as an ImageBitmap, which sends only its
-// changed tiles as a patch (share-tiles.js) and answers with encoded();
-// the first frame, and one every KEYFRAME_MS, goes whole. Without it, each
-// changed frame is encoded whole on the page with toBlob.
+// changed tiles, as one patch or a few far apart (share-tiles.js), and
+// answers with encoded(); the first frame, one after each hello, one on
+// the relay's keyframe request and one every KEYFRAME_MS go whole. Without
+// it, each changed frame is encoded whole on the page with toBlob.
 const SAMPLE_W = 64;
 const SAMPLE_H = 36;
 const MAX_WIDTH = 1920;
-const KEYFRAME_MS = 10000; // send an unchanged picture now and then for late joiners
+// KEYFRAME_MS: a full frame at least this often, as the whiteboard does
+// (the relay's layer log serves late joiners in between).
+const KEYFRAME_MS = 30000;
 
 export class ScreenShare {
   constructor({ video, overlay, send, isBusy, encoder = () => null, onState = () => {} }) {
     this.encoder = encoder;
     this.needFull = true;
     this.usePatches = true; // false once the relay keeps no layer log
-    this.patches = 0;
+    this.patches = 0; // frames sent as patches
+    this.patchFrames = 0; // patch images sent (a frame may need a few)
+    this.deferred = 0; // frames not looked at while the last one's images waited
     this.video = video;
     this.overlay = overlay; // canvas drawn over the video, or null
     this.send = send;
@@ -128,16 +133,21 @@ export class ScreenShare {
   }
 
   // encoded takes the worker's answer for the last frame handed to it.
-  encoded({ skipped, patch, error }) {
+  encoded({ skipped, deferred, patch, patches = 0, error }) {
     this.encoding = false;
     if (error) {
       this.needFull = true;
       this.lastHash = 0;
+    } else if (deferred) {
+      this.deferred++;
     } else if (skipped) {
       this.skipped++;
     } else {
       this.sent++;
-      if (patch) this.patches++;
+      if (patch) {
+        this.patches++;
+        this.patchFrames += patches;
+      }
     }
   }
 

@@ -5,7 +5,7 @@
 // page: see relay-core.js, plus {ev:"ready", ok, encodes} once at start,
 // {ev:"textResult", id, ok} and {ev:"encoded", bytes, patch}. And
 // {op:"shareFrame", bitmap, opts: {type, quality, full}}, answered by
-// {ev:"shareEncoded", skipped, patch, bytes, error}.
+// {ev:"shareEncoded", skipped, deferred, patch, patches, bytes, error}.
 //
 // encode takes a snapshot of the page's layer (an ImageBitmap: the whole
 // layer, or the patch rectangle at at = {x, y}) and encodes it as PNG on an
@@ -22,16 +22,30 @@ let encoding = false;
 let shareEnc = null;
 
 // shareFrame encodes one captured screen frame: only its changed tiles, as
-// a patch, or the whole frame (share-tiles.js).
+// a few patches, or the whole frame (share-tiles.js). A frame that would be
+// patches is not looked at (deferred) while the socket is not open, or
+// while the last frame's images still wait to be sent (a slow relay: the
+// ack window is full): the next one is compared with what was sent, so
+// nothing is lost, and the images waiting never exceed one frame's. A full
+// frame replaces them. Each new socket resets the encoder (see the conn's
+// post below): its first frame goes whole, since the relay behind it may
+// not hold what the patches would build on.
 async function shareFrame(m) {
   if (!shareEnc) shareEnc = new ShareEncoder((blob, at) => conn.publish(blob, at));
+  const opts = m.opts || {};
+  const open = conn.ws && conn.ws.readyState === WebSocket.OPEN;
+  if (!opts.full && (!open || conn.pending.length > 0)) {
+    m.bitmap.close();
+    self.postMessage({ ev: "shareEncoded", skipped: false, deferred: true, patch: false, patches: 0, bytes: 0 });
+    return;
+  }
   try {
-    const r = await shareEnc.encode(m.bitmap, m.opts || {});
+    const r = await shareEnc.encode(m.bitmap, opts);
     self.postMessage({ ev: "shareEncoded", ...r });
   } catch (err) {
     m.bitmap.close();
     shareEnc.reset();
-    self.postMessage({ ev: "shareEncoded", skipped: false, patch: false, bytes: 0, error: String(err && err.message || err) });
+    self.postMessage({ ev: "shareEncoded", skipped: false, patch: false, patches: 0, bytes: 0, error: String(err && err.message || err) });
   }
 }
 
@@ -66,7 +80,10 @@ async function runEncodes() {
 
 if (ok) {
   conn = new RelayConnection({
-    post: (msg, transfer) => self.postMessage(msg, transfer || []),
+    post: (msg, transfer) => {
+      if (msg.ev === "status" && msg.state === "open" && shareEnc) shareEnc.reset();
+      self.postMessage(msg, transfer || []);
+    },
     decode: (blob) => createImageBitmap(blob),
   });
   self.addEventListener("online", () => conn.retryNow());
