@@ -222,7 +222,7 @@ func TestPatchCountBoundAcrossNodes(t *testing.T) {
 }
 
 // A subscriber without patches=1, and a rendition subscriber, on the other
-// node get full frames composed from the log, identical to the sender's
+// node (and a plain one on the sender's) get full frames composed from the log, identical to the sender's
 // layer pixel for pixel (PNG: the layer has transparent pixels). They join
 // after the sender's full frame, so node b's mirror never saw it: it reads
 // the log from the stream before it delivers the first patch.
@@ -237,13 +237,14 @@ func TestPatchComposedAcrossNodes(t *testing.T) {
 	plain := dial(t, b, "pc", "plain")
 	rendPNG := dialWith(t, b, "pc", "rp", dialOpts{query: "format=png&patches=1"}) // a rendition never gets patches
 	small := dialWith(t, b, "pc", "small", dialOpts{query: "max_width=40&format=jpeg"})
-	for _, c := range []*tclient{plain, rendPNG, small} {
+	plainA := dial(t, a, "pc", "plaina") // and one on the sender's node
+	for _, c := range []*tclient{plain, rendPNG, small, plainA} {
 		if ev, _ := c.nextFrame(); str(ev, "client") != "pub" || ev["patch"] != nil {
 			t.Fatalf("%s: got %v, want pub's full frame as its layer", c.name, ev)
 		}
 	}
-	waitFor(t, 10*time.Second, "four members", func() bool { return a.count("pc") == 4 && b.count("pc") == 4 })
-	quiet(pub, plain, rendPNG, small)
+	waitFor(t, 10*time.Second, "five members", func() bool { return a.count("pc") == 5 && b.count("pc") == 5 })
+	quiet(pub, plain, rendPNG, small, plainA)
 	const patches = 4
 	for i := range patches {
 		p := testimg.Noise(30, 20, uint64(20+i), i%2 == 0)
@@ -251,7 +252,7 @@ func TestPatchComposedAcrossNodes(t *testing.T) {
 		testimg.DrawPatch(want, x, y, p)
 		pub.sendPatch(x, y, encodePNG(t, p))
 		pub.expectAck(2 + i)
-		for _, c := range []*tclient{plain, rendPNG} {
+		for _, c := range []*tclient{plain, rendPNG, plainA} {
 			ev, img := c.nextFrame()
 			if ev["patch"] != nil || str(ev, "format") != "png" || num(ev, "seq") != 2+i || num(ev, "width") != 120 {
 				t.Fatalf("%s after patch %d: got %v, want a full 120-wide png frame with seq %d", c.name, i+1, ev, 2+i)
