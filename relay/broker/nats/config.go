@@ -59,7 +59,8 @@ type Config struct {
 	// room's count within it. Heartbeats run every PresenceTTL/3. Default 15 s.
 	PresenceTTL time.Duration
 	// LayerMaxAge drops a retained frame that has not been replaced for this
-	// long; a patch on a full frame older than this (less a minute) is
+	// long; a patch on a full frame older than this (less a minute, or a
+	// tenth of it if shorter) is
 	// refused, as if it had none. Default 24 h.
 	LayerMaxAge time.Duration
 	// LayerMaxBytes caps the layer stream; the oldest frames go first.

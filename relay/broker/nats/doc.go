@@ -108,5 +108,6 @@
 // track frames by id and log index, so they follow. A log whose full
 // frame leaves the stream (MaxAge, MaxBytes) is left out of Layers and of
 // the mirrors until its client's next full frame; a patch on a full frame
-// older than LayerMaxAge (less a minute) is refused as having none.
+// older than LayerMaxAge (less a minute, or a tenth of it if shorter) is
+// refused as having none.
 package natsbroker
