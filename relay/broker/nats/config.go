@@ -60,8 +60,7 @@ type Config struct {
 	PresenceTTL time.Duration
 	// LayerMaxAge drops a retained frame that has not been replaced for this
 	// long; a patch on a full frame older than this (less a minute, or a
-	// tenth of it if shorter) is
-	// refused, as if it had none. Default 24 h.
+	// tenth of it if shorter) is refused, as if it had none. Default 24 h.
 	LayerMaxAge time.Duration
 	// LayerMaxBytes caps the layer stream; the oldest frames go first.
 	// Default 1 GiB.
