@@ -160,7 +160,7 @@ func (c *conn) publishPatch(p *pendingPatch, data []byte, info imageproc.Info, s
 			msg = "another connection of your client id appended to your layer log at the same time: try again"
 		case errors.Is(err, ErrLogUnavailable):
 			msg = "the layer log is out of reach (the relay lost its cluster): send a full frame; patches are taken again once it is back"
-			c.log.Warn("publish patch", "err", err)
+			c.log.Debug("publish patch", "err", err) // the broker says its cluster is gone, once
 		default:
 			c.log.Error("publish patch", "err", err)
 		}
