@@ -274,7 +274,7 @@ func newServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (_
 			s.abandon()
 		}
 	}()
-	broker, closeBroker, err := o.broker.open(ctx, int(o.maxBytes), o.maxLayers, log)
+	broker, closeBroker, err := o.broker.open(ctx, int(o.maxBytes), o.maxLayers, int64(o.roomRetained), log)
 	if err != nil {
 		return nil, err
 	}

@@ -62,7 +62,7 @@ func (b *brokerOptions) register(fs *pflag.FlagSet) {
 
 // open returns the broker to use, or nil for the in-memory default, and a
 // function that releases it after the relay has shut down.
-func (b *brokerOptions) open(ctx context.Context, maxBytes, maxLayers int, log *slog.Logger) (relay.Broker, func(), error) {
+func (b *brokerOptions) open(ctx context.Context, maxBytes, maxLayers int, roomBytes int64, log *slog.Logger) (relay.Broker, func(), error) {
 	urls := make([]string, 0, len(b.urls))
 	for _, u := range b.urls {
 		if u != "memory" {
@@ -115,6 +115,7 @@ func (b *brokerOptions) open(ctx context.Context, maxBytes, maxLayers int, log *
 		TLSKeyFile:    b.tlsKey,
 		MaxBytes:      maxBytes,
 		MaxLayers:     maxLayers,
+		MaxRoomBytes:  roomBytes, // what Layers reads for a late joiner, as the relay sends at most
 		PresenceTTL:   b.presenceTTL,
 		LayerMaxAge:   b.layerMaxAge,
 		LayerMaxBytes: int64(b.layerMaxBytes),

@@ -211,7 +211,7 @@ func (b *MemoryBroker) Layers(_ context.Context, room string) ([]*Envelope, erro
 	defer r.mu.Unlock()
 	logs := make([][]*Envelope, 0, len(r.layers))
 	for _, l := range r.layers {
-		logs = append(logs, l.log.entries)
+		logs = append(logs, l.log.Entries())
 	}
 	return flattenLogs(logs), nil
 }

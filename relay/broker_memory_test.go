@@ -47,7 +47,7 @@ func checkAccounting(t *testing.T, b *MemoryBroker) (total int64, layers int) {
 			for _, e := range l.log.entries {
 				logBytes += int64(e.size())
 			}
-			if l.client != c || l.size != logBytes || l.size != l.log.bytes || l.el == nil {
+			if l.client != c || l.size != logBytes || l.size != l.log.Bytes() || l.el == nil {
 				t.Errorf("room %s: layer %s is inconsistent", r.name, c)
 			}
 			rb += l.size

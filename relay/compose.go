@@ -46,6 +46,13 @@ func (c *conn) composedOutput() *rendition {
 // deliverPatch hands a patch to the local members: as it is to those that
 // take patches, and composed to the others, once per output.
 func (r *room) deliverPatch(env *Envelope, v *roomView) {
+	if env.logBase == nil {
+		// In no log: nothing to compose it on, and a subscriber's queue
+		// would take it for a log of its own. A LayerLog broker links
+		// every patch it delivers (relay.Log), so this is a broker bug.
+		r.srv.log.Error("a patch in no layer log: not delivered", "room", r.name, "client", env.Client, "seq", env.Seq)
+		return
+	}
 	var outs []*rendition
 	for _, c := range v.members {
 		if c.id == env.Origin || !c.canSubscribe {

@@ -24,7 +24,7 @@
 //	  |                                        |--> others: {"type":"frame",…} + binary
 //	  |---- {"type":"patch","x":X,"y":Y} ----->|  the next binary frame is a patch (patch.go)
 //	  |---- binary: the patch image ---------->|  seq as any frame; ack, or error (bad_request,
-//	  |                                        |  keyframe_needed, patches_unsupported)
+//	  |                                        |  keyframe_needed, internal, patches_unsupported)
 //	  |                                        |--> patches=1: {"type":"frame",…,"patch":true,x,y} + binary
 //	  |                                        |--> others: a full frame composed from the log
 //	  |<---- {"type":"keyframe"}               |  the layer log is long: send a full frame
@@ -83,10 +83,13 @@
 //
 // A sender's layer is a layer log (layerlog.go): its newest full frame and
 // the patches since, kept by a broker that implements LayerLog (the memory
-// broker; a NATS-backed relay refuses patches with patches_unsupported).
-// The log is checked and appended in one step under the broker's lock, so
-// the bounds check (header sizes only) and the keyframe_needed bound hold
-// whatever the connections of one client do. Each published patch carries
+// broker, under its room lock; the NATS broker, in its stream, appending
+// with the expected last sequence of the sender's subject; any other broker
+// gets patches_unsupported). Both check a patch with CheckPatch and link it
+// with Log. The log is checked and appended in one step, so the bounds
+// check (header sizes only) and the keyframe_needed bounds (bytes, and
+// wire.MaxLogPatches patches) hold whatever the connections of one client
+// do. Each published patch carries
 // its place in the log and the log before it (an immutable prefix), so a
 // subscriber's queue can always give it a full frame plus consecutive
 // patches (queue_frames.go). Subscribers without patches=1, and

@@ -21,7 +21,7 @@ const (
 	// over twice its bound: send a full frame (patch.go).
 	CodeKeyframeNeeded = wire.CodeKeyframeNeeded
 	// CodePatchesUnsupported refuses a patch on a relay whose broker keeps
-	// no layer log (the NATS broker, for now): send full frames.
+	// no layer log (a custom broker): send full frames.
 	CodePatchesUnsupported = wire.CodePatchesUnsupported
 )
 
@@ -65,8 +65,16 @@ var (
 	// sender's full frame.
 	ErrPatchOutOfBounds = errors.New("relay: patch out of bounds")
 	// ErrKeyframeNeeded refuses a patch while the layer log's patches are
-	// at twice its bound.
+	// at twice its bound, or hold wire.MaxLogPatches patches.
 	ErrKeyframeNeeded = errors.New("relay: keyframe needed")
+	// ErrLogUnavailable refuses a patch whose layer log cannot be reached
+	// (a cluster broker that lost its cluster): a patch then could not be
+	// kept in order with the log that late joiners read.
+	ErrLogUnavailable = errors.New("relay: layer log unavailable")
+	// ErrLogContended refuses a patch that lost the race for the end of
+	// its layer log to other appends too many times in a row (another
+	// connection of the same client id, on another node).
+	ErrLogContended = errors.New("relay: layer log contended")
 )
 
 var (

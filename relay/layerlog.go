@@ -11,11 +11,14 @@ import (
 // The layer log. Per sender (client id) a room keeps the newest full frame
 // and the patches accepted since, in order: a late joiner gets the whole
 // log, and anyone can rebuild the sender's picture from it. A full frame
-// starts a new log. The log is bounded by its own full frame: once its
-// patches reach logBound bytes the sender is asked for a full frame
-// (keyframe), and from twice that its patches are refused
-// (keyframe_needed), so it never holds more than its full frame, twice
-// logBound of patches, and one last patch.
+// starts a new log. The log is bounded by its own full frame and by a
+// count: once its patches reach logBound bytes, or wire.KeyframePatches
+// patches, the sender is asked for a full frame (keyframe), and from twice
+// logBound bytes, or wire.MaxLogPatches patches, its patches are refused
+// (keyframe_needed). So it never holds more than its full frame, twice
+// logBound of patches and one last patch, and never more than
+// wire.MaxLogPatches patches. Both brokers check a patch with CheckPatch
+// and link it with Log.
 
 // minLogBound is the least bound of a log's patches: a small full frame
 // still allows 64 KiB of patches before a keyframe is asked for.
@@ -32,10 +35,41 @@ type PatchRect struct {
 	X, Y, Width, Height int
 }
 
-// LogState is a layer log's size after a patch went in.
+// LogState is a layer log's size: after a patch went in, when a broker
+// returns it.
 type LogState struct {
 	BaseBytes  int   // image bytes of the log's full frame
 	PatchBytes int64 // image bytes of its patches, this one included
+	Patches    int   // its patches, this one included
+}
+
+// keyframeDue reports whether a log of this size asks its sender for a
+// full frame.
+func (st LogState) keyframeDue() bool {
+	return st.PatchBytes >= logBound(st.BaseBytes) || st.Patches >= wire.KeyframePatches
+}
+
+// CheckPatch checks a patch of imageBytes at p against a log whose full
+// frame is width×height (from its header) and whose size is st, and
+// returns the log's size with the patch. It fails with ErrNoFullFrame when
+// the full frame's size is unknown, ErrPatchOutOfBounds when p does not fit
+// inside it, and ErrKeyframeNeeded when the log's patches already hold
+// twice logBound bytes or wire.MaxLogPatches patches.
+func CheckPatch(width, height int, st LogState, p PatchRect, imageBytes int) (LogState, error) {
+	if width <= 0 || height <= 0 {
+		return st, ErrNoFullFrame // its size is unknown: nothing to check a patch against
+	}
+	if p.X < 0 || p.Y < 0 || p.Width <= 0 || p.Height <= 0 ||
+		int64(p.X)+int64(p.Width) > int64(width) || int64(p.Y)+int64(p.Height) > int64(height) {
+		return st, fmt.Errorf("%w: a %dx%d patch at (%d, %d) does not fit inside your %dx%d full frame",
+			ErrPatchOutOfBounds, p.Width, p.Height, p.X, p.Y, width, height)
+	}
+	if st.PatchBytes >= 2*logBound(st.BaseBytes) || st.Patches >= wire.MaxLogPatches {
+		return st, ErrKeyframeNeeded
+	}
+	st.PatchBytes += int64(imageBytes)
+	st.Patches++
+	return st, nil
 }
 
 // LayerLog is implemented by brokers that keep the layer log of each
@@ -45,10 +79,10 @@ type LogState struct {
 type LayerLog interface {
 	// PublishPatch appends env (a KindFrame with Patch set) to the log of
 	// env.Client in env.Room and publishes it, as one step. It fails, and
-	// publishes nothing, with ErrNoFullFrame when the sender has no full
-	// frame in the room, ErrPatchOutOfBounds when env.Patch does not fit
-	// inside that full frame's Width and Height, and ErrKeyframeNeeded
-	// when the log's patches already hold twice logBound.
+	// publishes nothing, with the errors of CheckPatch, with
+	// ErrLogUnavailable when the log cannot be reached (a cluster broker
+	// that lost its cluster), or with ErrLogContended when other appends
+	// kept winning the race for the log's end.
 	PublishPatch(ctx context.Context, env *Envelope) (LogState, error)
 }
 
@@ -69,45 +103,56 @@ func (e *Envelope) withPrefix() []*Envelope {
 	return append(slices.Clip(e.logPrev), e)
 }
 
-// layerLog is one sender's log in the memory broker. Guarded by the
-// broker's lock.
-type layerLog struct {
+// Log is one sender's layer log: a full frame and the patches since,
+// linked so that the relay can compose and deliver them (each patch knows
+// its full frame and the log before it). Brokers own it and guard it with
+// their own lock; the envelopes it links must not have been delivered yet.
+type Log struct {
 	// entries[0] is the full frame, then the patches in order. Entries
-	// are only appended; a full frame starts a new slice, so that the
+	// are only appended; a full frame starts a new Log, so that the
 	// prefix a published patch keeps (logPrev) never changes.
-	entries    []*Envelope
-	patchBytes int64 // image bytes of entries[1:]
-	bytes      int64 // size() of all entries
+	entries []*Envelope
+	st      LogState
+	bytes   int64 // size() of all entries
 }
 
-func newLayerLog(full *Envelope) layerLog {
-	return layerLog{entries: []*Envelope{full}, bytes: int64(full.size())}
+// NewLog starts a log with full, a full frame.
+func NewLog(full *Envelope) *Log {
+	return &Log{entries: []*Envelope{full}, st: LogState{BaseBytes: len(full.Image)}, bytes: int64(full.size())}
 }
 
-func (l *layerLog) base() *Envelope { return l.entries[0] }
-func (l *layerLog) last() *Envelope { return l.entries[len(l.entries)-1] }
+// Base is the log's full frame.
+func (l *Log) Base() *Envelope { return l.entries[0] }
 
-// appendPatch checks env against the log and appends it.
-func (l *layerLog) appendPatch(env *Envelope) (LogState, error) {
-	base := l.base()
-	p := env.Patch
-	if base.Width <= 0 || base.Height <= 0 {
-		return LogState{}, ErrNoFullFrame // its size is unknown: nothing to check a patch against
-	}
-	if p.X < 0 || p.Y < 0 || p.Width <= 0 || p.Height <= 0 ||
-		int64(p.X)+int64(p.Width) > int64(base.Width) || int64(p.Y)+int64(p.Height) > int64(base.Height) {
-		return LogState{}, fmt.Errorf("%w: a %dx%d patch at (%d, %d) does not fit inside your %dx%d full frame",
-			ErrPatchOutOfBounds, p.Width, p.Height, p.X, p.Y, base.Width, base.Height)
-	}
-	if l.patchBytes >= 2*logBound(len(base.Image)) {
-		return LogState{}, ErrKeyframeNeeded
+// Last is the newest entry.
+func (l *Log) Last() *Envelope { return l.entries[len(l.entries)-1] }
+
+// Len is the number of entries: the full frame and its patches.
+func (l *Log) Len() int { return len(l.entries) }
+
+// Entries is the log in order; the caller must not change it.
+func (l *Log) Entries() []*Envelope { return l.entries }
+
+// Bytes is what the log's envelopes hold and put on the wire.
+func (l *Log) Bytes() int64 { return l.bytes }
+
+// State is the log's size.
+func (l *Log) State() LogState { return l.st }
+
+// Append checks env, a patch, against the log (CheckPatch, with the full
+// frame's Width and Height), links it into the log, and appends it.
+func (l *Log) Append(env *Envelope) (LogState, error) {
+	base := l.Base()
+	st, err := CheckPatch(base.Width, base.Height, l.st, *env.Patch, len(env.Image))
+	if err != nil {
+		return LogState{}, err
 	}
 	n := len(l.entries)
 	env.logBase, env.logIdx, env.logPrev = base, n, l.entries[:n:n]
 	l.entries = append(l.entries, env)
-	l.patchBytes += int64(len(env.Image))
+	l.st = st
 	l.bytes += int64(env.size())
-	return LogState{BaseBytes: len(base.Image), PatchBytes: l.patchBytes}, nil
+	return st, nil
 }
 
 // flattenLogs returns logs as one list, each log whole and in order, the
@@ -163,7 +208,7 @@ func (b *MemoryBroker) PublishPatch(_ context.Context, env *Envelope) (LogState,
 		r.mu.Unlock()
 		return LogState{}, ErrNoFullFrame
 	}
-	st, err := l.log.appendPatch(env)
+	st, err := l.log.Append(env)
 	if err != nil {
 		r.mu.Unlock()
 		return LogState{}, err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // The memory broker's layer log: patches are checked against the full
@@ -112,5 +114,28 @@ func TestMemoryBrokerLogGrowthEvicts(t *testing.T) {
 	}
 	if total, n := checkAccounting(t, b); n != 1 || total > 3000 {
 		t.Fatalf("got %d layers of %d bytes, want 1 within 3000", n, total)
+	}
+}
+
+// CheckPatch bounds a log by its count of patches as well as by their
+// bytes: a keyframe is due at wire.KeyframePatches, and from
+// wire.MaxLogPatches a patch is refused, however small.
+func TestCheckPatchCountBound(t *testing.T) {
+	st := LogState{BaseBytes: 1000}
+	p := PatchRect{Width: 1, Height: 1}
+	for i := 1; i <= wire.MaxLogPatches; i++ {
+		var err error
+		if st, err = CheckPatch(10, 10, st, p, 40); err != nil {
+			t.Fatalf("patch %d: %v", i, err)
+		}
+		if due := st.keyframeDue(); due != (i >= wire.KeyframePatches) {
+			t.Fatalf("after %d patches of 40 bytes: keyframe due %v", i, due)
+		}
+	}
+	if _, err := CheckPatch(10, 10, st, p, 40); !errors.Is(err, ErrKeyframeNeeded) {
+		t.Fatalf("patch %d: got %v, want ErrKeyframeNeeded", wire.MaxLogPatches+1, err)
+	}
+	if st.Patches != wire.MaxLogPatches || st.PatchBytes != 40*wire.MaxLogPatches {
+		t.Fatalf("got %+v, want %d patches of 40 bytes", st, wire.MaxLogPatches)
 	}
 }

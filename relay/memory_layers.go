@@ -80,8 +80,8 @@ type memLayer struct {
 	room   *memRoom // static
 	client string   // static
 
-	log  layerLog // guarded by room.mu: the full frame and the patches since (layerlog.go)
-	size int64    // guarded by room.mu: log.bytes, counted in room.bytes and budget.bytes
+	log  *Log  // guarded by room.mu: the full frame and the patches since (layerlog.go)
+	size int64 // guarded by room.mu: log.bytes, counted in room.bytes and budget.bytes
 
 	el    *list.Element // guarded by the room's shard mu; nil once evicted
 	stamp uint64        // guarded by the room's shard mu; when last updated
@@ -97,7 +97,7 @@ func (b *MemoryBroker) retainLocked(r *memRoom, env *Envelope) (over bool) {
 		l = &memLayer{room: r, client: env.Client}
 		r.layers[env.Client] = l
 	}
-	l.log = newLayerLog(env) // a full frame starts a new log
+	l.log = NewLog(env) // a full frame starts a new log
 	return b.resizedLocked(r, l, !updated)
 }
 
@@ -105,7 +105,7 @@ func (b *MemoryBroker) retainLocked(r *memRoom, env *Envelope) (over bool) {
 // r's own caps, and l's place in the age order (now the newest). It
 // reports whether the total is now over MaxRetainedBytes.
 func (b *MemoryBroker) resizedLocked(r *memRoom, l *memLayer, added bool) (over bool) {
-	size := l.log.bytes
+	size := l.log.Bytes()
 	delta := size - l.size
 	r.bytes += delta
 	l.size = size
@@ -147,7 +147,7 @@ func (r *memRoom) forgetOldestLocked(keep string) *memLayer {
 		if c == keep && len(r.layers) > 1 {
 			continue
 		}
-		if oldest == nil || l.log.last().TS < oldest.log.last().TS {
+		if oldest == nil || l.log.Last().TS < oldest.log.Last().TS {
 			oldest = l
 		}
 	}

@@ -27,8 +27,13 @@ import (
 //     not fit inside that full frame's header width and height (no
 //     decode);
 //   - keyframe_needed: the sender's layer log holds twice its bound of
-//     patches (layerlog.go); a full frame clears it;
-//   - patches_unsupported: the broker keeps no layer log (NATS, for now);
+//     patch bytes, or wire.MaxLogPatches patches (layerlog.go); a full
+//     frame clears it;
+//   - internal: the log is out of reach (ErrLogUnavailable: a NATS broker
+//     that lost NATS), another connection of the same client id kept
+//     appending to it at the same time (ErrLogContended), or the broker
+//     failed;
+//   - patches_unsupported: the broker keeps no layer log;
 //   - otherwise an ack, and the patch is published: subscribers that
 //     asked with patches=1 get it (its frame event has patch, x, y), the
 //     others get full frames composed from the log (compose.go).
@@ -151,6 +156,11 @@ func (c *conn) publishPatch(p *pendingPatch, data []byte, info imageproc.Info, s
 			code, msg = CodeBadRequest, strings.TrimPrefix(err.Error(), "relay: ")
 		case errors.Is(err, ErrKeyframeNeeded):
 			code, msg = CodeKeyframeNeeded, "your layer log is full: send a full frame"
+		case errors.Is(err, ErrLogContended):
+			msg = "another connection of your client id appended to your layer log at the same time: try again"
+		case errors.Is(err, ErrLogUnavailable):
+			msg = "the layer log is out of reach (the relay lost its cluster): send a full frame; patches are taken again once it is back"
+			c.log.Debug("publish patch", "err", err) // the broker says its cluster is gone, once
 		default:
 			c.log.Error("publish patch", "err", err)
 		}
@@ -161,8 +171,8 @@ func (c *conn) publishPatch(p *pendingPatch, data []byte, info imageproc.Info, s
 	m.framesOK.Inc()
 	m.patchesIn.Inc()
 	c.answerFrame(t, ack)
-	bound := logBound(st.BaseBytes)
-	if before := st.PatchBytes - int64(len(env.Image)); before < bound && st.PatchBytes >= bound {
+	before := LogState{BaseBytes: st.BaseBytes, PatchBytes: st.PatchBytes - int64(len(env.Image)), Patches: st.Patches - 1}
+	if st.keyframeDue() && !before.keyframeDue() {
 		m.keyframes.Inc()
 		c.sendEvent(keyframeEvent)
 	}

@@ -83,7 +83,7 @@ func BenchmarkPatchWhiteboardBytes(b *testing.B) {
 			pic.apply(m.ev, bin.data)
 			got++
 		}
-		if err := samePixels(pic.img, wb.img); err != nil {
+		if err := samePixels(pic.Img, wb.img); err != nil {
 			b.Fatalf("viewer's picture: %v", err)
 		}
 		b.ReportMetric(float64(patchBytes), "patch-bytes/op")
@@ -100,15 +100,15 @@ func BenchmarkCompose(b *testing.B) {
 			srv, _ := startServer(b, Config{})
 			base := NewFrameEnvelope([]byte(`{"type":"frame","client":"a"}`), encodePNG(b, noise(1280, 720, 1, true)))
 			base.Client, base.Width, base.Height = "a", 1280, 720
-			l := newLayerLog(base)
+			l := NewLog(base)
 			for i := range n {
 				p := NewFrameEnvelope([]byte(`{"type":"frame","client":"a","patch":true}`), encodePNG(b, noise(100, 60, uint64(i), true)))
 				p.Client, p.Patch = "a", &PatchRect{X: (i * 37) % 1180, Y: (i * 23) % 660, Width: 100, Height: 60}
-				if _, err := l.appendPatch(p); err != nil {
+				if _, err := l.Append(p); err != nil {
 					b.Fatal(err)
 				}
 			}
-			last := l.last()
+			last := l.Last()
 			info, patches, err := srv.composeInput(last.withPrefix())
 			if err != nil {
 				b.Fatal(err)

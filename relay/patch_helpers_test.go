@@ -1,12 +1,7 @@
 package relay
 
 import (
-	"bytes"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
-	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -14,90 +9,18 @@ import (
 	"github.com/lxzan/gws"
 )
 
-// noise returns a w×h picture of seeded random pixels; with alpha, some
-// are transparent or half transparent.
-func noise(w, h int, seed uint64, alpha bool) *image.NRGBA {
-	r := rand.New(rand.NewPCG(seed, 7))
-	img := image.NewNRGBA(image.Rect(0, 0, w, h))
-	for i := 0; i < len(img.Pix); i += 4 {
-		img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = uint8(r.IntN(256)), uint8(r.IntN(256)), uint8(r.IntN(256)), 255
-		if alpha {
-			switch r.IntN(4) {
-			case 0:
-				img.Pix[i+3] = 0
-			case 1:
-				img.Pix[i+3] = uint8(r.IntN(256))
-			}
-		}
-	}
-	return img
-}
+// The pictures are internal/testimg's, shared with the NATS broker's tests.
+var (
+	noise      = testimg.Noise
+	solid      = testimg.Solid
+	drawPatch  = testimg.DrawPatch
+	samePixels = testimg.SamePixels
+)
 
-// solid returns a w×h picture of one colour.
-func solid(w, h int, c color.NRGBA) *image.NRGBA {
-	img := image.NewNRGBA(image.Rect(0, 0, w, h))
-	for i := 0; i < len(img.Pix); i += 4 {
-		img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = c.R, c.G, c.B, c.A
-	}
-	return img
-}
-
-func encodePNG(t testing.TB, img image.Image) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
-		t.Fatalf("encode png: %v", err)
-	}
-	return b.Bytes()
-}
-
-// toNRGBA returns img's pixels as 8-bit NRGBA at (0, 0): exact for NRGBA
-// and for opaque RGBA, which is what PNGs of 8-bit pixels decode to.
-func toNRGBA(t testing.TB, img image.Image) *image.NRGBA {
-	t.Helper()
-	b := img.Bounds()
-	out := image.NewNRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
-	for y := 0; y < b.Dy(); y++ {
-		for x := 0; x < b.Dx(); x++ {
-			out.Set(x, y, color.NRGBAModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)))
-		}
-	}
-	return out
-}
-
-func decodePNG(t testing.TB, b []byte) *image.NRGBA {
-	t.Helper()
-	img, err := png.Decode(bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("decode png: %v", err)
-	}
-	return toNRGBA(t, img)
-}
-
-// drawPatch copies src over dst at (x, y): the patch's pixels replace what
-// they cover, transparent ones included.
-func drawPatch(dst *image.NRGBA, x, y int, src *image.NRGBA) {
-	w := 4 * src.Rect.Dx()
-	for row := 0; row < src.Rect.Dy(); row++ {
-		i := dst.PixOffset(x, y+row)
-		copy(dst.Pix[i:i+w], src.Pix[row*src.Stride:row*src.Stride+w])
-	}
-}
-
-// samePixels reports the first pixel where a and b differ.
-func samePixels(a, b *image.NRGBA) error {
-	if a.Rect.Size() != b.Rect.Size() {
-		return fmt.Errorf("size %v, want %v", a.Rect.Size(), b.Rect.Size())
-	}
-	for y := 0; y < a.Rect.Dy(); y++ {
-		for x := 0; x < a.Rect.Dx(); x++ {
-			if ca, cb := a.NRGBAAt(x, y), b.NRGBAAt(x, y); ca != cb {
-				return fmt.Errorf("pixel (%d, %d) is %v, want %v", x, y, ca, cb)
-			}
-		}
-	}
-	return nil
-}
+var (
+	encodePNG = testimg.MustEncodePNG
+	decodePNG = testimg.MustDecodePNG
+)
 
 func (c *tclient) sendPatch(x, y int, img []byte) {
 	c.t.Helper()
@@ -146,25 +69,19 @@ func (c *tclient) expectRefused(code string, seq int) tmsg {
 	return m
 }
 
-// picture keeps a subscriber's view of one sender: full frames replace
-// it, patches are drawn over it.
+// picture keeps a subscriber's view of one sender (testimg.Picture).
 type picture struct {
-	t   testing.TB
-	img *image.NRGBA
+	t testing.TB
+	testimg.Picture
 }
 
 // apply draws a received frame (its event and image) onto the picture.
 func (p *picture) apply(ev map[string]any, data []byte) {
 	p.t.Helper()
-	got := decodePNG(p.t, data)
-	if patch, _ := ev["patch"].(bool); patch {
-		if p.img == nil {
-			p.t.Fatalf("a patch %v came before any full frame", ev)
-		}
-		drawPatch(p.img, num(ev, "x"), num(ev, "y"), got)
-		return
+	patch, _ := ev["patch"].(bool)
+	if err := p.Apply(patch, num(ev, "x"), num(ev, "y"), data); err != nil {
+		p.t.Fatalf("frame %v: %v", ev, err)
 	}
-	p.img = got
 }
 
 // padTo grows a PNG to n bytes with a private chunk.

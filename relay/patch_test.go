@@ -3,11 +3,13 @@ package relay
 import (
 	"bytes"
 	"context"
+	"github.com/canvasrelay/canvasrelay/internal/testimg"
 	"image"
 	"image/color"
 	"testing"
 	"time"
 
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 	"github.com/lxzan/gws"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -157,7 +159,7 @@ func TestPatchLateJoinerGetsTheLog(t *testing.T) {
 		}
 		pic.apply(ev.ev, img)
 	}
-	if err := samePixels(pic.img, want); err != nil {
+	if err := samePixels(pic.Img, want); err != nil {
 		t.Fatalf("late joiner's picture: %v", err)
 	}
 	late.expectNothing(300 * time.Millisecond)
@@ -297,8 +299,8 @@ func TestPatchComposedForPlainAndRenditions(t *testing.T) {
 
 func bytesHavePrefix(b []byte, p string) bool { return bytes.HasPrefix(b, []byte(p)) }
 
-// noLogBroker is a broker that keeps no layer log, like the NATS broker
-// for now: it hides MemoryBroker's PublishPatch.
+// noLogBroker is a broker that keeps no layer log (a custom broker): it
+// hides MemoryBroker's PublishPatch.
 type noLogBroker struct{ Broker }
 
 // On a broker without a layer log, patches are refused with
@@ -382,8 +384,7 @@ func TestPatchSlowSubscriberConsistent(t *testing.T) {
 // ending with the frame of lastSeq, and that they draw want.
 func checkConsistent(t *testing.T, c *tclient, want *image.NRGBA, lastSeq int) {
 	t.Helper()
-	pic := picture{t: t}
-	seq, wasPatch := 0, false
+	var seq testimg.Sequence
 	for {
 		var m tmsg
 		select {
@@ -397,21 +398,14 @@ func checkConsistent(t *testing.T, c *tclient, want *image.NRGBA, lastSeq int) {
 			continue
 		}
 		bin := c.next(20 * time.Second)
-		isPatch := m.ev["patch"] == true
-		s := num(m.ev, "seq")
-		if isPatch && s != seq+1 {
-			t.Fatalf("patch seq %d after seq %d: a patch was dropped from the middle", s, seq)
+		if err := seq.Take(m.ev["patch"] == true, num(m.ev, "seq"), num(m.ev, "x"), num(m.ev, "y"), bin.data); err != nil {
+			t.Fatal(err)
 		}
-		if !isPatch && s <= seq {
-			t.Fatalf("full frame seq %d after seq %d: a step back", s, seq)
-		}
-		seq, wasPatch = s, isPatch
-		pic.apply(m.ev, bin.data)
 	}
-	if seq != lastSeq || !wasPatch {
-		t.Fatalf("last frame: seq %d (patch %v), want the last patch, seq %d", seq, wasPatch, lastSeq)
+	if seq.Seq != lastSeq || !seq.WasPatch {
+		t.Fatalf("last frame: seq %d (patch %v), want the last patch, seq %d", seq.Seq, seq.WasPatch, lastSeq)
 	}
-	if err := samePixels(pic.img, want); err != nil {
+	if err := samePixels(seq.Img, want); err != nil {
 		t.Fatalf("the subscriber's picture: %v", err)
 	}
 }
@@ -484,4 +478,41 @@ func TestPatchCommandFloodIsClosed(t *testing.T) {
 	if code := c.closeCode(20 * time.Second); code != ClosePolicy {
 		t.Fatalf("after 200 patch commands with no image: got close %d, want %d", code, ClosePolicy)
 	}
+}
+
+// A log of many tiny patches is bounded by its count as well as its bytes:
+// a 1×1 patch is far under the 64 KiB byte bound, yet the sender is asked
+// for a keyframe at wire.KeyframePatches patches, and from
+// wire.MaxLogPatches patches they are refused with keyframe_needed until a
+// full frame comes.
+func TestPatchCountBound(t *testing.T) {
+	_, u := startServer(t, Config{FrameRate: -1, ByteRate: -1})
+	pub := dial(t, u, "pcb", dialOpt{query: "client=pub"})
+	pub.expect(TypeHello)
+	pub.sendBinary(encodePNG(t, noise(16, 16, 1, false)))
+	pub.expectAck(1)
+	tiny := encodePNG(t, noise(1, 1, 2, false))
+	keyframes := 0
+	for i := 1; i <= wire.MaxLogPatches; i++ {
+		pub.sendPatch(i%16, 0, tiny)
+		m := pub.answer(&keyframes)
+		if m.typ != TypeAck || num(m.ev, "seq") != i+1 {
+			t.Fatalf("patch %d of %d bytes: got %s, want its ack", i, len(tiny), m.data)
+		}
+		if i < wire.KeyframePatches && keyframes > 0 {
+			t.Fatalf("keyframe asked for after %d patches, under %d", i, wire.KeyframePatches)
+		}
+	}
+	pub.sendPatch(0, 0, tiny)
+	m := pub.answer(&keyframes)
+	if keyframes != 1 {
+		t.Fatalf("got %d keyframe events, want 1", keyframes)
+	}
+	if m.typ != TypeError || str(m.ev, "code") != CodeKeyframeNeeded {
+		t.Fatalf("patch %d: got %s, want keyframe_needed", wire.MaxLogPatches+1, m.data)
+	}
+	pub.sendBinary(encodePNG(t, noise(16, 16, 3, false)))
+	pub.expectAck(wire.MaxLogPatches + 3)
+	pub.sendPatch(0, 0, tiny)
+	pub.expectAck(wire.MaxLogPatches + 4)
 }

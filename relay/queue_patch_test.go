@@ -12,11 +12,11 @@ func testLog(t *testing.T, client string, ts int64, seq uint64, n int) []*Envelo
 	t.Helper()
 	full := testEnvelope(client, ts, seq)
 	full.Width, full.Height = 100, 100
-	l := newLayerLog(full)
+	l := NewLog(full)
 	for i := range n {
 		p := testEnvelope(client, ts+1+int64(i), seq+1+uint64(i))
 		p.Patch = &PatchRect{X: 1, Y: 1, Width: 2, Height: 2}
-		if _, err := l.appendPatch(p); err != nil {
+		if _, err := l.Append(p); err != nil {
 			t.Fatalf("appendPatch: %v", err)
 		}
 	}

@@ -32,4 +32,11 @@ const (
 	// v1.1 patch frames: the relay asks for a keyframe when a layer log's
 	// patches reach the bytes of its full frame, and at least this many.
 	KeyframeMinBytes = 64 << 10
+	// And it asks for a keyframe when a log holds this many patches, and
+	// refuses patches (keyframe_needed) once it holds MaxLogPatches: a log
+	// of tiny patches (a 1×1 GIF is about 40 bytes) would otherwise hold
+	// thousands of entries within its bytes, each costing far more than
+	// its bytes in memory, per-entry work and stream messages.
+	KeyframePatches = 512
+	MaxLogPatches   = 1024
 )

@@ -50,8 +50,13 @@ type Broker struct {
 
 	lastEcho atomic.Int64 // unix nanos when the watch last brought back one of this node's writes
 
-	fallbacks, duplicates, badMessages, publishErrors atomic.Uint64
-	presenceID                                        atomic.Uint64
+	tails       tailCache     // the ends of logs this node learnt (logmeta.go)
+	syncQ       chan syncJob  // logs for the sync workers to read (mirror.go)
+	mirrorBytes atomic.Int64  // what every room's mirror holds
+	evictKick   chan struct{} // cap 1: the mirrors are over MirrorMaxBytes (mirror.go)
+
+	fallbacks, duplicates, badMessages, publishErrors, syncDrops atomic.Uint64
+	presenceID                                                   atomic.Uint64
 }
 
 // roomState is a room this node has local subscriptions or members in.
@@ -61,12 +66,15 @@ type roomState struct {
 	subs atomic.Pointer[[]*subscription] // copy on write, read by the NATS handler
 
 	// Guarded by Broker.mu.
-	nsub    *nats.Subscription      // the room's one core subscription, while subs is not empty
+	nsub    *nats.Subscription      // the room's events (core), while subs is not empty
+	lsub    *nats.Subscription      // the room's frames as the stream republishes them, while subs is not empty
 	members map[string]relay.Member // local members by conn id
 	busy    int                     // presence writes in progress; keeps the state alive
 	joining string                  // the local member whose Join is in progress, if any
 
 	putMu sync.Mutex // serializes this room's presence writes, so the last write holds the latest members
+
+	mirror roomMirror // the room's layer logs on this node (mirror.go)
 }
 
 type subscription struct {
@@ -100,6 +108,8 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		remote:       make(map[string]map[string]*remoteEntry),
 		staleKeys:    make(map[string]struct{}),
 		revCh:        make(chan struct{}),
+		syncQ:        make(chan syncJob, syncQueue),
+		evictKick:    make(chan struct{}, 1),
 	}
 	b.claims = &gameClaims{b: b}
 	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), b.natsOptions()...)
@@ -124,9 +134,13 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.loops.Add(2)
+	b.loops.Add(3 + syncWorkers)
 	go b.watchLoop()
 	go b.heartbeatLoop()
+	go b.evictLoop()
+	for range syncWorkers {
+		go b.syncLoop()
+	}
 	// Join counts are right from the first member on: wait (bounded) for
 	// the presence already in the bucket.
 	wctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
@@ -213,11 +227,16 @@ func checkPayload(have int64, maxBytes int) error {
 func (b *Broker) ensure(ctx context.Context) error {
 	cfg := b.cfg
 	_, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:              cfg.Stream,
-		Description:       "canvasrelay retained frames: the last frame of each client in each room",
-		Subjects:          []string{streamSubjects},
-		Retention:         jetstream.LimitsPolicy,
-		MaxMsgsPerSubject: 1,
+		Name:        cfg.Stream,
+		Description: "canvasrelay layer logs: the newest full frame of each client in each room and the patches since",
+		Subjects:    []string{streamSubjects},
+		Retention:   jetstream.LimitsPolicy,
+		// A log is its full frame and at most wire.MaxLogPatches patches,
+		// and a full frame rolls up its subject: discard-old never drops
+		// the full frame of the current log.
+		MaxMsgsPerSubject: maxMsgsPerSubject,
+		AllowRollup:       true,
+		RePublish:         &jetstream.RePublish{Source: streamSubjects, Destination: liveDestination},
 		MaxAge:            cfg.LayerMaxAge,
 		MaxBytes:          cfg.LayerMaxBytes,
 		Discard:           jetstream.DiscardOld,
@@ -314,12 +333,18 @@ func (b *Broker) Subscribe(room string, deliver func(*relay.Envelope)) (relay.Su
 	}
 	rs := b.roomLocked(room)
 	if rs.nsub == nil {
-		ns, err := b.nc.Subscribe(roomSubject(room), b.handler(rs))
+		ns, err := b.nc.Subscribe(eventSubject(room), b.handler(rs))
 		if err != nil {
 			b.maybeDropLocked(rs)
 			return nil, fmt.Errorf("natsbroker: subscribe %s: %w", room, err)
 		}
-		rs.nsub = ns
+		ls, err := b.nc.Subscribe(liveSubject(room), b.liveHandler(rs))
+		if err != nil {
+			_ = ns.Unsubscribe()
+			b.maybeDropLocked(rs)
+			return nil, fmt.Errorf("natsbroker: subscribe %s: %w", room, err)
+		}
+		rs.nsub, rs.lsub = ns, ls
 	}
 	s := &subscription{b: b, rs: rs, deliver: deliver}
 	old := *rs.subs.Load()
@@ -345,16 +370,18 @@ func (s *subscription) Close() error {
 		rs.subs.Store(&next)
 		if len(next) == 0 && rs.nsub != nil {
 			_ = rs.nsub.Unsubscribe()
-			rs.nsub = nil
+			_ = rs.lsub.Unsubscribe()
+			rs.nsub, rs.lsub = nil, nil
+			b.clearMirror(rs) // no local member reads it any more
 		}
 		b.maybeDropLocked(rs)
 	})
 	return nil
 }
 
-// handler delivers what the room's subscription receives: the only path by
-// which NATS traffic reaches local members. Nothing received is published
-// again.
+// handler delivers the room's events (chat, game): with liveHandler
+// (mirror.go) for frames, the only path by which NATS traffic reaches local
+// members. Nothing received is published again.
 func (b *Broker) handler(rs *roomState) nats.MsgHandler {
 	return func(m *nats.Msg) {
 		env, err := decodeEnvelope(rs.name, m.Data)
@@ -415,20 +442,37 @@ func (b *Broker) publishNATS(ctx context.Context, env *relay.Envelope) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
 	defer cancel()
-	_, err := b.js.PublishMsg(ctx, &nats.Msg{Subject: frameSubject(env.Room, env.Client), Data: data})
+	// A full frame starts its sender's log: it rolls up the subject.
+	subject, meta := frameSubject(env.Room, env.Client), fullMeta(env)
+	ack, err := b.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data, Header: nats.Header{
+		jetstream.MsgRollup: []string{jetstream.MsgRollupSubject},
+		hdrLog:              []string{meta.String()},
+	}})
 	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
 		signal(b.reconnected) // the stream is gone (a NATS restart without its store): make it again
+	}
+	if err == nil {
+		b.tails.set(subject, logTail{seq: ack.Sequence, meta: meta})
 	}
 	return err
 }
 
 // deliverLocal hands env to the room's local subscriptions, once: its id is
-// recorded, so the same message arriving later through NATS is dropped.
+// recorded, so the same message arriving later through NATS is dropped. A
+// full frame delivered so is in no stored log: the sender's patches are
+// refused on this node until one of its full frames is stored.
 func (b *Broker) deliverLocal(env *relay.Envelope) {
+	if env.Kind == relay.KindFrame {
+		b.tails.set(frameSubject(env.Room, env.Client), logTail{local: true})
+	}
 	b.mu.Lock()
 	rs := b.rooms[env.Room]
 	b.mu.Unlock()
 	if rs == nil || !b.seen.first(env.ID) {
+		return
+	}
+	if env.Kind == relay.KindFrame {
+		b.take(rs, frameMsg{env: env, meta: fullMeta(env)}, true)
 		return
 	}
 	for _, s := range *rs.subs.Load() {
@@ -441,7 +485,9 @@ type Stats struct {
 	Fallbacks     uint64 // messages delivered locally because NATS was unreachable
 	Duplicates    uint64 // messages dropped because their id was seen
 	BadMessages   uint64 // messages that could not be decoded
-	PublishErrors uint64 // publishes that failed while connected (delivered locally)
+	PublishErrors uint64 // publishes that failed while connected (delivered locally; a patch is refused)
+	SyncDrops     uint64 // patches not delivered here: their log could not be read from the stream (mirror.go)
+	MirrorBytes   int64  // what the mirrors of the layer logs hold (at most Config.MirrorMaxBytes, beyond the frames being delivered)
 	Rooms         int    // rooms with local subscriptions or members
 	RemoteRooms   int    // rooms with members on other nodes
 }
@@ -453,6 +499,7 @@ func (b *Broker) Stats() Stats {
 	return Stats{
 		Fallbacks: b.fallbacks.Load(), Duplicates: b.duplicates.Load(),
 		BadMessages: b.badMessages.Load(), PublishErrors: b.publishErrors.Load(),
+		SyncDrops: b.syncDrops.Load(), MirrorBytes: b.mirrorBytes.Load(),
 		Rooms: len(b.rooms), RemoteRooms: len(b.remote),
 	}
 }
@@ -475,8 +522,8 @@ func (b *Broker) shutdown(goodbye bool) {
 		var keys []string
 		for _, rs := range b.rooms {
 			if rs.nsub != nil {
-				subs = append(subs, rs.nsub)
-				rs.nsub = nil
+				subs = append(subs, rs.nsub, rs.lsub)
+				rs.nsub, rs.lsub = nil, nil
 			}
 			if len(rs.members) > 0 {
 				keys = append(keys, presenceKey(rs.name, b.cfg.NodeID))

@@ -3,6 +3,7 @@ package natsbroker
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/canvasrelay/canvasrelay/relay"
@@ -16,17 +17,28 @@ const (
 	streamSubjects = subjectPrefix + "*.frame.*"
 )
 
-// frameSubject carries client's frames in room; the layer stream keeps the
-// last message of each.
+// frameSubject carries client's frames in room into the layer stream,
+// which keeps its layer log there (a full frame and the patches since). No
+// node subscribes to it: the stream republishes each frame it stored on
+// liveSubject.
 func frameSubject(room, client string) string {
 	return subjectPrefix + escapeToken(room) + ".frame." + escapeToken(client)
 }
 
+// The stream republishes each frame it stored on
+// relay.v1.live.<room>.<client>, with its stream sequence and the one
+// before it on its subject (Nats-Sequence, Nats-Last-Sequence): nodes get
+// a frame only once it is in the layer log, in the log's order.
+const (
+	livePrefix      = "relay.v1.live."
+	liveDestination = livePrefix + "{{wildcard(1)}}.{{wildcard(2)}}"
+)
+
+// liveSubject matches the republished frames of room.
+func liveSubject(room string) string { return livePrefix + escapeToken(room) + ".*" }
+
 // eventSubject carries the room's chat and game events.
 func eventSubject(room string) string { return subjectPrefix + escapeToken(room) + ".event" }
-
-// roomSubject matches everything of a room: one core subscription per room.
-func roomSubject(room string) string { return subjectPrefix + escapeToken(room) + ".>" }
 
 // layerFilter matches the frame subjects of a room.
 func layerFilter(room string) string { return subjectPrefix + escapeToken(room) + ".frame.*" }
@@ -112,10 +124,13 @@ func unescapeToken(s string) (string, error) {
 //
 //	version | kind | len id | id | len origin | origin | len client | client
 //	| ts | seq | len event | event | to | len privateFor | privateFor
-//	| len private | private | [len toConn | toConn] | image (the rest; frames only)
+//	| len private | private | [len toConn | toConn] | [x | y | width | height]
+//	| image (the rest; frames only)
 //
 // to is the number of addressed clients plus one (0: everyone), then each
-// as len | client. toConn is there in version 2 only.
+// as len | client. toConn is there from version 2; the patch rectangle
+// only in version 3, which is for patches only (a node of an older version
+// drops a patch as a bad message rather than take it for a full frame).
 //
 // The room is the subject's.
 //
@@ -126,6 +141,7 @@ func unescapeToken(s string) (string, error) {
 const (
 	codecVersion  = 1
 	codecVersion2 = 2
+	codecVersion3 = 3
 )
 
 func encodeEnvelope(env *relay.Envelope) []byte {
@@ -137,6 +153,12 @@ func encodeEnvelope(env *relay.Envelope) []byte {
 	version := byte(codecVersion)
 	if env.ToConn != "" || env.Kind == relay.KindGameInput {
 		version = codecVersion2
+	}
+	if env.Kind == relay.KindFrame && env.Patch != nil {
+		version = codecVersion3
+		n += 4 * binary.MaxVarintLen64
+	}
+	if version >= codecVersion2 {
 		n += binary.MaxVarintLen64 + len(env.ToConn)
 	}
 	b := make([]byte, 0, n)
@@ -159,8 +181,14 @@ func encodeEnvelope(env *relay.Envelope) []byte {
 	b = appendString(b, env.PrivateFor)
 	b = binary.AppendUvarint(b, uint64(len(env.Private)))
 	b = append(b, env.Private...)
-	if version == codecVersion2 {
+	if version >= codecVersion2 {
 		b = appendString(b, env.ToConn)
+	}
+	if version == codecVersion3 {
+		p := env.Patch
+		for _, v := range []int{p.X, p.Y, p.Width, p.Height} {
+			b = binary.AppendUvarint(b, uint64(v))
+		}
 	}
 	if env.Kind == relay.KindFrame {
 		b = append(b, env.Image...)
@@ -179,7 +207,7 @@ func appendString(b []byte, s string) []byte {
 func decodeEnvelope(room string, data []byte) (*relay.Envelope, error) {
 	d := decoder{b: data}
 	version := d.byte()
-	if version != codecVersion && version != codecVersion2 {
+	if version < codecVersion || version > codecVersion3 {
 		return nil, fmt.Errorf("%w: version %d", ErrBadMessage, version)
 	}
 	kind := relay.Kind(d.byte())
@@ -203,8 +231,15 @@ func decodeEnvelope(room string, data []byte) (*relay.Envelope, error) {
 	privateFor := d.string()
 	private := d.bytes()
 	toConn := ""
-	if version == codecVersion2 {
+	if version >= codecVersion2 {
 		toConn = d.string()
+	}
+	var patch *relay.PatchRect
+	if version == codecVersion3 {
+		patch = &relay.PatchRect{X: d.int(), Y: d.int(), Width: d.int(), Height: d.int()}
+		if kind != relay.KindFrame {
+			return nil, fmt.Errorf("%w: a patch rectangle on kind %d", ErrBadMessage, kind)
+		}
 	}
 	if d.err != nil {
 		return nil, d.err
@@ -219,7 +254,7 @@ func decodeEnvelope(room string, data []byte) (*relay.Envelope, error) {
 		return nil, fmt.Errorf("%w: kind %d", ErrBadMessage, kind)
 	}
 	env.ID, env.Room, env.Origin, env.Client, env.TS, env.Seq = id, room, origin, client, ts, seq
-	env.To, env.PrivateFor, env.ToConn = to, privateFor, toConn
+	env.To, env.PrivateFor, env.ToConn, env.Patch = to, privateFor, toConn, patch
 	if len(private) > 0 {
 		env.Private = private
 	}
@@ -256,6 +291,17 @@ func (d *decoder) uvarint() uint64 {
 	}
 	d.b = d.b[n:]
 	return v
+}
+
+// int reads a uvarint that must fit a non-negative int32 (a patch
+// coordinate or size).
+func (d *decoder) int() int {
+	v := d.uvarint()
+	if v > math.MaxInt32 {
+		d.fail()
+		return 0
+	}
+	return int(v)
 }
 
 func (d *decoder) varint() int64 {

@@ -40,16 +40,27 @@ type Config struct {
 	// fails with ErrMaxPayload unless the server's max_payload holds it plus
 	// Headroom. Default 8 MiB.
 	MaxBytes int
-	// MaxLayers is how many retained frames Layers returns per room at most,
-	// the most recently updated ones. Default 32.
+	// MaxLayers is how many layer logs (senders) Layers returns per room at
+	// most, the most recently updated ones; a room's mirror keeps as many.
+	// Default 32.
 	MaxLayers int
+	// MaxRoomBytes bounds what Layers reads for one late joiner: the
+	// newest layer logs whose bytes fit (a log is its full frame and its
+	// patches). Default 96 MiB (relay.Config.RoomRetainedBytes).
+	MaxRoomBytes int64
+	// MirrorMaxBytes bounds the layer logs this node keeps in memory for
+	// the rooms it has members in (mirror.go), all rooms together; the
+	// least recently updated go first and are read again from the stream
+	// when needed. Default 256 MiB.
+	MirrorMaxBytes int64
 
 	// PresenceTTL is how long a node's presence key lives without a
 	// heartbeat. A node that dies without saying goodbye drops out of every
 	// room's count within it. Heartbeats run every PresenceTTL/3. Default 15 s.
 	PresenceTTL time.Duration
 	// LayerMaxAge drops a retained frame that has not been replaced for this
-	// long. Default 24 h.
+	// long; a patch on a full frame older than this (less a minute, or a
+	// tenth of it if shorter) is refused, as if it had none. Default 24 h.
 	LayerMaxAge time.Duration
 	// LayerMaxBytes caps the layer stream; the oldest frames go first.
 	// Default 1 GiB.
@@ -88,6 +99,10 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// maxMsgsPerSubject is the layer stream's MaxMsgsPerSubject: a log's full
+// frame and its patches.
+const maxMsgsPerSubject = 1 + wire.MaxLogPatches
+
 // Headroom is what a frame's NATS message needs beyond the image itself: the
 // frame event (JSON, with a display name of up to 64 characters) and the
 // broker's own header.
@@ -105,6 +120,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxLayers <= 0 {
 		c.MaxLayers = relay.DefaultConfig().MaxLayers
+	}
+	if c.MaxRoomBytes <= 0 {
+		c.MaxRoomBytes = 96 << 20
+	}
+	if c.MirrorMaxBytes <= 0 {
+		c.MirrorMaxBytes = 256 << 20
 	}
 	if c.PresenceTTL <= 0 {
 		c.PresenceTTL = 15 * time.Second

@@ -2,6 +2,7 @@ package natsbroker
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"image"
@@ -14,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,6 +193,8 @@ type tclient struct {
 	msgs   chan tmsg
 	closed chan struct{}
 	hello  map[string]any
+	frozen chan struct{} // static; closed once by unfreeze
+	thaw   sync.Once
 }
 
 type tHandler struct {
@@ -200,6 +204,9 @@ type tHandler struct {
 
 func (h tHandler) OnMessage(_ *gws.Conn, m *gws.Message) {
 	defer m.Close()
+	if h.c.frozen != nil {
+		<-h.c.frozen // a frozen client reads nothing: its socket buffers fill
+	}
 	msg := tmsg{op: m.Opcode, data: bytes.Clone(m.Bytes())}
 	if m.Opcode == gws.OpcodeText {
 		_ = json.Unmarshal(msg.data, &msg.ev)
@@ -225,9 +232,31 @@ func dial(t testing.TB, n *node, room, name string) *tclient {
 // none); hello["client"] is the id granted.
 func dialAs(t testing.TB, n *node, room, name, resume string) *tclient {
 	t.Helper()
-	c := &tclient{t: t, name: name, msgs: make(chan tmsg, 1024), closed: make(chan struct{})}
+	return dialWith(t, n, room, name, dialOpts{resume: resume})
+}
+
+// dialOpts are dialWith's options.
+type dialOpts struct {
+	resume string // proves the client id name
+	query  string // more query parameters (patches=1, a rendition)
+	frozen bool   // the client reads nothing until unfreeze (it still gets its hello then)
+	buffer int    // messages the client holds; default 1024
+}
+
+// dialWith connects a client named name to room on n; unless frozen, it
+// reads its hello.
+func dialWith(t testing.TB, n *node, room, name string, o dialOpts) *tclient {
+	t.Helper()
+	c := &tclient{t: t, name: name, msgs: make(chan tmsg, cmp.Or(o.buffer, 1024)), closed: make(chan struct{})}
+	if o.frozen {
+		c.frozen = make(chan struct{})
+	}
+	addr := n.ws + "/ws/" + room + "?client=" + name + "&name=" + name + "&resume=" + url.QueryEscape(o.resume)
+	if o.query != "" {
+		addr += "&" + o.query
+	}
 	ws, _, err := gws.NewClient(tHandler{c: c}, &gws.ClientOption{
-		Addr:               n.ws + "/ws/" + room + "?client=" + name + "&name=" + name + "&resume=" + url.QueryEscape(resume),
+		Addr:               addr,
 		ReadMaxPayloadSize: 64 << 20,
 	})
 	if err != nil {
@@ -236,11 +265,20 @@ func dialAs(t testing.TB, n *node, room, name, resume string) *tclient {
 	c.ws = ws
 	go ws.ReadLoop()
 	t.Cleanup(c.close)
-	c.hello = c.expect("hello").ev
+	if !o.frozen {
+		c.hello = c.expect("hello").ev
+	}
 	return c
 }
 
+func (c *tclient) unfreeze() {
+	if c.frozen != nil {
+		c.thaw.Do(func() { close(c.frozen) })
+	}
+}
+
 func (c *tclient) close() {
+	c.unfreeze()
 	_ = c.ws.WriteClose(1000, nil)
 	select {
 	case <-c.closed:

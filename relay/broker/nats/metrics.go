@@ -17,6 +17,10 @@ var (
 		"Messages from NATS (or the layer stream) that could not be decoded.", nil, nil)
 	descPublishErrors = prometheus.NewDesc("canvasrelay_broker_publish_errors_total",
 		"Publishes to NATS that failed while connected.", nil, nil)
+	descSyncDrops = prometheus.NewDesc("canvasrelay_broker_patch_sync_drops_total",
+		"Patches not delivered to this node's members because their layer log could not be read from the stream (the sync queue was full, the read failed, or the log's full frame left the stream).", nil, nil)
+	descMirrorBytes = prometheus.NewDesc("canvasrelay_broker_mirror_bytes",
+		"Bytes of the layer logs this node keeps for its rooms (bounded by MirrorMaxBytes).", nil, nil)
 	descRooms = prometheus.NewDesc("canvasrelay_broker_rooms",
 		"Rooms with local subscriptions or members.", nil, nil)
 	descRemoteRooms = prometheus.NewDesc("canvasrelay_broker_remote_rooms",
@@ -25,7 +29,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (b *Broker) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descConnected, descFallbacks, descDuplicates, descBadMessages, descPublishErrors, descRooms, descRemoteRooms} {
+	for _, d := range []*prometheus.Desc{descConnected, descFallbacks, descDuplicates, descBadMessages, descPublishErrors, descSyncDrops, descMirrorBytes, descRooms, descRemoteRooms} {
 		ch <- d
 	}
 }
@@ -42,6 +46,8 @@ func (b *Broker) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descDuplicates, prometheus.CounterValue, float64(st.Duplicates))
 	ch <- prometheus.MustNewConstMetric(descBadMessages, prometheus.CounterValue, float64(st.BadMessages))
 	ch <- prometheus.MustNewConstMetric(descPublishErrors, prometheus.CounterValue, float64(st.PublishErrors))
+	ch <- prometheus.MustNewConstMetric(descSyncDrops, prometheus.CounterValue, float64(st.SyncDrops))
+	ch <- prometheus.MustNewConstMetric(descMirrorBytes, prometheus.GaugeValue, float64(st.MirrorBytes))
 	ch <- prometheus.MustNewConstMetric(descRooms, prometheus.GaugeValue, float64(st.Rooms))
 	ch <- prometheus.MustNewConstMetric(descRemoteRooms, prometheus.GaugeValue, float64(st.RemoteRooms))
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/canvasrelay/canvasrelay/relay"
+	"github.com/nats-io/nats.go"
 )
 
 func TestEnvelopeRoundTrip(t *testing.T) {
@@ -21,6 +22,8 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		{"addressed", &relay.Envelope{ID: "c-2", Kind: relay.KindChat, To: []string{"x", "y.z"}, Event: []byte(`{}`)}},
 		{"private", &relay.Envelope{ID: "c-3", Kind: relay.KindGame, PrivateFor: "drawer", Private: []byte(`{"word":"cat"}`), Event: []byte(`{"type":"game"}`)}},
 		{"empty", &relay.Envelope{Kind: relay.KindGame}},
+		{"patch", &relay.Envelope{ID: "b-y", Kind: relay.KindFrame, Client: "pub", Seq: 43, Event: []byte(`{"type":"frame","patch":true}`),
+			Image: []byte("\x89PNG\r\n\x1a\npatch"), Patch: &relay.PatchRect{X: 1 << 20, Y: 0, Width: 3, Height: 4}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -38,6 +41,9 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 			}
 			if !bytes.Equal(got.Event, want.Event) || !bytes.Equal(got.Image, want.Image) || !bytes.Equal(got.Private, want.Private) {
 				t.Errorf("got event %q image %q private %q, want %q %q %q", got.Event, got.Image, got.Private, want.Event, want.Image, want.Private)
+			}
+			if (got.Patch == nil) != (want.Patch == nil) || got.Patch != nil && *got.Patch != *want.Patch {
+				t.Errorf("got patch %+v, want %+v", got.Patch, want.Patch)
 			}
 			if (got.To == nil) != (want.To == nil) || !reflect.DeepEqual(append([]string{}, got.To...), append([]string{}, want.To...)) {
 				t.Errorf("got To %#v, want %#v", got.To, want.To)
@@ -62,6 +68,38 @@ func TestDecodeRejectsBadMessages(t *testing.T) {
 				t.Errorf("got %v, want ErrBadMessage", err)
 			}
 		})
+	}
+}
+
+// A patch is codec version 3 (a node that knows only versions 1 and 2
+// drops it rather than take it for a full frame); other envelopes keep
+// theirs. A rectangle on anything but a frame is refused.
+func TestPatchCodecVersion(t *testing.T) {
+	patch := &relay.Envelope{Kind: relay.KindFrame, Image: []byte("x"), Patch: &relay.PatchRect{Width: 1, Height: 1}}
+	if v := encodeEnvelope(patch)[0]; v != codecVersion3 {
+		t.Errorf("patch: got version %d, want %d", v, codecVersion3)
+	}
+	if v := encodeEnvelope(&relay.Envelope{Kind: relay.KindFrame, Image: []byte("x")})[0]; v != codecVersion {
+		t.Errorf("full frame: got version %d, want %d", v, codecVersion)
+	}
+	data := encodeEnvelope(patch)
+	data[1] = byte(relay.KindChat)
+	if _, err := decodeEnvelope("r", data); !errors.Is(err, ErrBadMessage) {
+		t.Errorf("a chat with a patch rectangle: got %v, want ErrBadMessage", err)
+	}
+}
+
+// The Relay-Log header round-trips, and a malformed one is none.
+func TestLogMetaHeader(t *testing.T) {
+	m := logMeta{idx: 7, width: 1280, height: 720, baseBytes: 123456, patchBytes: 98765, baseTS: 1764740000000, baseID: "node-a-1z"}
+	got, ok := parseLogMeta(nats.Header{hdrLog: []string{m.String()}})
+	if !ok || got != m {
+		t.Fatalf("got %+v (%v), want %+v", got, ok, m)
+	}
+	for _, bad := range []string{"", "2 0 1 1 1 0 0 x", "1 -1 1 1 1 0 0 x", "1 0 1 1 1 0 0", "1 0 99999999999 1 1 0 0 x", "1 0 a 1 1 0 0 x"} {
+		if _, ok := parseLogMeta(nats.Header{hdrLog: []string{bad}}); ok {
+			t.Errorf("%q: parsed, want refused", bad)
+		}
 	}
 }
 

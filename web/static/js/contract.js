@@ -99,6 +99,8 @@ export const Limits = Object.freeze({
   DEFAULT_SECONDS: 60,
   MAX_GAME_PAUSE_MS: 5000,
   KEYFRAME_MIN_BYTES: 65536,
+  KEYFRAME_PATCHES: 512,
+  MAX_LOG_PATCHES: 1024,
   MAX_ROOM_LEN: 64,
   MAX_ID_LEN: 64,
   NAME_RULE: "1 to 64 characters from A-Z a-z 0-9 . _ -",
