@@ -19,6 +19,9 @@ import (
 const benchHelp = `Measures the relay, and in the same invocation the "floor": the thinnest
 fan-out on raw gws (one Broadcaster per frame, no validation, no queue
 policy). Results are given as absolute figures and as ratios to the floor.
+The patches scenario has no floor: it drives the real pages in headless
+Chromium (--chromium, or $CHROMIUM), once sending patches and once full
+frames only, and compares what viewers receive.
 The relay runs in this process unless --url names one on this machine;
 --pid then reads its CPU and RSS from /proc. Only loopback targets are allowed.
 
@@ -30,6 +33,7 @@ const benchExamples = `  canvasrelay bench fanout                          # 100
   canvasrelay bench fanout --rate 30 --json         # latency at 30 frames/s, as JSON
   canvasrelay bench fanout --cpuprofile f.prof      # then: go tool pprof -top f.prof
   canvasrelay bench stalled --quick                 # a few seconds, small N (CI smoke)
+  canvasrelay bench patches --chromium /usr/bin/chromium   # whiteboard + typing in headless Chromium
   canvasrelay serve --addr 127.0.0.1:8080 & canvasrelay bench idle --url ws://127.0.0.1:8080 --pid $!`
 
 // benchOptions are the bench flags.
@@ -77,7 +81,7 @@ func benchFlags(b *benchOptions, fs *pflag.FlagSet) {
 	fs.StringVar(&o.Reader, "reader", "client", "how subscribers read (`mode`): client (the project's relay/client: copies each frame, parses each event) or lite (bare gws noting seq, size and time only, leaving more CPU to the server)")
 	fs.StringVar(&o.Pace, "pace", "ack", "what the window counts (`mode`): ack (issue 9's rate 0) or delivery (publish at most --window frames ahead of the slowest subscriber)")
 	fs.IntVar(&o.Frames, "frames", 0, "publish at most `N` frames per run (default 20000, stalled 2000, renditions 20)")
-	fs.Var((*optDuration)(&o.Duration), "duration", "publish for at most this `duration` per run (default: fanout 10s, stalled 20s, renditions 15s)")
+	fs.Var((*optDuration)(&o.Duration), "duration", "publish for at most this `duration` per run (default: fanout 10s, stalled 20s, renditions 15s; patches: the whiteboard draws for at most 5m)")
 	fs.Var((*optDuration)(&o.Drain), "drain", "wait at most this `duration` for deliveries after publishing (default 30s)")
 	fs.IntVar(&o.Width, "width", 0, "renditions: source canvas width in pixels (default 1920)")
 	fs.IntVar(&o.Height, "height", 0, "renditions: source canvas height in pixels (default 1080)")
@@ -86,6 +90,13 @@ func benchFlags(b *benchOptions, fs *pflag.FlagSet) {
 	fs.IntVar(&o.Concurrency, "concurrency", 0, "connections dialed at once (default 8)")
 	fs.Var((*optDuration)(&o.WriteTimeout), "write-timeout", "the relay's write timeout (`duration`): in-process, set it; with --url, say what the server uses (default 10s)")
 	fs.Var((*optDuration)(&o.CloseGrace), "close-grace", "in-process relay's close grace after a cut-off (`duration`, default 2s)")
+	fs.StringVar(&o.Chromium, "chromium", "", "patches: the Chromium (or Chrome) binary to drive, a `path` or a name on PATH (default: $"+bench.ChromiumEnv+", else chromium, chromium-browser or google-chrome on PATH)")
+	fs.StringVar(&o.Workload, "workload", "", "patches: run only this `workload`, whiteboard or typing (default both)")
+	fs.IntVar(&o.Strokes, "strokes", 0, "patches: whiteboard strokes `N` (default 200)")
+	fs.Var((*optDuration)(&o.Typing), "typing", "patches: how long the typing workload types (`duration`, default 30s)")
+	fs.Float64Var(&o.ShareQuality, "share-quality", 0, "patches: the typing share's WebP `quality`, 0 to 1 (default 1, which Chromium encodes losslessly; the page's own default is 0.8, lossy)")
+	fs.Int64Var(&o.Seed, "seed", 0, "patches: `seed` of the strokes and the typed text (default 18)")
+	fs.StringVar(&o.Pictures, "pictures", "", "patches: save the sender's and the viewer's pictures at the end of each run, as PNG, in this `folder`")
 	fs.IntVar(&o.Repeat, "repeat", 0, "run the scenario `N` times, alternating the order of the runs, and report medians (default 1)")
 	fs.BoolVar(&o.Quick, "quick", false, "small defaults, a few seconds per scenario (CI smoke test)")
 	fs.StringVar(&o.Room, "room", "bench", "room name `prefix`; each run adds a random suffix")
@@ -97,7 +108,7 @@ func benchFlags(b *benchOptions, fs *pflag.FlagSet) {
 
 func runBench(ctx context.Context, b *benchOptions, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError(errors.New("bench needs a scenario: fanout, stalled, idle, renditions or cluster"))
+		return usageError(errors.New("bench needs a scenario: fanout, stalled, idle, renditions, cluster or patches"))
 	}
 	scenario := args[0]
 	if len(args) > 1 {

@@ -143,3 +143,23 @@ func TestBenchEnvironmentTwin(t *testing.T) {
 		t.Errorf("CANVASRELAY_SUBSCRIBERS=2: got %d subscribers, want 2", got)
 	}
 }
+
+// TestBenchPatchesNoChromium: without a browser the patches scenario fails
+// with a message that names the flag and the variable to point at one.
+func TestBenchPatchesNoChromium(t *testing.T) {
+	var out, errb strings.Builder
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := Run(ctx, []string{"bench", "patches", "--chromium", "/nonexistent/chromium"}, &out, &errb)
+	if err == nil {
+		t.Fatalf("bench patches with a missing browser succeeded:\n%s", out.String())
+	}
+	for _, want := range []string{"--chromium", "/nonexistent/chromium", "Chromium"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if code := ExitCode(err); code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+}

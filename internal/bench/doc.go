@@ -18,6 +18,14 @@
 //	renditions  subscribers split across 3 renditions: re-encodes per frame and
 //	            rendition (the target is exactly 1), CPU per frame
 //	cluster     two relay nodes sharing a room through NATS (embedded) against one node
+//	patches     issue 18: the real pages in headless Chromium (chromedp), served by
+//	            an in-process relay: a whiteboard of 200 mouse strokes on 1280x720,
+//	            and a 1080p screen share of a stand-in canvas with a 2 Hz cursor and
+//	            text typed at 5 characters/s; each workload runs with patches and
+//	            again with the page sending full frames only (?patches=0). Bytes
+//	            that subscribers with and without patches=1 receive, and the viewer
+//	            page's picture compared pixel for pixel with the sender's. It has no
+//	            floor: the full-frame run is its reference
 //
 // # Run flow
 //

@@ -21,3 +21,8 @@ var (
 	// ErrProc means /proc could not be read for the server's pid.
 	ErrProc = errors.New("bench: reading /proc")
 )
+
+// ErrNoChromium means the patches scenario found no Chromium to drive
+// (--chromium, $CHROMIUM, or chromium, chromium-browser, google-chrome on
+// PATH).
+var ErrNoChromium = errors.New("bench: no Chromium")

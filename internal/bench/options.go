@@ -74,6 +74,30 @@ type Options struct {
 	// CloseGrace is the in-process relay's Config.ShutdownGrace (default 2 s).
 	CloseGrace time.Duration
 
+	// Chromium is the browser the patches scenario drives (a path or a
+	// name on PATH). Empty: $CHROMIUM, else chromium, chromium-browser or
+	// google-chrome on PATH.
+	Chromium string
+	// Workload limits the patches scenario to one workload:
+	// WorkloadWhiteboard or WorkloadTyping (empty: both).
+	Workload string
+	// Strokes is the whiteboard workload's number of strokes (patches
+	// default 200, quick 10).
+	Strokes int
+	// Typing is how long the typing workload types (patches default 30 s,
+	// quick 3 s).
+	Typing time.Duration
+	// ShareQuality is the typing workload's screen share encoder quality
+	// (WebP, the page's default format): 1 (the default) makes Chromium
+	// encode WebP losslessly, so the viewer's picture can equal the
+	// screen's; the page's own default is 0.8 (lossy).
+	ShareQuality float64
+	// Seed makes the patches workloads' strokes and text (default 18).
+	Seed int64
+	// Pictures, if set, is a folder where the patches scenario saves the
+	// sender's and the viewer's pictures at the end of each run (PNG).
+	Pictures string
+
 	// Quick makes every default small, for a smoke test.
 	Quick bool
 	// Room prefixes the room names (default "bench"); a random suffix makes
@@ -151,6 +175,17 @@ func (o Options) defaults(scenario string) Options {
 		}
 		setI(&o.Frames, pick(20, 3))
 		setD(&o.Duration, pickD(15*time.Second, 2*time.Second))
+	case "patches":
+		setI(&o.Strokes, pick(200, 10))
+		setD(&o.Typing, pickD(30*time.Second, 3*time.Second))
+		// Duration bounds the whiteboard's drawing time per run.
+		setD(&o.Duration, pickD(5*time.Minute, time.Minute))
+		if o.Seed == 0 {
+			o.Seed = 18
+		}
+		if o.ShareQuality == 0 {
+			o.ShareQuality = 1
+		}
 	case "cluster":
 		setI(&o.Subscribers, pick(200, 4)) // 100 per node, as in issue 8
 		setI(&o.Size, pick(100<<10, 16<<10))
@@ -220,6 +255,14 @@ func (o *Options) validate() error {
 		return bad("reader %q: want client or lite", o.Reader)
 	case o.Repeat > 50:
 		return bad("repeat %d: at most 50", o.Repeat)
+	case o.Strokes > 5000:
+		return bad("%d strokes: at most 5000", o.Strokes)
+	case o.Workload != "" && o.Workload != WorkloadWhiteboard && o.Workload != WorkloadTyping:
+		return bad("workload %q: want whiteboard or typing (empty: both)", o.Workload)
+	case o.ShareQuality < 0 || o.ShareQuality > 1:
+		return bad("share quality %g: want 0 to 1", o.ShareQuality)
+	case o.Typing > 10*time.Minute:
+		return bad("typing %s: at most 10m", o.Typing)
 	case o.PID < 0 || o.FloorPID < 0:
 		return bad("pid must be positive")
 	}

@@ -52,6 +52,13 @@ type Params struct {
 	PerRoom      int     `json:"per_room,omitempty"`
 	Concurrency  int     `json:"concurrency"`
 	WriteTimeout float64 `json:"write_timeout_seconds,omitempty"`
+	// The patches scenario's.
+	Browser string  `json:"browser,omitempty"`
+	Strokes int     `json:"strokes,omitempty"`
+	Typing  float64 `json:"typing_seconds,omitempty"`
+	Seed    int64   `json:"seed,omitempty"`
+	// ShareQuality is the typing share's WebP quality (1: lossless).
+	ShareQuality float64 `json:"share_quality,omitempty"`
 }
 
 // Machine describes where the numbers come from.
@@ -67,13 +74,14 @@ type Machine struct {
 
 // RunResult is one measured run.
 type RunResult struct {
-	Name   string        `json:"name"`
-	Impl   string        `json:"impl"`            // relay or floor
-	Where  string        `json:"where,omitempty"` // the server(s) it ran on
-	Fanout *FanoutResult `json:"fanout,omitempty"`
-	Idle   *IdleResult   `json:"idle,omitempty"`
-	Proc   *ProcResult   `json:"proc,omitempty"`
-	Error  string        `json:"error,omitempty"`
+	Name    string         `json:"name"`
+	Impl    string         `json:"impl"`            // relay or floor
+	Where   string         `json:"where,omitempty"` // the server(s) it ran on
+	Fanout  *FanoutResult  `json:"fanout,omitempty"`
+	Idle    *IdleResult    `json:"idle,omitempty"`
+	Patches *PatchesResult `json:"patches,omitempty"`
+	Proc    *ProcResult    `json:"proc,omitempty"`
+	Error   string         `json:"error,omitempty"`
 }
 
 // Ratio is the relay's figure over another run's.
@@ -97,7 +105,7 @@ type Target struct {
 	// defined at: the check is then only indicative.
 	Applies bool   `json:"applies"`
 	Note    string `json:"note,omitempty"`
-	// Issue is the issue that set the target: 9 (the default, 0) or 17.
+	// Issue is the issue that set the target: 9 (the default, 0), 17 or 18.
 	Issue int `json:"issue,omitempty"`
 }
 
@@ -208,7 +216,7 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintln(bw)
 		}
 	}
-	for _, issue := range []int{9, 17} {
+	for _, issue := range []int{9, 17, 18} {
 		header := false
 		for _, t := range r.Targets {
 			if max(t.Issue, 9) != issue {
@@ -282,7 +290,12 @@ func (p Params) String() string {
 	add(p.Conns > 0, "conns=%d", p.Conns)
 	add(p.PerRoom > 0, "per-room=%d", p.PerRoom)
 	add(p.WriteTimeout > 0, "write-timeout=%gs", p.WriteTimeout)
-	add(true, "concurrency=%d", p.Concurrency)
+	add(p.Strokes > 0, "strokes=%d", p.Strokes)
+	add(p.Typing > 0, "typing=%gs", p.Typing)
+	add(p.Seed != 0, "seed=%d", p.Seed)
+	add(p.ShareQuality > 0, "share-quality=%g", p.ShareQuality)
+	add(p.Browser != "", "browser=%s", p.Browser)
+	add(p.Concurrency > 0, "concurrency=%d", p.Concurrency)
 	return strings.Join(parts, " ")
 }
 

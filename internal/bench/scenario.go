@@ -11,7 +11,7 @@ import (
 )
 
 // Scenarios lists the scenario names, in the order of issue 9.
-var Scenarios = []string{"fanout", "stalled", "idle", "renditions", "cluster"}
+var Scenarios = []string{"fanout", "stalled", "idle", "renditions", "cluster", "patches"}
 
 // Describe says in one line what each scenario measures.
 var Describe = map[string]string{
@@ -20,6 +20,7 @@ var Describe = map[string]string{
 	"idle":       "N idle connections: server RSS per connection, connect rate",
 	"renditions": "subscribers split across 3 renditions: re-encodes per frame and rendition, CPU per frame",
 	"cluster":    "two relay nodes sharing a room through NATS against one node: MB/s, latency per node",
+	"patches":    "whiteboard and typing on the real pages in headless Chromium: viewer bytes with patches vs full frames, pixels",
 }
 
 // Run runs one scenario, with the floor in the same invocation. It returns
@@ -41,8 +42,13 @@ func Run(ctx context.Context, scenario string, o Options) (*Report, error) {
 			return nil, fmt.Errorf("%w: cluster starts its own NATS server and relay nodes; --url does not apply", ErrBadOptions)
 		}
 		run = runClusterScenario
+	case "patches":
+		if o.URL != "" || o.FloorURL != "" || o.Repeat > 1 {
+			return nil, fmt.Errorf("%w: patches starts its own relay with the web pages and runs once; --url, --floor-url and --repeat do not apply", ErrBadOptions)
+		}
+		run = runPatchesScenario
 	default:
-		return nil, fmt.Errorf("%w %q: want one of fanout, stalled, idle, renditions, cluster", ErrUnknownScenario, scenario)
+		return nil, fmt.Errorf("%w %q: want one of fanout, stalled, idle, renditions, cluster, patches", ErrUnknownScenario, scenario)
 	}
 	o = o.defaults(scenario)
 	if err := o.validate(); err != nil {
@@ -53,6 +59,12 @@ func Run(ctx context.Context, scenario string, o Options) (*Report, error) {
 			continue
 		}
 		if _, err := parseBase(u); err != nil {
+			return nil, err
+		}
+	}
+	if scenario == "patches" {
+		// Before any report: without a browser there is nothing to measure.
+		if _, err := FindChromium(o.Chromium); err != nil {
 			return nil, err
 		}
 	}

@@ -13,6 +13,10 @@ import { Type, Code, Presence } from "./contract.js";
 const MAX_CHAT_LINES = 200;
 
 const room = roomFromPath();
+// ?patches=0 makes this page send full frames only, as before patch frames
+// (for comparisons such as `canvasrelay bench patches`); it still receives
+// and applies others' patches.
+const sendPatches = new URLSearchParams(location.search).get("patches") !== "0";
 const state = {
   client: "",
   name: savedName(),
@@ -39,6 +43,7 @@ const publisher = new Publisher({
   encoder: () => (sock && sock.encodes ? sock.encode : null),
   check: (blob) => tooLarge(blob.size, "Your layer"),
 });
+publisher.patches = sendPatches;
 publisher.onRefused = (e) => showError(e.code, e.message);
 publisher.onSent = () => (state.restoring = false);
 const sketch = new Sketch(source, {
@@ -70,6 +75,7 @@ const share = new ScreenShare({
     if (!active) publisher.changed(true); // your layer is your drawing again
   },
 });
+share.usePatches = sendPatches;
 
 function tooLarge(size, what) {
   if (size <= state.limits.maxBytes) return null;
@@ -417,12 +423,20 @@ async function main() {
       return state.statuses.slice();
     },
     publishRaw: (blob) => sock.publish(blob),
-    // shareStream shares stream (a stand-in for a screen, in tests).
-    // opts may set the format ({type: "image/png"} for a lossless test).
+    // shareStream shares stream (a stand-in for a screen, in tests and the
+    // bench). opts may set the format ({type: "image/png"} for a lossless
+    // test) or the quality ({quality: 1}: Chromium's WebP is then lossless).
     shareStream: (stream, fps = 5, opts = {}) => share.start({ stream, fps, type: $("shareFormat").value, ...opts }),
     get share() {
-      const { active, sent, skipped, patches, patchFrames, deferred } = share;
-      return { active, sent, skipped, patches, patchFrames, deferred };
+      const { active, sent, skipped, patches, patchFrames, deferred, bytes, patchBytes } = share;
+      return { active, sent, skipped, patches, patchFrames, deferred, bytes, patchBytes };
+    },
+    get sendsPatches() {
+      return sendPatches;
+    },
+    // publishing: a change of the layer is not yet handed to the socket.
+    get publishing() {
+      return publisher.dirty || publisher.encoding;
     },
     // Patch frames: sent by this page, and received (applied to others'
     // layers, and to our own while it is restored).

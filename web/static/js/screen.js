@@ -44,6 +44,8 @@ export class ScreenShare {
     this.encoding = false;
     this.sent = 0;
     this.skipped = 0;
+    this.bytes = 0; // bytes of the frames sent, patches included
+    this.patchBytes = 0;
   }
 
   get active() {
@@ -102,12 +104,14 @@ export class ScreenShare {
     if (encoder) {
       // The worker compares every pixel, tile by tile, and skips the frame
       // when nothing changed (a thin character can hide from the hash).
-      const full = this.needFull || !this.usePatches || now - this.lastSentAt >= KEYFRAME_MS;
+      // Sending full frames only (no layer log, or ?patches=0: whole), it
+      // compares the same way and sends a changed frame whole.
+      const full = this.needFull || now - this.lastSentAt >= KEYFRAME_MS;
       if (full) this.lastSentAt = now;
       this.needFull = false;
       this.encoding = true;
       createImageBitmap(c).then(
-        (bitmap) => encoder(bitmap, { type: this.type, quality: this.quality, full }),
+        (bitmap) => encoder(bitmap, { type: this.type, quality: this.quality, full, whole: !this.usePatches }),
         () => this.encoded({ error: "snapshot failed" }),
       );
       return;
@@ -125,6 +129,7 @@ export class ScreenShare {
         this.encoding = false;
         if (!blob || !this.stream) return;
         this.sent++;
+        this.bytes += blob.size;
         this.send(blob);
       },
       this.type,
@@ -133,7 +138,7 @@ export class ScreenShare {
   }
 
   // encoded takes the worker's answer for the last frame handed to it.
-  encoded({ skipped, deferred, patch, patches = 0, error }) {
+  encoded({ skipped, deferred, patch, patches = 0, bytes = 0, error }) {
     this.encoding = false;
     if (error) {
       this.needFull = true;
@@ -144,9 +149,11 @@ export class ScreenShare {
       this.skipped++;
     } else {
       this.sent++;
+      this.bytes += bytes;
       if (patch) {
         this.patches++;
         this.patchFrames += patches;
+        this.patchBytes += bytes;
       }
     }
   }

@@ -4,15 +4,17 @@
 // {op:"encode", bitmap, at}, {op:"retry"}, {op:"close"}. Messages to the
 // page: see relay-core.js, plus {ev:"ready", ok, encodes} once at start,
 // {ev:"textResult", id, ok} and {ev:"encoded", bytes, patch}. And
-// {op:"shareFrame", bitmap, opts: {type, quality, full}}, answered by
-// {ev:"shareEncoded", skipped, deferred, patch, patches, bytes, error}.
+// {op:"shareFrame", bitmap, opts: {type, quality, full, whole}}, answered by
+// {ev:"shareEncoded", skipped, deferred, patch, patches, bytes, error}. With
+// whole (the page sends full frames only) a changed frame goes whole, never
+// as patches.
 //
 // encode takes a snapshot of the page's layer (an ImageBitmap: the whole
 // layer, or the patch rectangle at at = {x, y}) and encodes it as PNG on an
 // OffscreenCanvas here, off the page's thread, then publishes it. Encodes
 // run one at a time, in order; a full snapshot drops the ones not started.
 import { RelayConnection } from "./relay-core.js";
-import { ShareEncoder } from "./share-tiles.js";
+import { ShareEncoder, changedTiles } from "./share-tiles.js";
 
 const ok = typeof WebSocket === "function" && typeof createImageBitmap === "function";
 const encodes = typeof OffscreenCanvas === "function";
@@ -40,13 +42,35 @@ async function shareFrame(m) {
     return;
   }
   try {
-    const r = await shareEnc.encode(m.bitmap, opts);
+    const r = opts.whole ? await shareWhole(m.bitmap, opts) : await shareEnc.encode(m.bitmap, opts);
     self.postMessage({ ev: "shareEncoded", ...r });
   } catch (err) {
     m.bitmap.close();
     shareEnc.reset();
+    if (whole) whole.prev = null;
     self.postMessage({ ev: "shareEncoded", skipped: false, patch: false, patches: 0, bytes: 0, error: String(err && err.message || err) });
   }
+}
+
+// shareWhole sends a captured frame whole when any tile changed since the
+// last one sent (the same comparison as for patches), or when full. Like
+// the share encoder, it starts over on each new socket.
+let whole = null; // {canvas, ctx, prev}
+async function shareWhole(bitmap, { type, quality, full }) {
+  const w = bitmap.width;
+  const h = bitmap.height;
+  if (!whole || whole.canvas.width !== w || whole.canvas.height !== h) {
+    const canvas = new OffscreenCanvas(w, h);
+    whole = { canvas, ctx: canvas.getContext("2d", { willReadFrequently: true }), prev: null };
+  }
+  whole.ctx.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  const data = whole.ctx.getImageData(0, 0, w, h).data;
+  if (!full && whole.prev && !changedTiles(whole.prev, data, w, h).count) return { skipped: true, patch: false, patches: 0, bytes: 0 };
+  const blob = await whole.canvas.convertToBlob({ type, quality });
+  whole.prev = data;
+  conn.publish(blob, null);
+  return { skipped: false, patch: false, patches: 0, bytes: blob.size };
 }
 
 function encode(bitmap, at) {
@@ -81,7 +105,10 @@ async function runEncodes() {
 if (ok) {
   conn = new RelayConnection({
     post: (msg, transfer) => {
-      if (msg.ev === "status" && msg.state === "open" && shareEnc) shareEnc.reset();
+      if (msg.ev === "status" && msg.state === "open") {
+        if (shareEnc) shareEnc.reset();
+        if (whole) whole.prev = null;
+      }
       self.postMessage(msg, transfer || []);
     },
     decode: (blob) => createImageBitmap(blob),
