@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -23,22 +22,14 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+
+	"github.com/canvasrelay/canvasrelay/internal/chromium"
 	"github.com/lxzan/gws"
 )
 
 // chromiumPath finds Debian's chromium (or $CHROMIUM). Browser tests skip
 // only when no browser is installed.
-func chromiumPath() string {
-	for _, p := range []string{os.Getenv("CHROMIUM"), "chromium", "chromium-browser", "google-chrome"} {
-		if p == "" {
-			continue
-		}
-		if full, err := exec.LookPath(p); err == nil {
-			return full
-		}
-	}
-	return ""
-}
+func chromiumPath() string { return chromium.Lookup() }
 
 // testLogger sends the relay's logs to t.Log.
 func testLogger(t *testing.T) *slog.Logger {
@@ -128,28 +119,10 @@ func newEnv(t *testing.T, cfg relay.Config) *env {
 	t.Logf("screenshots go to %s", e.shots)
 
 	profile := t.TempDir()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(profile),
-		chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		chromedp.Flag("password-store", "basic"),
+	opts := append(chromium.Options(path, profile, 1280, 900),
 		// Screen sharing without a picker: capture the tab with this title.
-		chromedp.Flag("auto-select-tab-capture-source-by-title", shareTitle),
-	)
+		chromedp.Flag("auto-select-tab-capture-source-by-title", shareTitle))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	browser, cancelBrowser := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() {
 		cancelBrowser()

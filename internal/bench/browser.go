@@ -18,11 +18,13 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+
+	"github.com/canvasrelay/canvasrelay/internal/chromium"
 )
 
 // ChromiumEnv names the environment variable that points at a Chromium
 // binary when --chromium is not given.
-const ChromiumEnv = "CHROMIUM"
+const ChromiumEnv = chromium.Env
 
 // FindChromium returns the browser to drive: path when given (a name on
 // PATH or a file), else $CHROMIUM, else chromium, chromium-browser or
@@ -35,13 +37,8 @@ func FindChromium(path string) (string, error) {
 		}
 		return full, nil
 	}
-	for _, p := range []string{os.Getenv(ChromiumEnv), "chromium", "chromium-browser", "google-chrome"} {
-		if p == "" {
-			continue
-		}
-		if full, err := exec.LookPath(p); err == nil {
-			return full, nil
-		}
+	if full := chromium.Lookup(); full != "" {
+		return full, nil
 	}
 	return "", fmt.Errorf("%w: none of $%s, chromium, chromium-browser, google-chrome found on PATH; install one (apt-get install chromium) or point --chromium (or $%s) at the binary",
 		ErrNoChromium, ChromiumEnv, ChromiumEnv)
@@ -59,26 +56,7 @@ func startBrowser(path string) (*browser, error) {
 	if err != nil {
 		return nil, err
 	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(profile),
-		chromedp.WindowSize(1400, 900),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		chromedp.Flag("password-store", "basic"),
-	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromium.Options(path, profile, 1400, 900)...)
 	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
 	b := &browser{ctx: ctx, profile: profile, cancel: func() {
 		cancelBrowser()

@@ -58,25 +58,9 @@ func dialLite(ctx context.Context, roomURL, clientID string, s *subscriber) (*li
 	q.Set("client", clientID)
 	u.RawQuery = q.Encode()
 	lc := &liteConn{s: s, ended: make(chan struct{}), hello: make(chan struct{})}
-	hdr := http.Header{}
-	hdr.Set("Sec-WebSocket-Protocol", wire.Subprotocol)
-	ctx, cancel := context.WithTimeout(ctx, rawHandshakeTimeout)
-	defer cancel()
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", u.Host)
+	ws, err := dialGws(ctx, u, lc, "lite")
 	if err != nil {
-		return nil, fmt.Errorf("lite dial: %w", err)
-	}
-	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Now()) })
-	ws, _, err := gws.NewClientFromConn(lc, &gws.ClientOption{
-		Addr: u.String(), RequestHeader: hdr, ReadMaxPayloadSize: liteReadLimit, HandshakeTimeout: rawHandshakeTimeout,
-	}, nc)
-	if !stop() || err != nil {
-		_ = nc.Close()
-		if err == nil {
-			err = ctx.Err()
-		}
-		return nil, fmt.Errorf("lite handshake: %w", err)
+		return nil, err
 	}
 	lc.ws = ws
 	go func() {
@@ -168,4 +152,31 @@ func seqOf(b []byte) int64 {
 	}
 	n, _ := strconv.ParseInt(string(b[:j]), 10, 64)
 	return n
+}
+
+// dialGws opens a gws client connection to u (with the relay's
+// subprotocol) whose events go to h, within rawHandshakeTimeout and ctx.
+// what names the client in errors.
+func dialGws(ctx context.Context, u *url.URL, h gws.Event, what string) (*gws.Conn, error) {
+	hdr := http.Header{}
+	hdr.Set("Sec-WebSocket-Protocol", wire.Subprotocol)
+	ctx, cancel := context.WithTimeout(ctx, rawHandshakeTimeout)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		return nil, fmt.Errorf("%s dial: %w", what, err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Now()) })
+	ws, _, err := gws.NewClientFromConn(h, &gws.ClientOption{
+		Addr: u.String(), RequestHeader: hdr, ReadMaxPayloadSize: liteReadLimit, HandshakeTimeout: rawHandshakeTimeout,
+	}, nc)
+	if !stop() || err != nil {
+		_ = nc.Close()
+		if err == nil {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("%s handshake: %w", what, err)
+	}
+	return ws, nil
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -65,25 +63,9 @@ func dialCountingViewer(ctx context.Context, base, room, id string, patches bool
 	u.RawQuery = q.Encode()
 	v := &countingViewer{hello: make(chan struct{}), ended: make(chan struct{})}
 	v.res.Patches = patches
-	hdr := http.Header{}
-	hdr.Set("Sec-WebSocket-Protocol", wire.Subprotocol)
-	ctx, cancel := context.WithTimeout(ctx, rawHandshakeTimeout)
-	defer cancel()
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", u.Host)
+	ws, err := dialGws(ctx, u, v, "viewer")
 	if err != nil {
-		return nil, fmt.Errorf("viewer dial: %w", err)
-	}
-	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Now()) })
-	ws, _, err := gws.NewClientFromConn(v, &gws.ClientOption{
-		Addr: u.String(), RequestHeader: hdr, ReadMaxPayloadSize: liteReadLimit, HandshakeTimeout: rawHandshakeTimeout,
-	}, nc)
-	if !stop() || err != nil {
-		_ = nc.Close()
-		if err == nil {
-			err = ctx.Err()
-		}
-		return nil, fmt.Errorf("viewer handshake: %w", err)
+		return nil, err
 	}
 	v.ws = ws
 	go ws.ReadLoop()
