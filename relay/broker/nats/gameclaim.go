@@ -28,7 +28,9 @@ import (
 //
 // The bucket is made at the first claim, so a cluster that plays no game
 // never has it; a bucket lost in a NATS restart is made again at the next
-// call.
+// call once JetStream answers (a call while the restarted server still
+// recovers its streams times out, and the player who asked gets an
+// `internal` error).
 
 // gameClaims implements relay.GameClaims on the broker's connection.
 type gameClaims struct {

@@ -115,6 +115,15 @@ func TestGameClaims(t *testing.T) {
 	ns.stop()
 	ns.start()
 	waitFor(t, 10*time.Second, "reconnected", func() bool { return a.b.Healthy() == nil })
+	// The connection comes back before JetStream serves again (the server
+	// recovers its file-stored streams first); once it answers on a's
+	// connection, a's next claim must make the bucket again.
+	waitFor(t, 10*time.Second, "JetStream answers again", func() bool {
+		actx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err := a.b.JetStream().AccountInfo(actx)
+		return err == nil
+	})
 	rev, ok, err = ca.Claim(ctx, "after")
 	must("claim after a NATS restart", ok, err, true)
 	if err := ca.Release(ctx, "after", rev); err != nil {
