@@ -73,6 +73,7 @@ func benchFlags(b *benchOptions, fs *pflag.FlagSet) {
 	fs.IntVar(&o.PID, "pid", 0, "the relay's process `id`, for CPU and RSS from /proc (in-process: this process)")
 	fs.StringVar(&o.FloorURL, "floor-url", "", "floor started with \"canvasrelay bench floor-server\", `ws://host:port` (default: in this process)")
 	fs.IntVar(&o.FloorPID, "floor-pid", 0, "the floor's process `id`")
+	fs.BoolVar(&o.FloorEvents, "floor-events", false, "the floor in this process sends a frame event before each image, as the relay does, so that it pays for the contract's second message per delivery (a floor-server: start it with --events)")
 	fs.IntVar(&o.Subscribers, "subscribers", 0, "fast subscribers `N` (default: fanout 100, stalled 90, renditions 30, cluster 200)")
 	fs.IntVar(&o.Stalled, "stalled", 0, "subscribers that never read, `K` (default: stalled 10)")
 	fs.Var(&b.size, "size", "frame `size`: bytes, or with KiB/MiB (default 100KiB)")
@@ -195,7 +196,10 @@ policy, as its own process, so that its CPU and RSS can be measured apart
 (canvasrelay bench ... --floor-url ws://ADDR --floor-pid PID). Loopback only.`
 
 func newFloorServerCmd(stdout, stderr io.Writer) *cobra.Command {
-	var addr string
+	var (
+		addr   string
+		events bool
+	)
 	maxBytes := byteSize(relay.DefaultConfig().MaxBytes)
 	cmd := &cobra.Command{
 		Use:   "floor-server [flags]",
@@ -203,16 +207,18 @@ func newFloorServerCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long:  floorHelp,
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runFloorServer(cmd.Context(), addr, int(maxBytes), stdout, stderr)
+			return runFloorServer(cmd.Context(), bench.FloorConfig{MaxBytes: int(maxBytes), Events: events}, addr, stdout, stderr)
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:0", "loopback `host:port` to listen on")
 	cmd.Flags().Var(&maxBytes, "max-bytes", "largest frame accepted (`size`)")
+	cmd.Flags().BoolVar(&events, "events", false, "send a frame event before each image, as the relay does (bench --floor-events for a floor in the bench's process)")
 	return cmd
 }
 
-func runFloorServer(ctx context.Context, addr string, maxBytes int, stdout, stderr io.Writer) error {
-	f := bench.NewFloor(maxBytes, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+func runFloorServer(ctx context.Context, cfg bench.FloorConfig, addr string, stdout, stderr io.Writer) error {
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	f := bench.NewFloor(cfg)
 	if err := f.Start(addr); err != nil {
 		if errors.Is(err, bench.ErrNotLoopback) || errors.Is(err, bench.ErrBadOptions) {
 			return usageError(err)

@@ -200,6 +200,7 @@ func TestRunRefuses(t *testing.T) {
 		{"remote ip", "fanout", Options{URL: "ws://192.0.2.1:8080"}, ErrNotLoopback},
 		{"remote name", "fanout", Options{URL: "ws://example.com:8080"}, ErrNotLoopback},
 		{"remote floor", "idle", Options{FloorURL: "ws://10.0.0.1:8080"}, ErrNotLoopback},
+		{"events for a floor elsewhere", "fanout", Options{FloorURL: "ws://127.0.0.1:8081", FloorEvents: true}, ErrBadOptions},
 		{"tls", "fanout", Options{URL: "wss://127.0.0.1:8080"}, ErrBadOptions},
 		{"no port", "fanout", Options{URL: "ws://127.0.0.1"}, ErrBadOptions},
 		{"frame too big", "fanout", Options{Size: 9 << 20}, ErrBadOptions},

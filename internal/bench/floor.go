@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,12 +26,13 @@ import (
 // client needs to be paced the same way as against the relay: a hello when
 // a connection opens, and an ack with the seq of each binary message after
 // it has been handed to the broadcaster. Receivers get bare binary frames,
-// with no frame event before them.
+// with no frame event before them, unless FloorConfig.Events asks for one.
 type Floor struct {
 	// Static after NewFloor.
 	upPlain *gws.Upgrader // for clients that offer no subprotocol
 	upProto *gws.Upgrader // echoes canvasrelay.v1, which clients that offer it require
 	log     *slog.Logger
+	events  bool // send a frame event before each image
 
 	mu     sync.Mutex // guards everything below
 	rooms  map[string]map[*gws.Conn]struct{}
@@ -43,8 +45,9 @@ type Floor struct {
 // floorSession is a connection's state, kept in gws's session storage (a
 // small struct rather than gws's default map, like the relay's).
 type floorSession struct {
-	room string // static after upgrade
-	seq  uint64 // owned by the read loop
+	room   string // static after upgrade
+	client string // static after upgrade: the client query parameter
+	seq    uint64 // owned by the read loop
 }
 
 func (s *floorSession) Len() int                       { return 1 }
@@ -58,16 +61,30 @@ func sessionOf(c *gws.Conn) *floorSession {
 	return s
 }
 
-// NewFloor returns a floor handler for GET /ws/{room}. logger may be nil.
-func NewFloor(maxBytes int, logger *slog.Logger) *Floor {
+// FloorConfig configures a floor.
+type FloorConfig struct {
+	// MaxBytes is the largest message the floor reads.
+	MaxBytes int
+	// Events makes the floor send a frame event (a text message with the
+	// fields it knows without decoding: type, client, seq, bytes, ts)
+	// before each image, as the relay's contract makes the relay do: the
+	// floor then pays for the contract's second message per delivery.
+	Events bool
+	// Logger may be nil.
+	Logger *slog.Logger
+}
+
+// NewFloor returns a floor handler for GET /ws/{room}.
+func NewFloor(cfg FloorConfig) *Floor {
+	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	f := &Floor{log: logger, rooms: make(map[string]map[*gws.Conn]struct{})}
+	f := &Floor{log: logger, events: cfg.Events, rooms: make(map[string]map[*gws.Conn]struct{})}
 	opt := func(protos []string) *gws.ServerOption {
 		return &gws.ServerOption{
-			ReadMaxPayloadSize:  maxBytes,
-			WriteMaxPayloadSize: maxBytes + 1<<16,
+			ReadMaxPayloadSize:  cfg.MaxBytes,
+			WriteMaxPayloadSize: cfg.MaxBytes + 1<<16,
 			HandshakeTimeout:    5 * time.Second,
 			SubProtocols:        protos,
 			NewSession:          func() gws.SessionStorage { return &floorSession{} },
@@ -95,7 +112,8 @@ func (f *Floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.log.Debug("floor upgrade", "err", err)
 		return
 	}
-	sessionOf(socket).room = room
+	s := sessionOf(socket)
+	s.room, s.client = room, r.URL.Query().Get("client")
 	go socket.ReadLoop()
 }
 
@@ -220,14 +238,38 @@ func (f *Floor) OnMessage(c *gws.Conn, m *gws.Message) {
 	s.seq++
 	// gws reuses m's buffer after this returns; the broadcast outlives it.
 	bc := gws.NewBroadcaster(gws.OpcodeBinary, bytes.Clone(m.Bytes()))
+	var ev *gws.Broadcaster
+	if f.events {
+		ev = gws.NewBroadcaster(gws.OpcodeText, floorFrameEvent(s, m.Data.Len()))
+	}
 	f.mu.Lock()
 	for peer := range f.rooms[s.room] {
-		if peer != c {
-			_ = bc.Broadcast(peer, nil)
+		if peer == c {
+			continue
 		}
+		if ev != nil {
+			_ = ev.Broadcast(peer, nil)
+		}
+		_ = bc.Broadcast(peer, nil)
 	}
 	f.mu.Unlock()
 	_ = bc.Close()
+	if ev != nil {
+		_ = ev.Close()
+	}
 	ack := strconv.AppendUint([]byte(`{"type":"`+wire.TypeAck+`","seq":`), s.seq, 10)
 	_ = c.WriteMessage(gws.OpcodeText, append(ack, '}'))
+}
+
+// floorFrameEvent is the frame event the floor sends with Events: the
+// fields of the contract's frame event that it knows without decoding the
+// image.
+func floorFrameEvent(s *floorSession, size int) []byte {
+	client, _ := json.Marshal(s.client)
+	b := []byte(`{"type":"` + wire.TypeFrame + `","client":`)
+	b = append(b, client...)
+	b = strconv.AppendUint(append(b, `,"seq":`...), s.seq, 10)
+	b = strconv.AppendInt(append(b, `,"bytes":`...), int64(size), 10)
+	b = strconv.AppendInt(append(b, `,"ts":`...), time.Now().UnixMilli(), 10)
+	return append(b, '}')
 }

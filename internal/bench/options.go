@@ -26,6 +26,10 @@ type Options struct {
 	FloorURL string
 	// FloorPID is the floor's process, like PID.
 	FloorPID int
+	// FloorEvents makes the floor in this process send a frame event before
+	// each image (FloorConfig.Events), as the relay does. A floor at
+	// FloorURL is started with "floor-server --events" instead.
+	FloorEvents bool
 
 	// Subscribers is the number of fast subscribers (fanout default 100,
 	// stalled default 90).
@@ -265,6 +269,8 @@ func (o *Options) validate() error {
 		return bad("typing %s: at most 10m", o.Typing)
 	case o.PID < 0 || o.FloorPID < 0:
 		return bad("pid must be positive")
+	case o.FloorEvents && o.FloorURL != "":
+		return bad("floor events apply to the floor in this process; start the one at %s with \"floor-server --events\"", o.FloorURL)
 	}
 	if !validRoomPrefix(o.Room) {
 		return bad("room prefix %q: use up to 40 characters from A-Z a-z 0-9 . _ -", o.Room)

@@ -52,6 +52,8 @@ type Params struct {
 	PerRoom      int     `json:"per_room,omitempty"`
 	Concurrency  int     `json:"concurrency"`
 	WriteTimeout float64 `json:"write_timeout_seconds,omitempty"`
+	// FloorEvents: the floor sent a frame event before each image.
+	FloorEvents bool `json:"floor_events,omitempty"`
 	// The patches scenario's.
 	Browser string  `json:"browser,omitempty"`
 	Strokes int     `json:"strokes,omitempty"`
@@ -151,6 +153,7 @@ func newReport(scenario string, o *Options) *Report {
 		Machine:  machine(),
 		Params: Params{
 			Concurrency: o.Concurrency,
+			FloorEvents: o.FloorEvents,
 		},
 	}
 }
@@ -290,6 +293,7 @@ func (p Params) String() string {
 	add(p.Conns > 0, "conns=%d", p.Conns)
 	add(p.PerRoom > 0, "per-room=%d", p.PerRoom)
 	add(p.WriteTimeout > 0, "write-timeout=%gs", p.WriteTimeout)
+	add(p.FloorEvents, "floor=events")
 	add(p.Strokes > 0, "strokes=%d", p.Strokes)
 	add(p.Typing > 0, "typing=%gs", p.Typing)
 	add(p.Seed != 0, "seed=%d", p.Seed)

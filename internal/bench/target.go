@@ -126,7 +126,7 @@ func startFloor(o *Options) (*target, error) {
 		}
 		return &target{impl: implFloor, base: "ws://" + host, host: host, pid: o.FloorPID, close: func() error { return nil }}, nil
 	}
-	f := NewFloor(relayMaxBytes(o), o.Logger)
+	f := NewFloor(FloorConfig{MaxBytes: relayMaxBytes(o), Events: o.FloorEvents, Logger: o.Logger})
 	if err := f.Start("127.0.0.1:0"); err != nil {
 		return nil, err
 	}
