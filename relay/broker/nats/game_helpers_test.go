@@ -2,11 +2,8 @@ package natsbroker
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,29 +36,14 @@ func startGameNode(t *testing.T, ns *natsServer, name string, gcfg game.Config) 
 // startGameNodeWith is startGameNode with a change to the relay's config.
 func startGameNodeWith(t *testing.T, ns *natsServer, name string, gcfg game.Config, tweak func(*relay.Config)) *node {
 	t.Helper()
-	cfg := testConfig(ns.url(), name)
-	cfg.Logger = testLogger(t).With("node", name)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	b, err := New(ctx, cfg)
-	if err != nil {
-		t.Fatalf("node %s: New: %v", name, err)
-	}
-	gcfg.Logger = cfg.Logger
-	gcfg.Claims = b.GameClaims()
-	rc := nodeRelayConfig(b, name, cfg)
-	rc.Game = game.Factory(gcfg)
-	if tweak != nil {
-		tweak(&rc)
-	}
-	srv, err := relay.New(rc, cfg.Logger)
-	if err != nil {
-		t.Fatalf("node %s: relay.New: %v", name, err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	n := &node{name: name, b: b, srv: srv, hs: hs, ws: "ws" + strings.TrimPrefix(hs.URL, "http")}
-	t.Cleanup(n.stop)
-	return n
+	return startNodeWith(t, ns, name, func(rc *relay.Config) {
+		gcfg.Logger = testLogger(t).With("node", name)
+		gcfg.Claims = rc.Broker.(*Broker).GameClaims()
+		rc.Game = game.Factory(gcfg)
+		if tweak != nil {
+			tweak(rc)
+		}
+	})
 }
 
 // kill stops n as if its process died: its broker stops without goodbye

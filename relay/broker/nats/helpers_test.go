@@ -108,6 +108,13 @@ func testConfig(url, name string) Config {
 
 func startNode(t testing.TB, ns *natsServer, name string, mod ...func(*Config)) *node {
 	t.Helper()
+	return startNodeWith(t, ns, name, nil, mod...)
+}
+
+// startNodeWith is startNode with rmod applied to the node's relay config
+// (nil: none).
+func startNodeWith(t testing.TB, ns *natsServer, name string, rmod func(*relay.Config), mod ...func(*Config)) *node {
+	t.Helper()
 	cfg := testConfig(ns.url(), name)
 	cfg.Logger = testLogger(t).With("node", name)
 	for _, f := range mod {
@@ -119,7 +126,11 @@ func startNode(t testing.TB, ns *natsServer, name string, mod ...func(*Config)) 
 	if err != nil {
 		t.Fatalf("node %s: New: %v", name, err)
 	}
-	srv, err := relay.New(nodeRelayConfig(b, name, cfg), cfg.Logger)
+	rc := nodeRelayConfig(b, name, cfg)
+	if rmod != nil {
+		rmod(&rc)
+	}
+	srv, err := relay.New(rc, cfg.Logger)
 	if err != nil {
 		t.Fatalf("node %s: relay.New: %v", name, err)
 	}
@@ -187,14 +198,15 @@ type tmsg struct {
 
 // tclient is a real gws client that records what it reads.
 type tclient struct {
-	t      testing.TB
-	name   string
-	ws     *gws.Conn
-	msgs   chan tmsg
-	closed chan struct{}
-	hello  map[string]any
-	frozen chan struct{} // static; closed once by unfreeze
-	thaw   sync.Once
+	t        testing.TB
+	name     string
+	ws       *gws.Conn
+	msgs     chan tmsg
+	closed   chan struct{} // closed by OnClose
+	closeErr error         // why; set before closed is closed
+	hello    map[string]any
+	frozen   chan struct{} // static; closed once by unfreeze
+	thaw     sync.Once
 }
 
 type tHandler struct {
@@ -220,7 +232,10 @@ func (h tHandler) OnMessage(_ *gws.Conn, m *gws.Message) {
 }
 
 func (h tHandler) OnPing(socket *gws.Conn, p []byte) { _ = socket.WritePong(p) }
-func (h tHandler) OnClose(*gws.Conn, error)          { close(h.c.closed) }
+func (h tHandler) OnClose(_ *gws.Conn, err error) {
+	h.c.closeErr = err
+	close(h.c.closed)
+}
 
 // dial connects a client named name to room on n and reads its hello.
 func dial(t testing.TB, n *node, room, name string) *tclient {
@@ -293,6 +308,14 @@ func (c *tclient) next(timeout time.Duration) tmsg {
 	select {
 	case m := <-c.msgs:
 		return m
+	case <-c.closed:
+		select {
+		case m := <-c.msgs: // the read loop queues every message before OnClose
+			return m
+		default:
+		}
+		c.t.Fatalf("client %s: the connection closed (%v) while a message was awaited", c.name, c.closeErr)
+		return tmsg{}
 	case <-time.After(timeout):
 		c.t.Fatalf("client %s: no message within %s", c.name, timeout)
 		return tmsg{}

@@ -284,7 +284,11 @@ func TestPatchComposedAcrossNodes(t *testing.T) {
 // sender's layer.
 func TestPatchSlowSubscriberAcrossNodes(t *testing.T) {
 	ns := startNATS(t, 0)
-	a, b := startNode(t, ns, "a"), startNode(t, ns, "b")
+	// The frozen subscriber must still be there when it thaws: on a loaded
+	// machine the publishing below takes longer than the default write
+	// timeout, which would cut it off (4001) in the middle of a frame.
+	longWrites := func(c *relay.Config) { c.WriteTimeout = time.Minute }
+	a, b := startNodeWith(t, ns, "a", longWrites), startNodeWith(t, ns, "b", longWrites)
 	pub := dial(t, a, "ps", "pub")
 	slow := dialWith(t, b, "ps", "slow", dialOpts{query: "patches=1", frozen: true, buffer: 1 << 14})
 	fast := dialWith(t, b, "ps", "fast", dialOpts{query: "patches=1", buffer: 1 << 14})
