@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/canvasrelay/canvasrelay/imageproc"
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // Kind says what an Envelope carries.
@@ -103,14 +104,14 @@ func (e *Envelope) addressedTo(client string, plays bool) bool {
 // inside its wire encoding, so the image is held once. It copies image.
 // Brokers that receive frames from other nodes build them with it.
 func NewFrameEnvelope(event, image []byte) *Envelope {
-	wire := encodeImage(event, image)
-	evStart := frameHeaderLen(len(event))
-	imgStart := evStart + len(event) + frameHeaderLen(len(image))
+	enc := wire.EncodeImage(event, image)
+	evStart := wire.FrameHeaderLen(len(event))
+	imgStart := evStart + len(event) + wire.FrameHeaderLen(len(image))
 	return &Envelope{
 		Kind:  KindFrame,
-		Event: wire[evStart : evStart+len(event) : evStart+len(event)],
-		Image: wire[imgStart:],
-		wire:  wire,
+		Event: enc[evStart : evStart+len(event) : evStart+len(event)],
+		Image: enc[imgStart:],
+		wire:  enc,
 		local: &delivery{},
 	}
 }

@@ -1,6 +1,10 @@
 package relay
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/canvasrelay/canvasrelay/relay/wire"
+)
 
 // delivery is what changes while one frame is delivered on this node: the
 // Envelope itself never does. NewFrameEnvelope makes it with the envelope,
@@ -46,7 +50,7 @@ func (e *Envelope) wireBytes() []byte {
 	case e.wire != nil:
 		return e.wire
 	case e.Kind == KindFrame:
-		return encodeImage(e.Event, e.Image)
+		return wire.EncodeImage(e.Event, e.Image)
 	default:
 		return encodeFrame(opText, e.Event)
 	}

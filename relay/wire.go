@@ -1,69 +1,32 @@
 package relay
 
 import (
-	"encoding/binary"
 	"io"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 // Server frames are not masked, so one encoded frame serves every
 // subscriber. The relay encodes each outgoing message once, as the bytes of
 // a whole WebSocket frame (or, for an image, its frame event and the image
-// back to back), and writes those bytes to each subscriber's socket with a
-// single write.
+// back to back: wire.EncodeImage), and writes those bytes to each
+// subscriber's socket with a single write.
 
 const (
-	opText   = 0x1
-	opBinary = 0x2
+	opText   = wire.OpText
+	opBinary = wire.OpBinary
 	opClose  = 0x8
 	opPing   = 0x9
 	opPong   = 0xA
 )
 
-// frameHeaderLen is the length of a server frame header for n payload bytes.
-func frameHeaderLen(n int) int {
-	switch {
-	case n < 126:
-		return 2
-	case n <= 0xFFFF:
-		return 4
-	default:
-		return 10
-	}
-}
-
-// appendFrame appends one unmasked, final frame of opcode op.
-func appendFrame(dst []byte, op byte, payload []byte) []byte {
-	n := len(payload)
-	dst = append(dst, 0x80|op)
-	switch {
-	case n < 126:
-		dst = append(dst, byte(n))
-	case n <= 0xFFFF:
-		dst = append(dst, 126)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(n))
-	default:
-		dst = append(dst, 127)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
-	}
-	return append(dst, payload...)
-}
-
 // encodeFrame returns payload as a whole frame.
 func encodeFrame(op byte, payload []byte) []byte {
-	return appendFrame(make([]byte, 0, frameHeaderLen(len(payload))+len(payload)), op, payload)
-}
-
-// encodeImage returns the frame event and the image as two frames, back to
-// back, in one buffer.
-func encodeImage(event, image []byte) []byte {
-	n := frameHeaderLen(len(event)) + len(event) + frameHeaderLen(len(image)) + len(image)
-	b := make([]byte, 0, n)
-	b = appendFrame(b, opText, event)
-	return appendFrame(b, opBinary, image)
+	return wire.AppendFrame(make([]byte, 0, wire.FrameHeaderLen(len(payload))+len(payload)), op, payload)
 }
 
 // pingFrame is an empty ping, shared by every connection.

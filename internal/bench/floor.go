@@ -67,8 +67,10 @@ type FloorConfig struct {
 	MaxBytes int
 	// Events makes the floor send a frame event (a text message with the
 	// fields it knows without decoding: type, client, seq, bytes, ts)
-	// before each image, as the relay's contract makes the relay do: the
-	// floor then pays for the contract's second message per delivery.
+	// before each image, as the relay's contract makes the relay do, and
+	// as the relay, in one buffer with the image, written with one write:
+	// the floor then pays for the contract's second message per delivery
+	// and for nothing else.
 	Events bool
 	// Logger may be nil.
 	Logger *slog.Logger
@@ -186,9 +188,11 @@ func (f *Floor) Close() error {
 	return err
 }
 
-// OnOpen adds the connection to its room and sends the hello.
+// OnOpen sends the hello and adds the connection to its room.
 func (f *Floor) OnOpen(c *gws.Conn) {
 	s := sessionOf(c)
+	// Before it joins: no broadcast is written to it yet.
+	_ = c.WriteString(`{"type":"` + wire.TypeHello + `","room":` + strconv.Quote(s.room) + `}`)
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
@@ -203,7 +207,6 @@ func (f *Floor) OnOpen(c *gws.Conn) {
 	m[c] = struct{}{}
 	f.conns++
 	f.mu.Unlock()
-	_ = c.WriteString(`{"type":"` + wire.TypeHello + `","room":` + strconv.Quote(s.room) + `}`)
 }
 
 // OnClose removes the connection.
@@ -222,8 +225,16 @@ func (f *Floor) OnClose(c *gws.Conn, _ error) {
 	f.mu.Unlock()
 }
 
-// OnPing answers pings (clients ping every 20 s).
-func (f *Floor) OnPing(c *gws.Conn, p []byte) { _ = c.WritePong(p) }
+// OnPing answers pings (clients ping every 20 s). With events, the pong
+// goes through the write queue, behind the frames written there.
+func (f *Floor) OnPing(c *gws.Conn, p []byte) {
+	if !f.events {
+		_ = c.WritePong(p)
+		return
+	}
+	p = bytes.Clone(p) // gws reuses it after OnPing
+	c.Async(func() { _ = c.WritePong(p) })
+}
 
 // OnPong does nothing.
 func (f *Floor) OnPong(*gws.Conn, []byte) {}
@@ -236,29 +247,44 @@ func (f *Floor) OnMessage(c *gws.Conn, m *gws.Message) {
 	}
 	s := sessionOf(c)
 	s.seq++
-	// gws reuses m's buffer after this returns; the broadcast outlives it.
-	bc := gws.NewBroadcaster(gws.OpcodeBinary, bytes.Clone(m.Bytes()))
-	var ev *gws.Broadcaster
 	if f.events {
-		ev = gws.NewBroadcaster(gws.OpcodeText, floorFrameEvent(s, m.Data.Len()))
-	}
-	f.mu.Lock()
-	for peer := range f.rooms[s.room] {
-		if peer == c {
-			continue
+		f.broadcastWithEvent(c, s, m.Bytes())
+	} else {
+		// gws reuses m's buffer after this returns; the broadcast outlives it.
+		bc := gws.NewBroadcaster(gws.OpcodeBinary, bytes.Clone(m.Bytes()))
+		f.mu.Lock()
+		for peer := range f.rooms[s.room] {
+			if peer != c {
+				_ = bc.Broadcast(peer, nil)
+			}
 		}
-		if ev != nil {
-			_ = ev.Broadcast(peer, nil)
-		}
-		_ = bc.Broadcast(peer, nil)
-	}
-	f.mu.Unlock()
-	_ = bc.Close()
-	if ev != nil {
-		_ = ev.Close()
+		f.mu.Unlock()
+		_ = bc.Close()
 	}
 	ack := strconv.AppendUint([]byte(`{"type":"`+wire.TypeAck+`","seq":`), s.seq, 10)
 	_ = c.WriteMessage(gws.OpcodeText, append(ack, '}'))
+}
+
+// broadcastWithEvent sends image, after a frame event, to every other
+// connection of the room. Like the relay, it encodes the two frames once,
+// in one buffer, and writes them to each connection with one write: in the
+// connection's gws write queue (Async), where every other write of the
+// floor to it goes too (hello is written before the connection joins), so
+// that nothing interleaves.
+func (f *Floor) broadcastWithEvent(from *gws.Conn, s *floorSession, image []byte) {
+	b := wire.EncodeImage(floorFrameEvent(s, len(image)), image)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for peer := range f.rooms[s.room] {
+		if peer == from {
+			continue
+		}
+		peer.Async(func() {
+			if _, err := peer.NetConn().Write(b); err != nil {
+				_ = peer.NetConn().Close()
+			}
+		})
+	}
 }
 
 // floorFrameEvent is the frame event the floor sends with Events: the

@@ -18,6 +18,8 @@
 //	names.go   the room-name and client-id rules (ValidRoom, ValidID)
 //	limits.go  the limits the contract states, and the defaults of the
 //	           limits a hello announces (max_bytes, max_pixels, formats)
+//	frames.go  the bytes of the WebSocket frames a server writes, and an
+//	           image with its frame event in one buffer (EncodeImage)
 //
 // A name here is never renamed and a number never changed: a client we did
 // not write may depend on it. New names are fine.
