@@ -11,6 +11,7 @@ import (
 
 	"github.com/canvasrelay/canvasrelay/imageproc"
 	"github.com/canvasrelay/canvasrelay/relay/client"
+	"github.com/canvasrelay/canvasrelay/relay/wire"
 )
 
 func TestParseStatCPU(t *testing.T) {
@@ -190,21 +191,7 @@ func TestDrainRaw(t *testing.T) {
 			return
 		}
 		defer c.Close()
-		frame := func(op byte, payload []byte) []byte {
-			n := len(payload)
-			b := []byte{0x80 | op}
-			switch {
-			case n < 126:
-				b = append(b, byte(n))
-			case n <= 0xFFFF:
-				b = append(b, 126)
-				b = binary.BigEndian.AppendUint16(b, uint16(n))
-			default:
-				b = append(b, 127)
-				b = binary.BigEndian.AppendUint64(b, uint64(n))
-			}
-			return append(b, payload...)
-		}
+		frame := func(op byte, payload []byte) []byte { return wire.AppendFrame(nil, op, payload) }
 		_, _ = c.Write(frame(0x2, make([]byte, 1000)))
 		_, _ = c.Write(frame(0x2, make([]byte, 70000)))
 		_, _ = c.Write(frame(0x8, append(binary.BigEndian.AppendUint16(nil, 4001), "too slow"...)))
