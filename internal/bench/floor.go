@@ -270,7 +270,9 @@ func (f *Floor) OnMessage(c *gws.Conn, m *gws.Message) {
 // in one buffer, and writes them to each connection with one write: in the
 // connection's gws write queue (Async), where every other write of the
 // floor to it goes too (hello is written before the connection joins), so
-// that nothing interleaves.
+// that nothing interleaves. (The close frame gws writes from the read loop
+// when a peer closes can meet a write in progress; the connection ends
+// then anyway.)
 func (f *Floor) broadcastWithEvent(from *gws.Conn, s *floorSession, image []byte) {
 	b := wire.EncodeImage(floorFrameEvent(s, len(image)), image)
 	f.mu.Lock()

@@ -290,11 +290,11 @@ func stalledRatios(rep *Report, o *Options) {
 var relayEventCap = relay.DefaultConfig().EventQueueMaxBytes
 
 func addCommonNotes(rep *Report) {
-	events := "no frame event"
+	how := "one Broadcaster per frame to every other connection of the room, no frame event"
 	if rep.Params.FloorEvents {
-		events = "a frame event before each image (--floor-events: type, client, seq, bytes, ts), as the relay sends"
+		how = "a frame event before each image (--floor-events: type, client, seq, bytes, ts), encoded once with it and written to every other connection of the room with one write, as the relay writes them"
 	}
-	rep.note("the floor is raw gws: one Broadcaster per frame to every other connection of the room, a hello and an ack per frame, %s, no validation, no queue policy; it runs in this process unless --floor-url is given", events)
+	rep.note("the floor is raw gws: %s, a hello and an ack per frame, no validation, no queue policy; it runs in this process unless --floor-url is given", how)
 	for _, r := range rep.Runs {
 		if r.Proc != nil && r.Impl == implRelay && r.Proc.PID > 0 && rep.Relay != "" && strings.HasPrefix(rep.Relay, "in-process") {
 			rep.note("CPU and RSS are this process's (/proc/%d): with an in-process relay they include the bench's own clients; run the server alone (canvasrelay serve) with --url and --pid for server-only figures", r.Proc.PID)
