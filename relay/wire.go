@@ -17,8 +17,8 @@ import (
 // subscriber's socket with a single write.
 
 const (
-	opText   = wire.OpText
-	opBinary = wire.OpBinary
+	opText   = 0x1
+	opBinary = 0x2
 	opClose  = 0x8
 	opPing   = 0x9
 	opPong   = 0xA

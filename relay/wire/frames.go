@@ -6,10 +6,11 @@ import "encoding/binary"
 // unmasked, so one encoded frame serves every subscriber. An image goes with
 // its frame event in one buffer (EncodeImage), written with one write.
 
-// Opcodes of the data frames.
+// Opcodes of the data frames (RFC 6455's numbers, not the contract's: not
+// exported, so that the generated contract for the pages leaves them out).
 const (
-	OpText   byte = 0x1
-	OpBinary byte = 0x2
+	opText   byte = 0x1
+	opBinary byte = 0x2
 )
 
 // FrameHeaderLen is the length of a server frame's header for n payload
@@ -25,7 +26,8 @@ func FrameHeaderLen(n int) int {
 	}
 }
 
-// AppendFrame appends one final, unmasked frame of opcode op with payload.
+// AppendFrame appends one final, unmasked frame of opcode op (RFC 6455:
+// 0x1 text, 0x2 binary, 0x8 close, 0x9 ping, 0xA pong) with payload.
 func AppendFrame(dst []byte, op byte, payload []byte) []byte {
 	n := len(payload)
 	dst = append(dst, 0x80|op)
@@ -47,6 +49,6 @@ func AppendFrame(dst []byte, op byte, payload []byte) []byte {
 func EncodeImage(event, image []byte) []byte {
 	n := FrameHeaderLen(len(event)) + len(event) + FrameHeaderLen(len(image)) + len(image)
 	b := make([]byte, 0, n)
-	b = AppendFrame(b, OpText, event)
-	return AppendFrame(b, OpBinary, image)
+	b = AppendFrame(b, opText, event)
+	return AppendFrame(b, opBinary, image)
 }

@@ -30,8 +30,8 @@ func readFrame(t *testing.T, b []byte) (op byte, payload, rest []byte) {
 func TestFrames(t *testing.T) {
 	for _, n := range []int{0, 125, 126, 65535, 65536, 1 << 20} {
 		p := bytes.Repeat([]byte{'x'}, n)
-		op, got, rest := readFrame(t, AppendFrame([]byte("keep"), OpBinary, p)[4:])
-		if op != OpBinary || !bytes.Equal(got, p) || len(rest) != 0 {
+		op, got, rest := readFrame(t, AppendFrame([]byte("keep"), opBinary, p)[4:])
+		if op != opBinary || !bytes.Equal(got, p) || len(rest) != 0 {
 			t.Errorf("%d bytes: got opcode %d, %d payload bytes, %d left over", n, op, len(got), len(rest))
 		}
 	}
@@ -39,7 +39,7 @@ func TestFrames(t *testing.T) {
 	b := EncodeImage(event, image)
 	op1, ev, rest := readFrame(t, b)
 	op2, img, rest := readFrame(t, rest)
-	if op1 != OpText || !bytes.Equal(ev, event) || op2 != OpBinary || !bytes.Equal(img, image) || len(rest) != 0 {
+	if op1 != opText || !bytes.Equal(ev, event) || op2 != opBinary || !bytes.Equal(img, image) || len(rest) != 0 {
 		t.Errorf("EncodeImage: got opcodes %d, %d, payloads of %d and %d bytes, %d left over", op1, op2, len(ev), len(img), len(rest))
 	}
 	if len(b) != cap(b) {
