@@ -3,7 +3,6 @@ package web_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -338,23 +337,7 @@ func (p *page) waitTrue(js string, timeout time.Duration) {
 }
 
 func (p *page) poll(js string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	expr := "(() => { try { return !!(" + js + "); } catch (e) { return false; } })()"
-	for {
-		ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
-		cancel()
-		if err == nil && ok {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			if err == nil {
-				err = errors.New("timed out")
-			}
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return chromium.WaitTrue(p.ctx, js, timeout, 5*time.Second)
 }
 
 func (p *page) text(id string) string {

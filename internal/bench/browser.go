@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"image"
 	"image/png"
@@ -136,23 +135,10 @@ func (t *tab) eval(js string, out any) error {
 
 // waitTrue polls js until it is true, at most timeout.
 func (t *tab) waitTrue(js string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	expr := "(() => { try { return !!(" + js + "); } catch (e) { return false; } })()"
-	for {
-		ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
-		cancel()
-		if err == nil && ok {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			if err == nil {
-				err = errors.New("timed out")
-			}
-			return fmt.Errorf("%s: waiting %s for %.80q: %w", t.name, timeout, js, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := chromium.WaitTrue(t.ctx, js, timeout, 10*time.Second); err != nil {
+		return fmt.Errorf("%s: waiting %s for %.80q: %w", t.name, timeout, js, err)
 	}
+	return nil
 }
 
 // mouse dispatches real mouse events through CDP.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -68,10 +66,9 @@ type SenderCounts struct {
 
 // pageServer is a relay with the web pages on one 127.0.0.1 port.
 type pageServer struct {
+	*localServer
 	base string // http://host:port
 	ws   string // ws://host:port
-	srv  *relay.Server
-	hs   *http.Server
 }
 
 func startPageServer(o *Options) (*pageServer, error) {
@@ -85,34 +82,11 @@ func startPageServer(o *Options) (*pageServer, error) {
 		mux.Handle(p, rh)
 	}
 	mux.Handle("/", web.Handler())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ls, err := serveLocal(o, srv, mux)
 	if err != nil {
-		_ = srv.Shutdown(context.Background())
-		return nil, fmt.Errorf("start relay: %w", err)
+		return nil, err
 	}
-	hs := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(o.ServerLogger.Handler(), slog.LevelWarn),
-	}
-	go func() {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			o.Logger.Warn("relay serve", "err", err)
-		}
-	}()
-	host := ln.Addr().String()
-	return &pageServer{base: "http://" + host, ws: "ws://" + host, srv: srv, hs: hs}, nil
-}
-
-func (s *pageServer) close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	herr := s.hs.Shutdown(ctx)
-	if err := s.srv.Shutdown(ctx); err != nil {
-		return fmt.Errorf("relay shutdown: %w", err)
-	}
-	return herr
+	return &pageServer{localServer: ls, base: "http://" + ls.host, ws: "ws://" + ls.host}, nil
 }
 
 // patchRun is what one run has open: the sender and viewer pages and the

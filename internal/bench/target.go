@@ -84,13 +84,33 @@ func startLocalRelay(o *Options, broker relay.Broker, nodeID string) (*target, e
 	if err != nil {
 		return nil, fmt.Errorf("start relay: %w", err)
 	}
+	ls, err := serveLocal(o, srv, srv.Handler())
+	if err != nil {
+		return nil, err
+	}
+	return &target{
+		impl: implRelay, base: "ws://" + ls.host, host: ls.host, pid: os.Getpid(), inProcess: true, metrics: true,
+		close: ls.close,
+	}, nil
+}
+
+// localServer is a relay in this process, served over HTTP on 127.0.0.1.
+type localServer struct {
+	host string // 127.0.0.1:port
+	srv  *relay.Server
+	hs   *http.Server
+}
+
+// serveLocal serves h (srv's handler, or one around it) on 127.0.0.1 with
+// a free port, in the background until close. On failure it shuts srv down.
+func serveLocal(o *Options, srv *relay.Server, h http.Handler) (*localServer, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		_ = srv.Shutdown(context.Background())
 		return nil, fmt.Errorf("start relay: %w", err)
 	}
 	hs := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       30 * time.Second,
 		MaxHeaderBytes:    16 << 10,
@@ -101,19 +121,18 @@ func startLocalRelay(o *Options, broker relay.Broker, nodeID string) (*target, e
 			o.Logger.Warn("relay serve", "err", err)
 		}
 	}()
-	host := ln.Addr().String()
-	return &target{
-		impl: implRelay, base: "ws://" + host, host: host, pid: os.Getpid(), inProcess: true, metrics: true,
-		close: func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			herr := hs.Shutdown(ctx)
-			if err := srv.Shutdown(ctx); err != nil {
-				return fmt.Errorf("relay shutdown: %w", err)
-			}
-			return herr
-		},
-	}, nil
+	return &localServer{host: ln.Addr().String(), srv: srv, hs: hs}, nil
+}
+
+// close stops the HTTP server and the relay, within 10 s.
+func (s *localServer) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	herr := s.hs.Shutdown(ctx)
+	if err := s.srv.Shutdown(ctx); err != nil {
+		return fmt.Errorf("relay shutdown: %w", err)
+	}
+	return herr
 }
 
 // startFloor returns the floor: the one at o.FloorURL, or a new one in this

@@ -1,11 +1,14 @@
-// Package chromium finds a headless Chromium and gives the options the
-// repo drives it with, for the browser tests (web) and the patches bench
-// (internal/bench) alike.
+// Package chromium finds a headless Chromium, gives the options the repo
+// drives it with, and waits on a page, for the browser tests (web) and the
+// patches bench (internal/bench) alike.
 package chromium
 
 import (
+	"context"
+	"errors"
 	"os"
 	"os/exec"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -51,5 +54,29 @@ func Options(path, profile string, width, height int) []chromedp.ExecAllocatorOp
 		chromedp.Flag("disable-renderer-backgrounding", true),
 		chromedp.Flag("disable-backgrounding-occluded-windows", true),
 		chromedp.Flag("password-store", "basic"),
+	}
+}
+
+// WaitTrue evaluates the JavaScript expression js in ctx's tab every 50 ms
+// until it is true, for at most timeout; each evaluation gets at most
+// perTry. An expression that throws counts as false. The error is the last
+// evaluation's, or "timed out".
+func WaitTrue(ctx context.Context, js string, timeout, perTry time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	expr := "(() => { try { return !!(" + js + "); } catch (e) { return false; } })()"
+	for {
+		tctx, cancel := context.WithTimeout(ctx, perTry)
+		ok, err := chromedp.Run(tctx, chromedp.Evaluate[bool](expr))
+		cancel()
+		if err == nil && ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = errors.New("timed out")
+			}
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
